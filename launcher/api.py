@@ -1,0 +1,182 @@
+"""The workspace: a folder holding the SQLite store, job snapshots, the git cache, envs and run folders."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from launcher import states
+from launcher.errors import LaunchError, RunError
+from launcher.jobs.registry import JobRegistry, JobVersion
+from launcher.run import Run
+from launcher.store import Store
+
+DEFAULT_PROJECT = "default"
+
+
+def default_home() -> Path:
+    configured = os.environ.get("LAUNCHER_HOME")
+    if configured:
+        return Path(configured).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("launcher", appauthor=False))
+
+
+class Api:
+    """The workspace. Safe to open from several processes at once (CLI, TUI, agents, supervisors)."""
+
+    def __init__(self, home: str | os.PathLike | None = None, *, reattach: bool = True) -> None:
+        self.home = Path(home).expanduser() if home is not None else default_home()
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise LaunchError(f"workspace {str(self.home)!r} cannot be created: {error.strerror}") from None
+        self.store = Store(self.home / "launcher.db")
+        self.default_entity = self.store.get_setting("default_entity") or _user_name()
+        self.default_project = self.store.get_setting("default_project") or DEFAULT_PROJECT
+        self.jobs = JobRegistry(self.store, default_entity=self.default_entity, default_project=self.default_project)
+        self._git_cache = None
+        if reattach:
+            self.reconcile()
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Api:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- places ---------------------------------------------------------------------------------------
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.home / "snapshots"
+
+    @property
+    def envs_dir(self) -> Path:
+        return self.home / "envs"
+
+    @property
+    def git_cache(self):
+        if self._git_cache is None:
+            from launcher.jobs.git_source import GitCache
+
+            self._git_cache = GitCache(self.home / "git-cache")
+        return self._git_cache
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs_dir / run_id
+
+    def staging_dir(self) -> Path:
+        """A private folder in the workspace, to be renamed into place once a launch is valid."""
+        root = self.home / "staging"
+        root.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(dir=root))
+
+    # -- jobs -----------------------------------------------------------------------------------------
+    def create_job(self, kind: str, source: str, *, entity: str | None = None, project: str | None = None,
+                   name: str | None = None, entry_point: Any = None, ref: str | None = None) -> JobVersion:
+        """Create a job (or a new version of it when its source changed) from a code directory, a git
+        repository or a docker image."""
+        from launcher.jobs.create import job_data
+
+        default_name, data = job_data(self, kind, source, entry_point=entry_point, ref=ref)
+        return self.jobs.add_version(entity=entity or self.default_entity, project=project or self.default_project,
+                                     name=name or default_name, kind=kind, data=data)
+
+    def job(self, ref: str) -> JobVersion:
+        return self.jobs.resolve(ref)
+
+    def list_jobs(self) -> list[JobVersion]:
+        return self.jobs.list()
+
+    def alias_job(self, ref: str, alias: str) -> JobVersion:
+        return self.jobs.add_alias(ref, alias)
+
+    # -- runs -----------------------------------------------------------------------------------------
+    def run(self, run_id: str) -> Run:
+        return Run(self, run_id)
+
+    def runs(self, *, limit: int | None = None, active_only: bool = False,
+             updated_since: float | None = None) -> list[dict[str, Any]]:
+        """Run records, newest first (plain dicts: cheap enough for a table of many thousand runs)."""
+        return self.store.list_runs(limit=limit, active_only=active_only, updated_since=updated_since)
+
+    def find_run(self, prefix: str) -> Run:
+        """A run by its id or an unambiguous prefix of it."""
+        if self.store.get_run(prefix) is not None:
+            return Run(self, prefix)
+        matches = [r["id"] for r in self.store.query("SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 3",
+                                                     (prefix.replace("%", r"\%").replace("_", r"\_") + "%",))]
+        if len(matches) == 1:
+            return Run(self, matches[0])
+        if matches:
+            raise RunError(f"run id {prefix!r} is ambiguous: {', '.join(matches)}, ...")
+        raise RunError(f"run {prefix!r} does not exist (see 'launcher runs')")
+
+    def resources(self) -> list[dict[str, Any]]:
+        """Every resource with whether it can be used here and, if not, why."""
+        from launcher import runners
+
+        result = []
+        for name in runners.resource_names():
+            try:
+                reason = runners.get_runner(name).unavailable_reason()
+            except LaunchError as error:
+                reason = str(error)
+            except ImportError as error:
+                reason = f"not installed: {error}"
+            result.append({"name": name, "available": reason is None, "reason": reason})
+        return result
+
+    def reconcile(self, run_ids: list[str] | None = None) -> None:
+        """Let each active run's runner check that its run is still alive, or pick it up again."""
+        from launcher import runners
+
+        active = self.store.list_runs(active_only=True)
+        if run_ids is not None:
+            active = [r for r in active if r["id"] in run_ids]
+        for record in active:
+            try:
+                runners.get_runner(record["resource"]).reattach(self, record)
+            except (LaunchError, ImportError):
+                continue  # the resource cannot be reached now; its runs stay as they are
+
+    # -- settings -------------------------------------------------------------------------------------
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        return self.store.get_setting(key, default)
+
+    def set_setting(self, key: str, value: Any) -> None:
+        self.store.set_setting(key, value)
+
+
+def _user_name() -> str:
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        name = "local"
+    cleaned = "".join(c if c.isalnum() or c in "_.-" else "-" for c in name).strip("-._")
+    return cleaned or "local"
+
+
+def write_run_files(run_dir: Path, spec_dict: dict[str, Any]) -> None:
+    (run_dir / "config.json").write_text(json.dumps(spec_dict["run_config"], indent=2))
+    (run_dir / "spec.json").write_text(json.dumps(spec_dict, indent=2))
+
+
+def discard(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+__all__ = ["Api", "states"]

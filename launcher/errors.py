@@ -1,0 +1,44 @@
+"""The engine's error family. Every error a user can cause is a LaunchError with a one-line message
+that names the bad value and what is expected; the CLI and the TUI print `str(error)` as it is."""
+
+from __future__ import annotations
+
+
+class LaunchError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+
+class SpecError(LaunchError):
+    """A launch request, its config or one of its values is not valid."""
+
+
+class ConfigError(SpecError):
+    """Config text or values that do not parse or do not match the job's schema."""
+
+
+class JobError(LaunchError):
+    """A job reference is malformed or names no job, alias or version."""
+
+
+class SourceError(LaunchError):
+    """A job's source (directory, git repository, ref) cannot be read or checked out."""
+
+
+class ResourceError(LaunchError):
+    """A resource is unknown, unavailable, or given arguments it does not understand."""
+
+
+class RunError(LaunchError):
+    """A run cannot be found, created or changed as asked."""
+
+
+class ExecutionError(LaunchError):
+    """A synchronous launch whose run did not finish successfully."""
+
+    def __init__(self, message: str, *, run_id: str | None = None, exit_code: int | None = None,
+                 state: str | None = None, tail: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.exit_code = exit_code
+        self.state = state
+        self.tail = tail or []

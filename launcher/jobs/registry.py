@@ -1,0 +1,148 @@
+"""The job registry: jobs named entity/project/name, with versions v0, v1, ... and aliases.
+
+A version's data is JSON: kind ("code", "git", "image"), the source facts (snapshot digest, url/ref/
+commit, image), the entry point argv, the MLproject entry points, requirements and the config schema."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from launcher.errors import JobError
+from launcher.jobs.refs import LATEST, VERSION_ALIAS, JobRef, check_name, parse_job_ref
+from launcher.store import Store
+
+KINDS = ("code", "git", "image")
+
+
+@dataclass(frozen=True)
+class JobVersion:
+    entity: str
+    project: str
+    name: str
+    version: int
+    kind: str
+    data: dict[str, Any]
+    created_at: float
+    aliases: tuple[str, ...] = field(default=())
+
+    @property
+    def base(self) -> str:
+        return f"{self.entity}/{self.project}/{self.name}"
+
+    @property
+    def ref(self) -> str:
+        return f"{self.base}:v{self.version}"
+
+    @property
+    def entry_point(self) -> list[str] | None:
+        return self.data.get("entry_point")
+
+    @property
+    def entry_points(self) -> dict[str, dict[str, Any]]:
+        return self.data.get("entry_points") or {}
+
+    @property
+    def schema(self) -> dict[str, Any] | None:
+        """The config schema of the default entry point, when one is known."""
+        return self.data.get("schema")
+
+    def describe(self) -> dict[str, Any]:
+        return {"ref": self.ref, "kind": self.kind, "aliases": list(self.aliases),
+                "created_at": self.created_at, **self.data}
+
+
+class JobRegistry:
+    def __init__(self, store: Store, *, default_entity: str, default_project: str) -> None:
+        self.store = store
+        self.default_entity = default_entity
+        self.default_project = default_project
+
+    def parse(self, text: str) -> JobRef:
+        return parse_job_ref(text, default_entity=self.default_entity, default_project=self.default_project)
+
+    def add_version(self, *, entity: str, project: str, name: str, kind: str, data: dict[str, Any]) -> JobVersion:
+        """Record a version; an unchanged source (same data as the latest version) makes no new one."""
+        for label, value in (("entity", entity), ("project", project), ("job name", name)):
+            check_name(label, value)
+        digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        now = time.time()
+        with self.store.transaction() as conn:
+            row = conn.execute("SELECT id, kind FROM jobs WHERE entity=? AND project=? AND name=?",
+                               (entity, project, name)).fetchone()
+            if row is None:
+                job_id = conn.execute("INSERT INTO jobs (entity, project, name, kind, created_at) VALUES (?,?,?,?,?)",
+                                      (entity, project, name, kind, now)).lastrowid
+            else:
+                job_id = row["id"]
+                if row["kind"] != kind:
+                    raise JobError(f"job {entity}/{project}/{name} is a {row['kind']} job; "
+                                   f"a {kind} source needs another name")
+            latest = conn.execute("SELECT version, digest FROM job_versions WHERE job_id=? ORDER BY version DESC LIMIT 1",
+                                  (job_id,)).fetchone()
+            if latest is not None and latest["digest"] == digest:
+                version = latest["version"]
+            else:
+                version = 0 if latest is None else latest["version"] + 1
+                conn.execute("INSERT INTO job_versions (job_id, version, digest, data, created_at) VALUES (?,?,?,?,?)",
+                             (job_id, version, digest, json.dumps(data), now))
+                conn.execute("INSERT INTO job_aliases (job_id, alias, version) VALUES (?, ?, ?) "
+                             "ON CONFLICT(job_id, alias) DO UPDATE SET version=excluded.version",
+                             (job_id, LATEST, version))
+        return self.get(JobRef(entity, project, name, f"v{version}"))
+
+    def resolve(self, text: str) -> JobVersion:
+        return self.get(self.parse(text))
+
+    def get(self, ref: JobRef) -> JobVersion:
+        rows = self.store.query("SELECT id, kind FROM jobs WHERE entity=? AND project=? AND name=?",
+                                (ref.entity, ref.project, ref.name))
+        if not rows:
+            raise JobError(f"job {ref.base!r} does not exist (see 'launcher job list')")
+        job_id, kind = rows[0]["id"], rows[0]["kind"]
+        number = VERSION_ALIAS.match(ref.alias)
+        if number:
+            version = int(number.group(1))
+        else:
+            alias_rows = self.store.query("SELECT version FROM job_aliases WHERE job_id=? AND alias=?", (job_id, ref.alias))
+            if not alias_rows:
+                raise JobError(f"job {ref.base!r} has no alias {ref.alias!r} (aliases: {', '.join(self._aliases(job_id))})")
+            version = alias_rows[0]["version"]
+        version_rows = self.store.query("SELECT data, created_at FROM job_versions WHERE job_id=? AND version=?",
+                                        (job_id, version))
+        if not version_rows:
+            raise JobError(f"job {ref.base!r} has no version v{version}")
+        aliases = tuple(r["alias"] for r in self.store.query(
+            "SELECT alias FROM job_aliases WHERE job_id=? AND version=? ORDER BY alias", (job_id, version)))
+        return JobVersion(ref.entity, ref.project, ref.name, version, kind, json.loads(version_rows[0]["data"]),
+                          version_rows[0]["created_at"], aliases)
+
+    def _aliases(self, job_id: int) -> list[str]:
+        return [r["alias"] for r in self.store.query("SELECT alias FROM job_aliases WHERE job_id=? ORDER BY alias", (job_id,))]
+
+    def add_alias(self, text: str, alias: str) -> JobVersion:
+        check_name("alias", alias)
+        if alias == LATEST or VERSION_ALIAS.match(alias):
+            raise JobError(f"alias {alias!r} is reserved; 'latest' and 'vN' are managed by the launcher")
+        version = self.resolve(text)
+        self.store.execute(
+            "INSERT INTO job_aliases (job_id, alias, version) SELECT id, ?, ? FROM jobs WHERE entity=? AND project=? AND name=? "
+            "ON CONFLICT(job_id, alias) DO UPDATE SET version=excluded.version",
+            (alias, version.version, version.entity, version.project, version.name))
+        return self.get(JobRef(version.entity, version.project, version.name, f"v{version.version}"))
+
+    def list(self) -> list[JobVersion]:
+        """The latest version of every job."""
+        rows = self.store.query("SELECT entity, project, name FROM jobs ORDER BY entity, project, name")
+        return [self.get(JobRef(r["entity"], r["project"], r["name"], LATEST)) for r in rows]
+
+    def versions(self, text: str) -> list[JobVersion]:
+        ref = self.parse(text)
+        rows = self.store.query("SELECT v.version FROM job_versions v JOIN jobs j ON j.id=v.job_id "
+                                "WHERE j.entity=? AND j.project=? AND j.name=? ORDER BY v.version", (ref.entity, ref.project, ref.name))
+        if not rows:
+            raise JobError(f"job {ref.base!r} does not exist (see 'launcher job list')")
+        return [self.get(JobRef(ref.entity, ref.project, ref.name, f"v{r['version']}")) for r in rows]

@@ -1,0 +1,188 @@
+"""From a LaunchRequest to a LaunchSpec: pick the resource, resolve the job and git ref, choose the entry
+point, check the config against the schema. Nothing is written to the workspace here (the git cache
+aside), so a bad request leaves no trace."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from launcher import runners
+from launcher.errors import JobError, ResourceError, RunError, SpecError
+from launcher.jobs import mlproject
+from launcher.jobs.create import check_image
+from launcher.jobs.inspect import check_entry_point, describe_tree
+from launcher.schema import validate_config
+from launcher.spec import LaunchRequest, LaunchSpec
+
+if TYPE_CHECKING:
+    from launcher.api import Api
+    from launcher.jobs.registry import JobVersion
+
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def new_run_id() -> str:
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+
+
+@dataclass(frozen=True)
+class Resolved:
+    spec: LaunchSpec
+    #: Writes the run's source tree into the given directory (None: the run has no source tree).
+    materialize: Callable[[Path], None] | None
+
+
+def resolve(api: Api, request: LaunchRequest) -> Resolved:
+    job = api.jobs.resolve(request.job) if request.job else None
+    kind = job.kind if job else None
+    resource = _choose_resource(request, kind)
+    runner = runners.get_runner(resource)
+
+    if request.docker_image is not None:
+        check_image(request.docker_image)
+        if not runner.runs_images:
+            raise ResourceError(f"docker_image {request.docker_image!r} needs a container resource; "
+                                f"{resource!r} runs processes on this machine (use resource='local-container')")
+    if kind == "image" and not runner.runs_images:
+        raise ResourceError(f"job {job.ref} is an image job and runs only on container resources, not {resource!r}")
+    if kind in ("code", "git") and not runner.runs_source:
+        raise ResourceError(f"resource {resource!r} cannot run {kind} jobs")
+    if request.version is not None and kind != "git":
+        raise SpecError(f"version {request.version!r} applies to git jobs only; "
+                        f"{'job ' + job.ref + ' is a ' + kind + ' job' if job else 'no job was given'}")
+    if job is None and request.docker_image is None and request.entry_point is None:
+        raise SpecError("nothing to launch: give a job, a docker_image, or an entry_point")
+
+    run_id = request.run_id or new_run_id()
+    if api.store.get_run(run_id) is not None:
+        raise RunError(f"run_id {run_id!r} is already used by another run; choose another or leave it out")
+
+    source: dict[str, Any] = {}
+    materialize: Callable[[Path], None] | None = None
+    exists: Callable[[str], bool] | None = None
+    entry_points = None
+    requirements: list[str] = []
+    version = None
+    if job is not None and kind == "code":
+        snapshot_dir = api.snapshots_dir / job.data["source"]["snapshot"]
+        if not snapshot_dir.is_dir():
+            raise JobError(f"the snapshot of job {job.ref} is missing from the workspace; recreate the job")
+        source = dict(job.data["source"])
+        entry_points = job.entry_points
+        requirements = job.data.get("requirements") or []
+        exists = lambda p: (snapshot_dir / p).exists()  # noqa: E731
+
+        def materialize(destination: Path) -> None:
+            from launcher.jobs.code_source import materialize as copy_snapshot
+            copy_snapshot(snapshot_dir, destination)
+    elif job is not None and kind == "git":
+        url = job.data["source"]["url"]
+        version = request.version or job.data["source"]["ref"]
+        commit = api.git_cache.resolve(url, version)
+        source = {"url": url, "ref": version, "commit": commit}
+        if commit == job.data["source"]["commit"]:
+            entry_points = job.entry_points
+            requirements = job.data.get("requirements") or []
+        else:  # another version may declare other entry points and requirements
+            facts = describe_tree(lambda p: api.git_cache.read_file(url, commit, p))
+            entry_points, requirements = facts["entry_points"], facts["requirements"]
+        exists = lambda p: api.git_cache.exists(url, commit, p)  # noqa: E731
+
+        def materialize(destination: Path) -> None:
+            api.git_cache.checkout(url, commit, destination)
+    elif job is not None:
+        source = dict(job.data["source"])
+
+    argv, run_config, entry_name = _entry_point(request, job, entry_points)
+    if exists is not None and argv:
+        check_entry_point(argv, exists)
+    argv = [*argv, *request.args]
+
+    resource_args = dict(request.resource_args.get(resource, {}))
+    foreign = sorted(set(request.resource_args) - set(runners.resource_names()))
+    if foreign:
+        raise ResourceError(f"resource_args names unknown resource {foreign[0]!r}; "
+                            f"expected one of: {', '.join(runners.resource_names())}")
+    if materialize is None and job is None and request.docker_image is None:
+        def materialize(destination: Path) -> None:
+            destination.mkdir(parents=True, exist_ok=True)
+
+    spec = LaunchSpec(
+        run_id=run_id,
+        name=request.name or (job.name if job else _image_name(request.docker_image) or run_id),
+        project=request.project or (job.project if job else api.default_project),
+        entity=request.entity or (job.entity if job else api.default_entity),
+        resource=resource,
+        resource_args=resource_args,
+        job=job.ref if job else None,
+        job_kind=kind,
+        source=source,
+        argv=tuple(argv),
+        run_config=run_config,
+        requirements=tuple(requirements),
+        docker_image=request.docker_image or (job.data["source"]["image"] if kind == "image" else None),
+        repository=request.repository,
+        version=version,
+        entry_point_name=entry_name,
+    )
+    runner.validate(spec)
+    return Resolved(spec, materialize)
+
+
+def _choose_resource(request: LaunchRequest, kind: str | None) -> str:
+    if request.resource is not None:
+        if request.resource not in runners.RESOURCES:
+            raise ResourceError(f"unknown resource {request.resource!r}; expected one of: "
+                                f"{', '.join(runners.resource_names())}")
+        return request.resource
+    if request.docker_image is not None or kind == "image":
+        if runners.LOCAL_CONTAINER in runners.RESOURCES:
+            return runners.LOCAL_CONTAINER
+        raise ResourceError("image jobs and docker_image need the local-container resource, which is not installed")
+    return runners.LOCAL_PROCESS
+
+
+def _entry_point(request: LaunchRequest, job: JobVersion | None,
+                 entry_points: dict[str, Any] | None) -> tuple[list[str], dict[str, Any], str | None]:
+    """(argv before overrides.args, the run's config with defaults, the MLproject entry point's name)."""
+    requested = request.entry_point
+    name = None
+    if requested is not None and len(requested) == 1 and entry_points and requested[0] in entry_points:
+        name = requested[0]
+    elif requested is None and job is not None and not job.entry_point and entry_points:
+        name = job.data.get("default_entry") or mlproject_default(entry_points)
+    elif (requested is not None and len(requested) == 1 and entry_points
+          and "/" not in requested[0] and "." not in requested[0]):
+        raise SpecError(f"entry point {requested[0]!r} is not one of the MLproject's entry points: "
+                        f"{', '.join(sorted(entry_points))}")
+    if name is not None:
+        parameters = entry_points[name]["parameters"]
+        config = validate_config(parameters, request.run_config)
+        return mlproject.render(entry_points[name]["command"], config), config, name
+    if requested is not None:
+        argv = list(requested)
+    elif job is not None and job.entry_point:
+        argv = list(job.entry_point)
+    else:
+        argv = []  # an image's own command
+    if not argv and job is not None and job.kind != "image":
+        raise SpecError(f"job {job.ref} has no entry point; give one, e.g. entry_point=['python', 'train.py']")
+    schema = job.schema if job is not None and requested is None else None
+    return argv, validate_config(schema, request.run_config), None
+
+
+def mlproject_default(entry_points: dict[str, Any]) -> str:
+    if "main" in entry_points:
+        return "main"
+    raise SpecError(f"the MLproject has no 'main' entry point; choose one of: {', '.join(sorted(entry_points))}")
+
+
+def _image_name(image: str | None) -> str | None:
+    if not image:
+        return None
+    return image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0] or None

@@ -1,0 +1,68 @@
+"""The one small interface every resource implements.
+
+The engine validates and resolves a launch, prepares the run folder (the source checkout in `src/`,
+`config.json`), inserts the run in the starting state, then calls `start`. From there the runner owns the
+run's state moves and its log file: it writes output to `run_dir/output.log` with `launcher.logfile`
+and moves the state forward with `api.store.transition`. `reattach` is called for runs still active when
+a workspace is (re)opened, so that a runner can pick up runs whose launching process is gone."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from launcher.errors import ResourceError
+
+if TYPE_CHECKING:
+    from launcher.api import Api
+    from launcher.spec import LaunchSpec
+
+
+class RunHandle:
+    """What `start` returns. Runners whose runs can be awaited cheaply in-process override `wait`."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the run has ended, if this handle can tell; False means: poll the store instead."""
+        return False
+
+
+class Runner(ABC):
+    #: The resource name users type (`local-process`, `local-container`, `ray`).
+    name: ClassVar[str]
+    #: Keys accepted in resource_args[name].
+    resource_arg_keys: ClassVar[tuple[str, ...]] = ()
+    #: Whether the runner can run image jobs and docker_image launches.
+    runs_images: ClassVar[bool] = False
+    #: Whether the runner can run code and git jobs.
+    runs_source: ClassVar[bool] = True
+
+    def unavailable_reason(self) -> str | None:
+        """None when the resource can be used on this machine, else why not (shown in the UI)."""
+        return None
+
+    def validate(self, spec: LaunchSpec) -> None:
+        """Raise a ResourceError for resource_args this runner does not understand."""
+        check_resource_args(self.name, spec.resource_args, self.resource_arg_keys)
+
+    @abstractmethod
+    def start(self, api: Api, spec: LaunchSpec, run_dir: Path) -> RunHandle:
+        """Start the run; return quickly, leaving the run in starting or running."""
+
+    @abstractmethod
+    def cancel(self, api: Api, run: Mapping[str, Any], grace_period: float | None) -> None:
+        """Stop the run (SIGTERM, grace period, SIGKILL or the resource's equivalent)."""
+
+    def reattach(self, api: Api, run: Mapping[str, Any]) -> None:
+        """Pick up a run that is still active in the store but whose launching process may be gone."""
+        return None
+
+
+def check_resource_args(resource: str, args: Mapping[str, Any], known: tuple[str, ...]) -> None:
+    if not isinstance(args, Mapping):
+        raise ResourceError(f"resource_args[{resource!r}] must be a mapping, got {args!r}")
+    unknown = sorted(set(args) - set(known))
+    if unknown:
+        raise ResourceError(f"unknown resource_args key {unknown[0]!r} for {resource}; "
+                            f"expected one of: {', '.join(known) or 'none'}")

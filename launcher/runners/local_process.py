@@ -1,0 +1,157 @@
+"""The local-process resource: the entry point runs on this machine under a run supervisor.
+
+The supervisor (launcher/supervisor.py) is a separate small process in its own session; it owns the
+program's process group, its output and its final state, so the run survives the launching process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from launcher import states, supervisor
+from launcher.environment import run_environment
+from launcher.errors import ResourceError
+from launcher.runners.base import RunHandle, Runner, check_resource_args
+
+if TYPE_CHECKING:
+    from launcher.api import Api
+    from launcher.spec import LaunchSpec
+
+ENV_MANAGERS = ("current", "venv")
+DEFAULT_GRACE_SECONDS = 10.0
+#: A run recorded as starting whose supervisor never reported in after this long is declared failed.
+START_TIMEOUT_SECONDS = 60.0
+
+
+class SupervisorHandle(RunHandle):
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.process = process
+
+    def wait(self, timeout: float | None = None) -> bool:
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+
+class LocalProcessRunner(Runner):
+    name = "local-process"
+    resource_arg_keys = ("env", "env_manager", "grace_period")
+
+    def validate(self, spec: LaunchSpec) -> None:
+        args = spec.resource_args
+        check_resource_args(self.name, args, self.resource_arg_keys)
+        env = args.get("env", {})
+        if not isinstance(env, Mapping) or not all(isinstance(k, str) and isinstance(v, str | int | float)
+                                                   for k, v in env.items()):
+            raise ResourceError(f"resource_args local-process.env must map names to string values, got {env!r}")
+        manager = args.get("env_manager", "current")
+        if manager not in ENV_MANAGERS:
+            raise ResourceError(f"resource_args local-process.env_manager {manager!r} is not valid; "
+                                f"expected one of: {', '.join(ENV_MANAGERS)}")
+        grace = args.get("grace_period", DEFAULT_GRACE_SECONDS)
+        if isinstance(grace, bool) or not isinstance(grace, int | float) or grace < 0:
+            raise ResourceError(f"resource_args local-process.grace_period {grace!r} is not valid; "
+                                "expected a number of seconds >= 0")
+        if not spec.argv:
+            raise ResourceError("local-process needs an entry point to run")
+
+    def start(self, api: Api, spec: LaunchSpec, run_dir: Path) -> RunHandle:
+        args = spec.resource_args
+        plan: dict[str, Any] = {
+            "run_id": spec.run_id,
+            "db": str(api.store.path),
+            "argv": list(spec.argv),
+            "cwd": str(run_dir / "src"),
+            "python": sys.executable,
+            "grace_period": float(args.get("grace_period", DEFAULT_GRACE_SECONDS)),
+        }
+        if args.get("env_manager") == "venv":
+            plan["venv"] = {"envs_dir": str(api.envs_dir), "requirements": list(spec.requirements)}
+        (run_dir / supervisor.PROCESS_FILE).write_text(json.dumps(plan))
+        env = dict(os.environ)
+        env.update(run_environment(spec, str(run_dir / "config.json")))
+        env.update({k: str(v) for k, v in args.get("env", {}).items()})
+        with open(run_dir / "supervisor.err", "ab") as errors:
+            process = subprocess.Popen(
+                [sys.executable, "-I", "-S", supervisor.__file__, str(run_dir)],
+                env=env, cwd=run_dir, stdin=subprocess.DEVNULL, stdout=errors, stderr=errors,
+                start_new_session=True, close_fds=True)
+        api.store.update_handle(spec.run_id, supervisor_pid=process.pid,
+                                supervisor_start=supervisor.process_start_time(process.pid))
+        return SupervisorHandle(process)
+
+    def cancel(self, api: Api, run: Mapping[str, Any], grace_period: float | None) -> None:
+        run_dir = api.run_dir(run["id"])
+        grace = grace_period if grace_period is not None else float(
+            run["spec"].get("resource_args", {}).get("grace_period", DEFAULT_GRACE_SECONDS))
+        (run_dir / supervisor.CANCEL_FILE).write_text(json.dumps({"grace_period": grace, "at": time.time()}))
+        pid = _live_supervisor(run)
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)  # the supervisor escalates to SIGKILL after the grace period
+            return
+        # No supervisor: stop the program's group ourselves.
+        pgid = run["handle"].get("pgid")
+        if pgid:
+            _stop_group(pgid, grace)
+        api.store.transition(run["id"], states.STOPPED, message="stopped by request (its supervisor was gone)")
+
+    def reattach(self, api: Api, run: Mapping[str, Any]) -> None:
+        if _live_supervisor(run) is not None:
+            return  # the supervisor is alive and will record the end itself
+        latest = api.store.get_run(run["id"])
+        if latest is None or states.is_terminal(latest["state"]):
+            return
+        handle = latest["handle"]
+        if "supervisor_pid" not in handle and time.time() - latest["created_at"] < START_TIMEOUT_SECONDS:
+            return  # being started right now by another process
+        pgid = handle.get("pgid")
+        if pgid:
+            _stop_group(pgid, 0.0)
+        if (api.run_dir(run["id"]) / supervisor.CANCEL_FILE).exists():
+            api.store.transition(run["id"], states.STOPPED, message="stopped by request")
+        else:
+            api.store.transition(run["id"], states.FAILED,
+                                 message="the run's supervisor ended unexpectedly; exit code unknown")
+
+
+def _live_supervisor(run: Mapping[str, Any]) -> int | None:
+    pid = run["handle"].get("supervisor_pid")
+    if not pid:
+        return None
+    started = supervisor.process_start_time(pid)
+    if started is None or started != run["handle"].get("supervisor_start"):
+        return None  # gone, or the pid now belongs to another process
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                return None  # exited, waiting to be reaped by its parent
+    except OSError:
+        return None
+    return pid
+
+
+def _stop_group(pgid: int, grace: float) -> None:
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -1,0 +1,199 @@
+"""The SQLite store: jobs, runs, their state transitions, settings (and the tables later features add).
+
+One connection per Store, guarded by a lock so that thread workers may share it. WAL mode and a busy
+timeout let the CLI, the TUI, agents and run supervisors write the same file at the same time."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from launcher import states
+
+# Each entry migrates the schema by one version; append, never edit, so old workspaces upgrade in order.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        entity TEXT NOT NULL, project TEXT NOT NULL, name TEXT NOT NULL,
+        kind TEXT NOT NULL, created_at REAL NOT NULL,
+        UNIQUE (entity, project, name));
+    CREATE TABLE job_versions (
+        job_id INTEGER NOT NULL REFERENCES jobs(id), version INTEGER NOT NULL,
+        digest TEXT NOT NULL, data TEXT NOT NULL, created_at REAL NOT NULL,
+        PRIMARY KEY (job_id, version));
+    CREATE TABLE job_aliases (
+        job_id INTEGER NOT NULL REFERENCES jobs(id), alias TEXT NOT NULL, version INTEGER NOT NULL,
+        PRIMARY KEY (job_id, alias));
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY, name TEXT, project TEXT, entity TEXT, job TEXT,
+        resource TEXT NOT NULL, state TEXT NOT NULL, message TEXT, exit_code INTEGER,
+        spec TEXT NOT NULL, handle TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL, started_at REAL, ended_at REAL, updated_at REAL NOT NULL,
+        sweep_id TEXT);
+    CREATE INDEX runs_by_created ON runs (created_at);
+    CREATE INDEX runs_by_updated ON runs (updated_at);
+    CREATE TABLE run_events (
+        run_id TEXT NOT NULL REFERENCES runs(id), state TEXT NOT NULL, at REAL NOT NULL, message TEXT);
+    CREATE INDEX run_events_by_run ON run_events (run_id);
+    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+]
+
+RUN_COLUMNS = ("id", "name", "project", "entity", "job", "resource", "state", "message", "exit_code",
+               "spec", "handle", "created_at", "started_at", "ended_at", "updated_at", "sweep_id")
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- plumbing -----------------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE takes the write lock up front, so read-then-write sequences are atomic
+        across processes (claims, version numbers, unique run ids)."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def execute(self, sql: str, params: tuple | dict = ()) -> int:
+        with self._lock:
+            return self._conn.execute(sql, params).rowcount
+
+    def _migrate(self) -> None:
+        with self.transaction() as conn:
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={number}")
+
+    # -- settings -----------------------------------------------------------------------------------
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        rows = self.query("SELECT value FROM settings WHERE key=?", (key,))
+        return json.loads(rows[0]["value"]) if rows else default
+
+    def set_setting(self, key: str, value: Any) -> None:
+        self.execute("INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                     (key, json.dumps(value)))
+
+    # -- runs ---------------------------------------------------------------------------------------
+    def insert_run(self, row: dict[str, Any]) -> bool:
+        """Insert a new run in the starting state; False when the id is already taken."""
+        now = time.time()
+        values = {column: row.get(column) for column in RUN_COLUMNS}
+        values.update(state=states.STARTING, created_at=now, updated_at=now)
+        values["spec"] = json.dumps(row["spec"])
+        values["handle"] = json.dumps(row.get("handle") or {})
+        with self.transaction() as conn:
+            if conn.execute("SELECT 1 FROM runs WHERE id=?", (values["id"],)).fetchone():
+                return False
+            placeholders = ", ".join("?" for _ in RUN_COLUMNS)
+            conn.execute(f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({placeholders})",
+                         tuple(values[c] for c in RUN_COLUMNS))
+            conn.execute("INSERT INTO run_events (run_id, state, at, message) VALUES (?, ?, ?, NULL)",
+                         (values["id"], states.STARTING, now))
+        return True
+
+    def transition(self, run_id: str, state: str, *, message: str | None = None,
+                   exit_code: int | None = None) -> bool:
+        """Move a run forward to `state`. Returns False (and changes nothing) when the run is not in a
+        state that may precede it, which is how a terminal state is kept from ever changing."""
+        allowed = states.PREDECESSORS[state]
+        if not allowed:
+            return False
+        now = time.time()
+        sets = ["state=?", "updated_at=?"]
+        params: list[Any] = [state, now]
+        if message is not None:
+            sets.append("message=?")
+            params.append(message)
+        if exit_code is not None:
+            sets.append("exit_code=?")
+            params.append(exit_code)
+        if state == states.RUNNING:
+            sets.append("started_at=COALESCE(started_at, ?)")
+            params.append(now)
+        if states.is_terminal(state):
+            sets.append("ended_at=?")
+            params.append(now)
+        marks = ", ".join("?" for _ in allowed)
+        with self.transaction() as conn:
+            changed = conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id=? AND state IN ({marks})",
+                                   (*params, run_id, *allowed)).rowcount
+            if changed:
+                conn.execute("INSERT INTO run_events (run_id, state, at, message) VALUES (?, ?, ?, ?)",
+                             (run_id, state, now, message))
+        return bool(changed)
+
+    def update_handle(self, run_id: str, **fields: Any) -> None:
+        """Merge runner-specific facts (pids, container id, submission id) into the run's handle."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT handle FROM runs WHERE id=?", (run_id,)).fetchone()
+            if row is None:
+                return
+            handle = json.loads(row["handle"] or "{}")
+            handle.update(fields)
+            conn.execute("UPDATE runs SET handle=?, updated_at=? WHERE id=?",
+                         (json.dumps(handle), time.time(), run_id))
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        rows = self.query("SELECT * FROM runs WHERE id=?", (run_id,))
+        return _run_row(rows[0]) if rows else None
+
+    def list_runs(self, *, limit: int | None = None, active_only: bool = False,
+                  updated_since: float | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM runs"
+        where, params = [], []
+        if active_only:
+            where.append(f"state IN ({', '.join('?' for _ in states.ACTIVE)})")
+            params.extend(states.ACTIVE)
+        if updated_since is not None:
+            where.append("updated_at >= ?")
+            params.append(updated_since)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [_run_row(r) for r in self.query(sql, tuple(params))]
+
+    def run_events(self, run_id: str) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.query(
+            "SELECT state, at, message FROM run_events WHERE run_id=? ORDER BY rowid", (run_id,))]
+
+
+def _run_row(row: sqlite3.Row) -> dict[str, Any]:
+    data = dict(row)
+    data["spec"] = json.loads(data["spec"])
+    data["handle"] = json.loads(data["handle"] or "{}")
+    return data
