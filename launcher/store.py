@@ -44,6 +44,36 @@ MIGRATIONS: list[str] = [
     CREATE INDEX run_events_by_run ON run_events (run_id);
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # Queues, their items, agents, sweeps and live metrics (launcher/queue.py, agent.py, sweeps.py, metrics.py).
+    """
+    CREATE TABLE queues (name TEXT PRIMARY KEY, created_at REAL NOT NULL);
+    INSERT INTO queues (name, created_at) VALUES ('default', 0);
+    CREATE TABLE sweeps (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, state TEXT NOT NULL, queue TEXT NOT NULL,
+        config TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL);
+    CREATE TABLE queue_items (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        queue TEXT NOT NULL REFERENCES queues(name), priority INTEGER NOT NULL, state TEXT NOT NULL,
+        settings TEXT NOT NULL, run_id TEXT, sweep_id TEXT REFERENCES sweeps(id), message TEXT,
+        agent_id TEXT, agent_pid INTEGER, agent_start TEXT,
+        created_at REAL NOT NULL, claimed_at REAL, launched_at REAL, ended_at REAL, updated_at REAL NOT NULL);
+    CREATE INDEX queue_items_next ON queue_items (queue, state, priority, id);
+    CREATE INDEX queue_items_by_state ON queue_items (state);
+    CREATE INDEX queue_items_by_sweep ON queue_items (sweep_id);
+    CREATE TABLE agents (
+        id TEXT PRIMARY KEY, pid INTEGER NOT NULL, process_start TEXT, queues TEXT NOT NULL,
+        max_jobs INTEGER NOT NULL, state TEXT NOT NULL, started_at REAL NOT NULL, updated_at REAL NOT NULL);
+    CREATE INDEX runs_by_sweep ON runs (sweep_id);
+    CREATE TABLE metric_index (
+        run_id TEXT PRIMARY KEY, offset INTEGER NOT NULL DEFAULT 0, next_step INTEGER NOT NULL DEFAULT 0,
+        skipping INTEGER NOT NULL DEFAULT 0, done INTEGER NOT NULL DEFAULT 0);
+    CREATE TABLE metrics (
+        run_id TEXT NOT NULL, name TEXT NOT NULL, step INTEGER NOT NULL, value REAL NOT NULL, at REAL NOT NULL);
+    CREATE INDEX metrics_by_run ON metrics (run_id, name);
+    CREATE TABLE metrics_latest (
+        run_id TEXT NOT NULL, name TEXT NOT NULL, step INTEGER NOT NULL, value REAL NOT NULL, at REAL NOT NULL,
+        PRIMARY KEY (run_id, name));
+    """,
 ]
 
 RUN_COLUMNS = ("id", "name", "project", "entity", "job", "resource", "state", "message", "exit_code",

@@ -53,3 +53,40 @@ def make_code_dir(tmp_path: Path):
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+
+
+def git(cwd: Path, *args: str) -> str:
+    import subprocess
+
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.invalid",
+               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.invalid")
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path):
+    """A real git repository (served to jobs as a bare repo) with a branch `main`, a branch `feature` and
+    a tag `v1`. Returns a namespace with the bare repo's path, the work tree and the commits."""
+    from types import SimpleNamespace
+
+    work = tmp_path / "repo-work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    (work / "train.py").write_text(
+        "import os, sys\nprint('version one', os.environ['LAUNCHER_CONFIG'])\nprint('argv', sys.argv[1:])\n")
+    (work / "requirements.txt").write_text("# none really\n")
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "one")
+    first = git(work, "rev-parse", "HEAD")
+    git(work, "tag", "v1")
+    git(work, "checkout", "-q", "-b", "feature")
+    (work / "train.py").write_text("print('feature branch')\n")
+    git(work, "commit", "-q", "-am", "feature")
+    feature = git(work, "rev-parse", "HEAD")
+    git(work, "checkout", "-q", "main")
+    (work / "train.py").write_text("import os\nprint('version two', os.environ['LAUNCHER_CONFIG'])\n")
+    git(work, "commit", "-q", "-am", "two")
+    second = git(work, "rev-parse", "HEAD")
+    bare = tmp_path / "repo.git"
+    git(tmp_path, "clone", "-q", "--bare", str(work), str(bare))
+    return SimpleNamespace(bare=bare, work=work, first=first, second=second, feature=feature)

@@ -1,0 +1,40 @@
+"""Config given on the command line: a JSON or TOML file, or JSON or TOML text."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from launcher.errors import ConfigError
+
+
+def load_config(value: str) -> dict[str, Any]:
+    path = Path(value).expanduser()
+    if len(value) < 4096 and path.is_file():
+        text, origin = path.read_text(), f"config file {value!r}"
+        kinds = ["toml"] if path.suffix == ".toml" else ["json"] if path.suffix == ".json" else ["json", "toml"]
+    else:
+        text, origin, kinds = value, f"config {value!r}", ["json", "toml"]
+    problems = []
+    for kind in kinds:
+        try:
+            data = json.loads(text) if kind == "json" else tomllib.loads(text)
+        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as error:
+            problems.append(f"{kind.upper()}: {str(error).splitlines()[0]}")
+            continue
+        if not isinstance(data, dict):
+            raise ConfigError(f"{origin} must be a mapping (a JSON object or TOML table), got {type(data).__name__}")
+        return data
+    raise ConfigError(f"{origin} is not valid {' or '.join(k.upper() for k in kinds)} ({'; '.join(problems)})")
+
+
+def parse_json_mapping(value: str, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(value)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{what} {value!r} is not valid JSON: {error.msg}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} {value!r} must be a JSON object")
+    return data

@@ -1,0 +1,78 @@
+"""`launcher job create|list|describe|alias`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+
+from launcher.cli.main import EXIT_OK
+from launcher.cli.output import table, when
+
+
+def register(subparsers) -> None:
+    job = subparsers.add_parser("job", help="create and inspect jobs")
+    commands = job.add_subparsers(title="job commands", metavar="COMMAND")
+    job.set_defaults(handler=lambda args, open_api: (job.print_help(), EXIT_OK)[1])
+
+    create = commands.add_parser("create", help="create a job (or a new version of it) from a source")
+    create.add_argument("kind", choices=("code", "git", "image"), help="kind of source")
+    create.add_argument("source", help="a directory, a git URL or path, or a docker image name")
+    create.add_argument("--entity")
+    create.add_argument("--project")
+    create.add_argument("--name", help="job name (default: from the source)")
+    create.add_argument("-e", "--entry-point", help="entry point command line (split into argv, never run "
+                        "through a shell), or an MLproject entry point name")
+    create.add_argument("--version", help="default git ref for git jobs (default: the remote's HEAD branch)")
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(handler=create_command)
+
+    listing = commands.add_parser("list", help="list jobs (latest versions)")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=list_command)
+
+    describe = commands.add_parser("describe", help="show a job version")
+    describe.add_argument("ref", help="entity/project/name:alias")
+    describe.set_defaults(handler=describe_command)
+
+    alias = commands.add_parser("alias", help="point an alias at a job version")
+    alias.add_argument("ref")
+    alias.add_argument("alias")
+    alias.set_defaults(handler=alias_command)
+
+
+def create_command(args: argparse.Namespace, open_api) -> int:
+    entry_point = shlex.split(args.entry_point) if args.entry_point else None
+    version = open_api().create_job(args.kind, args.source, entity=args.entity, project=args.project,
+                                    name=args.name, entry_point=entry_point, ref=args.version)
+    print(json.dumps(version.describe(), indent=2) if args.json else f"{version.ref}  ({', '.join(version.aliases)})")
+    return EXIT_OK
+
+
+def list_command(args: argparse.Namespace, open_api) -> int:
+    jobs = open_api().list_jobs()
+    if args.json:
+        print(json.dumps([j.describe() for j in jobs], indent=2))
+        return EXIT_OK
+    rows = [(j.base, j.kind, f"v{j.version}", ", ".join(j.aliases), _entry(j), when(j.created_at)) for j in jobs]
+    print(table(("JOB", "KIND", "LATEST", "ALIASES", "ENTRY POINT", "CREATED"), rows))
+    return EXIT_OK
+
+
+def describe_command(args: argparse.Namespace, open_api) -> int:
+    print(json.dumps(open_api().job(args.ref).describe(), indent=2))
+    return EXIT_OK
+
+
+def alias_command(args: argparse.Namespace, open_api) -> int:
+    version = open_api().alias_job(args.ref, args.alias)
+    print(f"{version.base}:{args.alias} -> v{version.version}")
+    return EXIT_OK
+
+
+def _entry(job) -> str:
+    if job.entry_point:
+        return shlex.join(job.entry_point)
+    if job.entry_points:
+        return "MLproject: " + ", ".join(sorted(job.entry_points))
+    return "(image command)"

@@ -1,0 +1,92 @@
+"""`launcher launch`: every launch() parameter as a flag, plus presets and --async."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import Any
+
+from launcher.cli.main import EXIT_OK, EXIT_RUN_FAILED
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "launch", help="launch a run",
+        description="Launch a job, an entry point or a docker image. Runs started here outlive this command; "
+                    "Ctrl-C while following a synchronous run stops it.",
+        epilog="example: launcher launch -j demo -c '{\"overrides\": {\"run_config\": {\"lr\": 0.1}}}'  |  "
+               "launcher launch -j demo -- python train.py --epochs 3")
+    parser.add_argument("-j", "--job", help="job reference: entity/project/name:alias")
+    parser.add_argument("-e", "--entry-point", help="entry point: an MLproject entry point name, or a command "
+                        "line split into argv like a shell would split it (never run through a shell)")
+    parser.add_argument("command", nargs="*", help="entry point argv after '--' (alternative to -e)")
+    parser.add_argument("--version", help="git ref (branch, tag or commit) for git jobs")
+    parser.add_argument("-n", "--name", help="run name")
+    parser.add_argument("-r", "--resource", help="resource: local-process, local-container, ray")
+    parser.add_argument("-R", "--resource-args", help="resource args as JSON, keyed by resource name")
+    parser.add_argument("-p", "--project")
+    parser.add_argument("--entity")
+    parser.add_argument("-d", "--docker-image", help="launch this image directly, without a job")
+    parser.add_argument("-c", "--config", help="launch config (W&B launch format): a JSON/TOML file or text")
+    parser.add_argument("--run-id", help="the run id (must not be in use)")
+    parser.add_argument("--repository", help="registry repository built images are pushed to")
+    parser.add_argument("--preset", help="start from a saved preset (flags given here win)")
+    parser.add_argument("--async", dest="asynchronous", action="store_true", help="print the run id and return")
+    parser.add_argument("-q", "--quiet", action="store_true", help="do not print the run's output")
+    parser.set_defaults(handler=launch_command)
+
+
+def launch_command(args: argparse.Namespace, open_api) -> int:
+    from launcher.cli.config_input import load_config, parse_json_mapping
+    from launcher.spec import merge_request
+
+    settings: dict[str, Any] = {}
+    if args.preset:
+        from launcher.presets import load_preset
+
+        settings.update(load_preset(args.preset))
+    entry_point = list(args.command) or (shlex.split(args.entry_point) if args.entry_point else None)
+    flags = {
+        "job": args.job, "entry_point": entry_point, "version": args.version, "name": args.name,
+        "resource": args.resource, "project": args.project, "entity": args.entity,
+        "docker_image": args.docker_image, "run_id": args.run_id, "repository": args.repository,
+        "resource_args": parse_json_mapping(args.resource_args, "--resource-args") if args.resource_args else None,
+        "config": load_config(args.config) if args.config else None,
+    }
+    settings.update({k: v for k, v in flags.items() if v is not None})
+    request = merge_request(**settings)
+    api = open_api()
+    from launcher.launch import submit
+
+    run = submit(api, request)
+    print(f"run {run.id} ({run.spec.job_label} on {run.spec.resource})", file=sys.stderr)
+    if args.asynchronous:
+        print(run.id)
+        return EXIT_OK
+    try:
+        follow_output(run, quiet=args.quiet)
+    except KeyboardInterrupt:
+        print(f"stopping run {run.id} ...", file=sys.stderr)
+        run.cancel()
+        raise
+    status = run.get_status()
+    detail = f": {status.message}" if status.message else ""
+    print(f"run {run.id} {status.state}{detail}", file=sys.stderr)
+    return EXIT_OK if status.state == "finished" else EXIT_RUN_FAILED
+
+
+def follow_output(run, *, quiet: bool = False, timestamps: bool = False) -> None:
+    """Copy the run's output to this terminal as it is written (stderr lines to stderr)."""
+    out, err = sys.stdout.buffer, sys.stderr.buffer
+    for batch in run.follow_logs(batch=True):
+        if quiet:
+            continue
+        for line in batch:
+            target = err if line.stream != "stdout" else out
+            prefix = (line.timestamp + " ").encode() if timestamps else b""
+            if line.stream == "launcher":
+                prefix += b"[launcher] "
+            target.write(prefix + line.data + (b"\n" if line.newline else b""))
+        out.flush()
+        err.flush()

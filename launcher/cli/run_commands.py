@@ -1,0 +1,101 @@
+"""`launcher runs`, `logs`, `status`, `cancel`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from launcher.cli.main import EXIT_OK, EXIT_RUN_FAILED
+from launcher.cli.output import duration, table, when
+
+
+def register(subparsers) -> None:
+    runs = subparsers.add_parser("runs", help="list runs, newest first")
+    runs.add_argument("--json", action="store_true", help="print JSON records")
+    runs.add_argument("--limit", type=int, default=50, help="at most this many runs (0: all)")
+    runs.add_argument("--active", action="store_true", help="only starting and running runs")
+    runs.set_defaults(handler=runs_command)
+
+    logs = subparsers.add_parser("logs", help="print a run's output")
+    logs.add_argument("run", help="run id (or an unambiguous prefix)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the run ends")
+    logs.add_argument("-t", "--timestamps", action="store_true", help="prefix each line with its arrival time")
+    logs.set_defaults(handler=logs_command)
+
+    status = subparsers.add_parser("status", help="show a run's state and details")
+    status.add_argument("run")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=status_command)
+
+    cancel = subparsers.add_parser("cancel", help="stop a run (SIGTERM, grace period, SIGKILL)")
+    cancel.add_argument("run")
+    cancel.add_argument("--grace", type=float, help="seconds between SIGTERM and SIGKILL")
+    cancel.set_defaults(handler=cancel_command)
+
+
+def runs_command(args: argparse.Namespace, open_api) -> int:
+    api = open_api()
+    records = api.runs(limit=args.limit or None, active_only=args.active)
+    if args.json:
+        print(json.dumps([_public(r) for r in records], indent=2))
+        return EXIT_OK
+    rows = [(r["id"], r["name"], r["job"], r["resource"], r["state"], when(r["started_at"] or r["created_at"]),
+             duration(r["started_at"], r["ended_at"]), "" if r["exit_code"] is None else r["exit_code"])
+            for r in records]
+    print(table(("ID", "NAME", "JOB", "RESOURCE", "STATE", "STARTED", "DURATION", "EXIT"), rows))
+    return EXIT_OK
+
+
+def logs_command(args: argparse.Namespace, open_api) -> int:
+    from launcher.cli.launch_commands import follow_output
+
+    run = open_api().find_run(args.run)
+    if args.follow:
+        follow_output(run, timestamps=args.timestamps)
+        return EXIT_OK
+    out = sys.stdout.buffer
+    for line in run.log_lines():
+        prefix = (line.timestamp + " ").encode() if args.timestamps else b""
+        if line.stream == "launcher":
+            prefix += b"[launcher] "
+        elif line.stream == "stderr" and args.timestamps:
+            prefix += b"[stderr] "
+        out.write(prefix + line.data + (b"\n" if line.newline else b""))
+    return EXIT_OK
+
+
+def status_command(args: argparse.Namespace, open_api) -> int:
+    run = open_api().find_run(args.run)
+    record = _public(run.record)
+    record["events"] = run.api.store.run_events(run.id)
+    if args.json:
+        print(json.dumps(record, indent=2))
+    else:
+        spec = record["spec"]
+        lines = [
+            f"run        {record['id']}  ({record['name']})",
+            f"state      {record['state']}" + (f"  {record['message']}" if record["message"] else ""),
+            f"exit code  {'-' if record['exit_code'] is None else record['exit_code']}",
+            f"job        {record['job']}" + (f"  @ {spec['source'].get('commit', '')[:12]}" if spec["source"].get("commit") else ""),
+            f"resource   {record['resource']}  {json.dumps(spec['resource_args']) if spec['resource_args'] else ''}",
+            f"argv       {json.dumps(spec['argv'])}",
+            f"config     {json.dumps(spec['run_config'])}",
+            f"project    {record['entity']}/{record['project']}",
+            f"created    {when(record['created_at'])}",
+            f"started    {when(record['started_at'])}",
+            f"ended      {when(record['ended_at'])}   ({duration(record['started_at'], record['ended_at'])})",
+        ]
+        print("\n".join(lines))
+    return EXIT_OK if record["state"] not in ("failed", "start_failed") else EXIT_RUN_FAILED
+
+
+def cancel_command(args: argparse.Namespace, open_api) -> int:
+    run = open_api().find_run(args.run)
+    status = run.cancel(grace_period=args.grace)
+    print(f"run {run.id} {status.state}")
+    return EXIT_OK
+
+
+def _public(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k != "handle"}

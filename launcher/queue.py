@@ -1,0 +1,444 @@
+"""Queues: named lists of launches waiting for an agent, ordered by priority and then first in first out.
+
+An item stores its launch settings as JSON (the arguments of launch(), merged and validated again when an
+agent takes it). Item states: queued -> claimed (an agent took it) -> running (it has a run) -> finished |
+failed | cancelled. Once an item has a run, its state follows the run's state in the store, so it stays
+right whichever process is alive: `sync_items` moves it forward and `recover_items` hands back the items
+of an agent that is gone."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from launcher import states
+from launcher.errors import LaunchError, RunError, SpecError
+from launcher.spec import merge_request
+
+if TYPE_CHECKING:
+    from launcher.api import Api
+    from launcher.run import Run
+
+DEFAULT_QUEUE = "default"
+PRIORITIES = ("critical", "high", "medium", "low")
+DEFAULT_PRIORITY = "medium"
+
+QUEUED, CLAIMED, RUNNING, FINISHED, FAILED, CANCELLED = (
+    "queued", "claimed", "running", "finished", "failed", "cancelled")
+ITEM_STATES = (QUEUED, CLAIMED, RUNNING, FINISHED, FAILED, CANCELLED)
+ITEM_ACTIVE = (QUEUED, CLAIMED, RUNNING)
+ITEM_TERMINAL = (FINISHED, FAILED, CANCELLED)
+
+QUEUE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+#: How often a process waiting on an item re-reads the store.
+WAIT_POLL_SECONDS = 0.1
+
+#: The launch() arguments an item may carry.
+SETTING_KEYS = ("job", "config", "resource", "resource_args", "entry_point", "version", "project", "entity",
+                "name", "run_id", "docker_image", "repository", "parameters")
+
+
+class QueueError(LaunchError):
+    """A queue or an item is unknown, or cannot be changed as asked."""
+
+
+# -- queues -------------------------------------------------------------------------------------------
+def queue_names(api: Api) -> list[str]:
+    return [r["name"] for r in api.store.query("SELECT name FROM queues ORDER BY name")]
+
+
+def check_queue(api: Api, name: Any) -> str:
+    if not isinstance(name, str) or not api.store.query("SELECT 1 FROM queues WHERE name=?", (name,)):
+        raise QueueError(f"unknown queue {name!r}; expected one of: {', '.join(queue_names(api))} "
+                         f"(create one with 'launcher queue create NAME')")
+    return name
+
+
+def create_queue(api: Api, name: str) -> str:
+    if not isinstance(name, str) or not QUEUE_NAME_PATTERN.match(name):
+        raise QueueError(f"queue name {name!r} is not valid; expected 1-64 letters, digits, '_', '.' or '-'")
+    api.store.execute("INSERT OR IGNORE INTO queues (name, created_at) VALUES (?, ?)", (name, time.time()))
+    return name
+
+
+def delete_queue(api: Api, name: str) -> None:
+    """Delete a queue and its ended items; refused while it still has queued, claimed or running items."""
+    check_queue(api, name)
+    sync_items(api)
+    with api.store.transaction() as conn:
+        active = conn.execute(f"SELECT COUNT(*) FROM queue_items WHERE queue=? AND state IN ({_marks(ITEM_ACTIVE)})",
+                              (name, *ITEM_ACTIVE)).fetchone()[0]
+        if active:
+            raise QueueError(f"queue {name!r} still has {active} active item(s); cancel or remove them first")
+        if conn.execute("SELECT 1 FROM sweeps WHERE queue=? AND state IN ('running', 'paused')", (name,)).fetchone():
+            raise QueueError(f"queue {name!r} is used by an active sweep; cancel the sweep first")
+        conn.execute("DELETE FROM queue_items WHERE queue=?", (name,))
+        conn.execute("DELETE FROM queues WHERE name=?", (name,))
+
+
+def queues(api: Api) -> list[dict[str, Any]]:
+    """Every queue with its item counts by state: {"name", "created_at", "counts": {state: n}}."""
+    sync_items(api)
+    counts: dict[str, dict[str, int]] = {}
+    for row in api.store.query("SELECT queue, state, COUNT(*) AS n FROM queue_items GROUP BY queue, state"):
+        counts.setdefault(row["queue"], {})[row["state"]] = row["n"]
+    return [{"name": r["name"], "created_at": r["created_at"],
+             "counts": {s: counts.get(r["name"], {}).get(s, 0) for s in ITEM_STATES}}
+            for r in api.store.query("SELECT name, created_at FROM queues ORDER BY name")]
+
+
+# -- adding -------------------------------------------------------------------------------------------
+def priority_rank(priority: Any) -> int:
+    if priority is None:
+        return PRIORITIES.index(DEFAULT_PRIORITY)
+    if isinstance(priority, str) and priority.lower() in PRIORITIES:
+        return PRIORITIES.index(priority.lower())
+    raise QueueError(f"unknown priority {priority!r}; expected one of: {', '.join(PRIORITIES)}")
+
+
+def launch_add(
+    api: Api | None = None,
+    job: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    queue_name: str = DEFAULT_QUEUE,
+    priority: str | None = None,
+    resource: str | None = None,
+    resource_args: Mapping[str, Mapping[str, Any]] | None = None,
+    entry_point: list[str] | str | None = None,
+    version: str | None = None,
+    project: str | None = None,
+    entity: str | None = None,
+    name: str | None = None,
+    run_id: str | None = None,
+    *,
+    docker_image: str | None = None,
+    repository: str | None = None,
+    parameters: Mapping[str, Any] | None = None,
+) -> QueuedItem:
+    """Put a launch on a queue; an agent (`launcher agent --queue NAME`) takes it and starts the run.
+
+    The settings are checked now (shapes, the job reference, the resource name), so that a bad request
+    fails here with a clear error; what depends on the job's contents is checked when it is launched,
+    and a failure then is kept on the item as its reason."""
+    if api is None:
+        from launcher.api import Api
+
+        api = Api()
+    settings = {"job": job, "config": config, "resource": resource, "resource_args": resource_args,
+                "entry_point": entry_point, "version": version, "project": project, "entity": entity,
+                "name": name, "run_id": run_id, "docker_image": docker_image, "repository": repository,
+                "parameters": parameters}
+    return add_item(api, {k: v for k, v in settings.items() if v is not None}, queue_name=queue_name,
+                    priority=priority)
+
+
+def add_item(api: Api, settings: Mapping[str, Any], *, queue_name: str = DEFAULT_QUEUE,
+             priority: str | None = None, sweep_id: str | None = None) -> QueuedItem:
+    return add_items(api, [settings], queue_name=queue_name, priority=priority, sweep_id=sweep_id)[0]
+
+
+def add_items(api: Api, many: Iterable[Mapping[str, Any]], *, queue_name: str = DEFAULT_QUEUE,
+              priority: str | None = None, sweep_id: str | None = None) -> list[QueuedItem]:
+    """Queue several launches in one transaction (a sweep's trials appear together or not at all)."""
+    check_queue(api, queue_name)
+    rank = priority_rank(priority)
+    encoded = [json.dumps(check_settings(api, settings)) for settings in many]
+    now = time.time()
+    ids = []
+    with api.store.transaction() as conn:
+        for text in encoded:
+            cursor = conn.execute(
+                "INSERT INTO queue_items (queue, priority, state, settings, sweep_id, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)", (queue_name, rank, QUEUED, text, sweep_id, now, now))
+            ids.append(cursor.lastrowid)
+    return [QueuedItem(api, item_id) for item_id in ids]
+
+
+def check_settings(api: Api, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate launch settings as far as can be done before the launch; returns them as plain JSON data."""
+    unknown = sorted(set(settings) - set(SETTING_KEYS))
+    if unknown:
+        raise SpecError(f"unknown launch setting {unknown[0]!r}; expected one of: {', '.join(SETTING_KEYS)}")
+    request = merge_request(**settings)
+    try:
+        data = json.loads(json.dumps(dict(settings)))
+    except (TypeError, ValueError) as error:
+        raise SpecError(f"queued launch settings must be JSON values: {error}") from None
+    if request.job:
+        api.jobs.resolve(request.job)
+    if request.resource is not None:
+        from launcher import runners
+
+        runners.get_runner(request.resource)
+    return data
+
+
+# -- items --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ItemRecord:
+    id: int
+    queue: str
+    priority: str
+    state: str
+    settings: dict[str, Any]
+    run_id: str | None
+    sweep_id: str | None
+    message: str | None
+    agent_id: str | None
+    created_at: float
+    claimed_at: float | None
+    launched_at: float | None
+    ended_at: float | None
+
+    @property
+    def done(self) -> bool:
+        return self.state in ITEM_TERMINAL
+
+    def describe(self) -> str:
+        """A short label for tables: the job, or the entry point."""
+        settings = self.settings
+        config = settings.get("config") or {}
+        label = settings.get("job") or config.get("job") or settings.get("docker_image")
+        if not label:
+            entry = settings.get("entry_point") or (config.get("overrides") or {}).get("entry_point")
+            label = " ".join(entry) if isinstance(entry, list) else str(entry or "-")
+        return label
+
+
+def _record(row) -> ItemRecord:
+    return ItemRecord(id=row["id"], queue=row["queue"], priority=PRIORITIES[row["priority"]], state=row["state"],
+                      settings=json.loads(row["settings"]), run_id=row["run_id"], sweep_id=row["sweep_id"],
+                      message=row["message"], agent_id=row["agent_id"], created_at=row["created_at"],
+                      claimed_at=row["claimed_at"], launched_at=row["launched_at"], ended_at=row["ended_at"])
+
+
+class QueuedItem:
+    """A launch waiting on a queue, as launch_add returns it; any process can open it by id."""
+
+    def __init__(self, api: Api, item_id: int) -> None:
+        self.api = api
+        self.id = int(item_id)
+        self.record  # noqa: B018 - raises for an unknown id
+
+    def __repr__(self) -> str:
+        return f"QueuedItem({self.id}, state={self.state!r})"
+
+    @property
+    def record(self) -> ItemRecord:
+        rows = self.api.store.query("SELECT * FROM queue_items WHERE id=?", (self.id,))
+        if not rows:
+            raise QueueError(f"queue item {self.id} does not exist (see 'launcher queue list')")
+        return _record(rows[0])
+
+    @property
+    def state(self) -> str:
+        sync_items(self.api, [self.id])
+        return self.record.state
+
+    @property
+    def run_id(self) -> str | None:
+        record = self.record
+        return record.run_id if record.state not in (QUEUED, CLAIMED) else None
+
+    @property
+    def message(self) -> str | None:
+        return self.record.message
+
+    def get_run(self) -> Run | None:
+        """The item's run once it has one, else None."""
+        from launcher.run import Run
+
+        run_id = self.run_id
+        if run_id is None or self.api.store.get_run(run_id) is None:
+            return None
+        return Run(self.api, run_id)
+
+    def wait_until_running(self, timeout: float | None = None) -> Run:
+        """Block until an agent has launched the item; returns its run. Raises RunError when the item
+        ended without a run (cancelled, or its launch was rejected)."""
+        def has_run() -> bool:
+            record = self.record
+            return record.done or (record.state == RUNNING and record.run_id is not None)
+
+        self._wait(has_run, timeout, "to be launched")
+        run = self.get_run()
+        if run is None:
+            record = self.record
+            raise RunError(f"queue item {self.id} {record.state} without a run"
+                           + (f": {record.message}" if record.message else ""))
+        return run
+
+    def wait_until_finished(self, timeout: float | None = None) -> Run:
+        """Block until the item has ended; returns its run (check run.state). Raises RunError when the
+        item ended without a run."""
+        self._wait(lambda: self.record.done, timeout, "to end")
+        run = self.get_run()
+        if run is None:
+            record = self.record
+            raise RunError(f"queue item {self.id} {record.state} without a run"
+                           + (f": {record.message}" if record.message else ""))
+        return run
+
+    def cancel(self) -> str:
+        return cancel_item(self.api, self.id)
+
+    def remove(self) -> None:
+        remove_item(self.api, self.id)
+
+    def _wait(self, condition, timeout: float | None, what: str) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        next_recover = 0.0
+        while True:
+            now = time.monotonic()
+            if now >= next_recover:  # the agent that took it may be gone; its run's owner too
+                recover_items(self.api)
+                record = self.record
+                if record.state == RUNNING and record.run_id:
+                    self.api.reconcile(run_ids=[record.run_id])
+                next_recover = now + 2.0
+            sync_items(self.api, [self.id])
+            if condition():
+                return
+            if deadline is not None and now >= deadline:
+                raise TimeoutError(f"queue item {self.id} still {self.record.state} after {timeout}s, waiting {what}")
+            time.sleep(WAIT_POLL_SECONDS)
+
+
+def get_item(api: Api, item_id: int | str) -> QueuedItem:
+    try:
+        number = int(item_id)
+    except (TypeError, ValueError):
+        raise QueueError(f"queue item id {item_id!r} is not valid; expected a number (see 'launcher queue list')") from None
+    return QueuedItem(api, number)
+
+
+def list_items(api: Api, *, queue_name: str | None = None, item_states: Iterable[str] | None = None,
+               sweep_id: str | None = None, limit: int | None = None) -> list[ItemRecord]:
+    """Items in the order an agent takes them: active ones by priority then age, then ended ones, newest first."""
+    recover_items(api)
+    sync_items(api)
+    where, params = [], []
+    if queue_name is not None:
+        check_queue(api, queue_name)
+        where.append("queue=?")
+        params.append(queue_name)
+    if item_states is not None:
+        wanted = list(item_states)
+        bad = [s for s in wanted if s not in ITEM_STATES]
+        if bad:
+            raise QueueError(f"unknown item state {bad[0]!r}; expected one of: {', '.join(ITEM_STATES)}")
+        where.append(f"state IN ({_marks(wanted)})")
+        params.extend(wanted)
+    if sweep_id is not None:
+        where.append("sweep_id=?")
+        params.append(sweep_id)
+    sql = "SELECT * FROM queue_items"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += (f" ORDER BY CASE WHEN state IN ({_marks(ITEM_ACTIVE)}) THEN 0 ELSE 1 END, "
+            "CASE WHEN state IN ('claimed', 'running') THEN 0 ELSE 1 END, "
+            "CASE WHEN state IN ('queued', 'claimed', 'running') THEN priority ELSE 0 END, "
+            "CASE WHEN state IN ('queued', 'claimed', 'running') THEN id ELSE -id END")
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return [_record(r) for r in api.store.query(sql, (*params, *ITEM_ACTIVE))]
+
+
+def cancel_item(api: Api, item_id: int) -> str:
+    """Cancel an item: a queued or claimed one never runs; a running one has its run stopped.
+    Returns the item's state afterwards (an item that had already ended keeps its state)."""
+    item = get_item(api, item_id)
+    now = time.time()
+    with api.store.transaction() as conn:
+        row = conn.execute("SELECT state, run_id FROM queue_items WHERE id=?", (item.id,)).fetchone()
+        if row["state"] in (QUEUED, CLAIMED):
+            # A claimed item's agent sees the change when it records the launch, and stops the run.
+            conn.execute("UPDATE queue_items SET state=?, message=?, ended_at=?, updated_at=? WHERE id=?",
+                         (CANCELLED, "cancelled by request", now, now, item.id))
+            return CANCELLED
+    if row["state"] == RUNNING and row["run_id"]:
+        api.store.execute("UPDATE queue_items SET message=?, updated_at=? WHERE id=? AND state=?",
+                          ("cancelled by request", now, item.id, RUNNING))
+        api.run(row["run_id"]).cancel(wait=False)
+    return item.state
+
+
+def remove_item(api: Api, item_id: int) -> None:
+    """Delete an item that is queued or has ended; one that is claimed or running must be cancelled first."""
+    item = get_item(api, item_id)
+    sync_items(api, [item.id])
+    with api.store.transaction() as conn:
+        state = conn.execute("SELECT state FROM queue_items WHERE id=?", (item.id,)).fetchone()["state"]
+        if state in (CLAIMED, RUNNING):
+            raise QueueError(f"queue item {item.id} is {state}; cancel it first ('launcher queue cancel {item.id}')")
+        conn.execute("DELETE FROM queue_items WHERE id=?", (item.id,))
+
+
+# -- keeping item states right ------------------------------------------------------------------------
+#: run state -> (item state, reason prefix) once the run has ended.
+_RUN_END = {
+    states.FINISHED: (FINISHED, None),
+    states.FAILED: (FAILED, "run failed"),
+    states.START_FAILED: (FAILED, "run failed to start"),
+    states.STOPPED: (CANCELLED, "run stopped"),
+}
+
+
+def sync_items(api: Api, item_ids: Iterable[int] | None = None) -> int:
+    """Move running items whose run has ended to the matching end state; returns how many changed."""
+    ids = None if item_ids is None else list(item_ids)
+    scope = "" if ids is None else f" AND q.id IN ({_marks(ids)})"
+    rows = api.store.query(
+        "SELECT q.id, r.state, r.message FROM queue_items q JOIN runs r ON r.id = q.run_id "
+        f"WHERE q.state=? AND r.state IN ({_marks(states.TERMINAL)}){scope}",
+        (RUNNING, *states.TERMINAL, *(ids or ())))
+    if not rows:
+        return 0
+    changed = 0
+    with api.store.transaction() as conn:
+        for row in rows:
+            item_state, prefix = _RUN_END[row["state"]]
+            message = None
+            if prefix:
+                message = f"{prefix}: {row['message']}" if row["message"] else prefix
+            end = conn.execute("SELECT ended_at FROM runs WHERE id=(SELECT run_id FROM queue_items WHERE id=?)",
+                               (row["id"],)).fetchone()[0] or time.time()
+            changed += conn.execute(
+                "UPDATE queue_items SET state=?, message=COALESCE(message, ?), ended_at=?, updated_at=? "
+                "WHERE id=? AND state=?", (item_state, message, end, time.time(), row["id"], RUNNING)).rowcount
+    return changed
+
+
+def recover_items(api: Api) -> int:
+    """Hand back the items of agents that are gone (killed outright): a claimed item whose run was never
+    recorded goes back to the queue; one whose run exists follows that run. Returns how many changed."""
+    from launcher.supervisor import process_start_time
+
+    rows = api.store.query("SELECT id, agent_pid, agent_start FROM queue_items WHERE state=?", (CLAIMED,))
+    gone = [r["id"] for r in rows
+            if r["agent_pid"] is None or process_start_time(r["agent_pid"]) != r["agent_start"]]
+    changed = 0
+    now = time.time()
+    for item_id in gone:
+        with api.store.transaction() as conn:
+            row = conn.execute("SELECT state, run_id, agent_pid FROM queue_items WHERE id=?", (item_id,)).fetchone()
+            if row is None or row["state"] != CLAIMED:
+                continue
+            has_run = row["run_id"] and conn.execute("SELECT 1 FROM runs WHERE id=?", (row["run_id"],)).fetchone()
+            if has_run:
+                conn.execute("UPDATE queue_items SET state=?, launched_at=COALESCE(launched_at, ?), updated_at=? "
+                             "WHERE id=?", (RUNNING, now, now, item_id))
+            else:
+                conn.execute("UPDATE queue_items SET state=?, agent_id=NULL, agent_pid=NULL, agent_start=NULL, "
+                             "claimed_at=NULL, message=?, updated_at=? WHERE id=?",
+                             (QUEUED, f"returned to the queue: agent pid {row['agent_pid']} is gone", now, item_id))
+            changed += 1
+    return changed
+
+
+def _marks(values) -> str:
+    return ", ".join("?" for _ in values)

@@ -1,0 +1,157 @@
+"""The local-process resource: streaming capture, cancel of stubborn programs, no orphans, runs that
+outlive their launcher, venvs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from launcher import launch, states
+from tests.waiting import wait_for
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def make_job(api, make_code_dir, name, code, **kwargs):
+    src = make_code_dir({"main.py": textwrap.dedent(code)})
+    return api.create_job("code", str(src), name=name, entry_point=["python", "main.py"], **kwargs)
+
+
+STUBBORN = """
+import os, signal, subprocess, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+child = subprocess.Popen([sys.executable, "-c",
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"])
+open("pids", "w").write(f"{os.getpid()} {child.pid}")
+time.sleep(600)
+"""
+
+
+def test_cancel_stops_a_silent_program_that_ignores_sigterm_and_its_children(api, make_code_dir):
+    make_job(api, make_code_dir, "stubborn", STUBBORN)
+    run = launch(api, job="stubborn", synchronous=False,
+                 resource_args={"local-process": {"grace_period": 0.5}})
+    pids_file = run.dir / "src" / "pids"
+    wait_for(lambda: pids_file.exists() and len(pids_file.read_text().split()) == 2, what="program start")
+    pids = [int(p) for p in pids_file.read_text().split()]
+    status = run.cancel()
+    assert status.state == states.STOPPED
+    assert status.exit_code == -signal.SIGKILL  # SIGTERM was ignored; SIGKILL after the grace period
+    wait_for(lambda: not any(pid_alive(p) for p in pids), timeout=10, what="no process of the run left")
+    assert "cancel requested" in run.log_path.read_text()
+
+
+def test_processes_left_behind_by_a_finished_program_are_stopped(api, make_code_dir):
+    make_job(api, make_code_dir, "leaver", """
+        import subprocess, sys
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        print(child.pid)
+    """)
+    run = launch(api, job="leaver")
+    child = int(run.get_logs().strip())
+    wait_for(lambda: not pid_alive(child), timeout=10, what="left-behind child stopped")
+
+
+def test_output_streams_while_the_run_is_going(api, make_code_dir):
+    make_job(api, make_code_dir, "streamer", """
+        import os, time
+        print("first line", flush=True)
+        while not os.path.exists("go"):
+            time.sleep(0.01)
+        print("second line", flush=True)
+    """)
+    run = launch(api, job="streamer", synchronous=False)
+    lines = run.follow_logs()
+    assert next(lines).text == "first line"  # arrives while the program still waits
+    assert run.get_status().state == states.RUNNING
+    (run.dir / "src" / "go").write_text("")
+    assert [line.text for line in lines] == ["second line"]
+    assert run.wait()
+
+
+def test_binary_output_and_huge_lines_are_stored_without_loss(api, make_code_dir):
+    make_job(api, make_code_dir, "binary", """
+        import sys
+        out = sys.stdout.buffer
+        out.write(b"caf\\xe9 \\xff\\xfe not utf-8\\n")
+        out.write(b"x" * (5 * 1024 * 1024) + b"\\n")
+        sys.stderr.buffer.write(b"partial line without newline")
+    """)
+    run = launch(api, job="binary")
+    data = run.get_log_bytes(("stdout",))
+    assert data == b"caf\xe9 \xff\xfe not utf-8\n" + b"x" * (5 * 1024 * 1024) + b"\n"
+    assert run.get_log_bytes(("stderr",)) == b"partial line without newline"
+
+
+def test_a_run_outlives_its_launcher_killed_outright(api, make_code_dir, home):
+    make_job(api, make_code_dir, "survivor", """
+        import os, time
+        print("before", flush=True)
+        while not os.path.exists("go"):
+            time.sleep(0.01)
+        print("after", flush=True)
+        raise SystemExit(4)
+    """)
+    script = textwrap.dedent(f"""
+        from launcher import Api, launch
+        run = launch(Api({str(home)!r}), job="survivor", synchronous=False)
+        print(run.id, flush=True)
+        import time
+        time.sleep(600)
+    """)
+    launcher_process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    run_id = launcher_process.stdout.readline().strip()
+    run = api.run(run_id)
+    wait_for(lambda: "before" in run.get_logs(), what="first output")
+    launcher_process.kill()  # SIGKILL: no clean-up of any kind in the launcher
+    launcher_process.wait()
+    (run.dir / "src" / "go").write_text("")
+    wait_for(lambda: run.get_status().done, what="run end")
+    assert run.get_status() == run.get_status().__class__(states.FAILED, "exit code 4", 4)
+    assert run.get_logs() == "before\nafter\n"
+
+
+def test_a_program_that_cannot_start_is_start_failed(api):
+    run = launch(api, entry_point=["./no-such-program"], synchronous=False)
+    assert not run.wait(timeout=30)
+    status = run.get_status()
+    assert status.state == states.START_FAILED
+    assert "no-such-program" in status.message
+
+
+def test_supervisor_killed_is_reported_not_stuck(api, make_code_dir):
+    make_job(api, make_code_dir, "orphaned", "import time\nprint('x', flush=True)\ntime.sleep(600)\n")
+    run = launch(api, job="orphaned", synchronous=False)
+    wait_for(lambda: run.get_status().state == states.RUNNING and "pid" in run.record["handle"], what="running")
+    handle = run.record["handle"]
+    os.kill(handle["supervisor_pid"], signal.SIGKILL)
+    wait_for(lambda: not pid_alive(handle["supervisor_pid"]), what="supervisor gone")
+    api.reconcile()
+    status = run.get_status()
+    assert status.state == states.FAILED and "supervisor ended unexpectedly" in status.message
+    wait_for(lambda: not pid_alive(handle["pid"]), what="program stopped")
+
+
+@pytest.mark.timeout(600)
+def test_venv_env_manager_installs_requirements_once(api, make_code_dir):
+    src = make_code_dir({"main.py": "import six, sys\nprint(sys.prefix)\n", "requirements.txt": "six\n"})
+    api.create_job("code", str(src), name="venvjob", entry_point=["python", "main.py"])
+    args = {"local-process": {"env_manager": "venv"}}
+    first = launch(api, job="venvjob", resource_args=args)
+    prefix = first.get_logs().strip()
+    assert prefix.startswith(str(api.envs_dir))
+    second = launch(api, job="venvjob", resource_args=args)
+    assert second.get_logs().strip() == prefix
+    assert "using cached virtualenv" in second.log_path.read_text()
