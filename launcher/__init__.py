@@ -7,8 +7,6 @@ Names are imported on first use so that `import launcher` (and `launcher --help`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 __all__ = ["Api", "ExecutionError", "LaunchError", "Run", "launch", "launch_add"]
 
 _EXPORTS = {
@@ -20,6 +18,7 @@ _EXPORTS = {
     "ExecutionError": "launcher.errors",
 }
 
+TYPE_CHECKING = False  # not imported from typing: it costs start-up time
 if TYPE_CHECKING:
     from launcher.api import Api
     from launcher.errors import ExecutionError, LaunchError
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
     from launcher.run import Run
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in _EXPORTS:
         import importlib
 

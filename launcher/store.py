@@ -5,16 +5,19 @@ timeout let the CLI, the TUI, agents and run supervisors write the same file at 
 
 from __future__ import annotations
 
-import json
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
 
 from launcher import states
+
+TYPE_CHECKING = False  # typing and pathlib cost run supervisors start-up time
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 # Each entry migrates the schema by one version; append, never edit, so old workspaces upgrade in order.
 MIGRATIONS: list[str] = [
@@ -81,15 +84,18 @@ RUN_COLUMNS = ("id", "name", "project", "entity", "job", "resource", "state", "m
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | Path) -> None:
+        self.path = os.fspath(path)
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+        # Every process opens the store (run supervisors on each launch): skip the write lock when the
+        # schema is current already.
+        if self._conn.execute("PRAGMA user_version").fetchone()[0] != len(MIGRATIONS):
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._migrate()
 
     def close(self) -> None:
         with self._lock:
@@ -129,16 +135,22 @@ class Store:
 
     # -- settings -----------------------------------------------------------------------------------
     def get_setting(self, key: str, default: Any = None) -> Any:
+        import json
+
         rows = self.query("SELECT value FROM settings WHERE key=?", (key,))
         return json.loads(rows[0]["value"]) if rows else default
 
     def set_setting(self, key: str, value: Any) -> None:
+        import json
+
         self.execute("INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                      (key, json.dumps(value)))
 
     # -- runs ---------------------------------------------------------------------------------------
     def insert_run(self, row: dict[str, Any]) -> bool:
         """Insert a new run in the starting state; False when the id is already taken."""
+        import json
+
         now = time.time()
         values = {column: row.get(column) for column in RUN_COLUMNS}
         values.update(state=states.STARTING, created_at=now, updated_at=now)
@@ -185,16 +197,13 @@ class Store:
                              (run_id, state, now, message))
         return bool(changed)
 
-    def update_handle(self, run_id: str, **fields: Any) -> None:
-        """Merge runner-specific facts (pids, container id, submission id) into the run's handle."""
-        with self.transaction() as conn:
-            row = conn.execute("SELECT handle FROM runs WHERE id=?", (run_id,)).fetchone()
-            if row is None:
-                return
-            handle = json.loads(row["handle"] or "{}")
-            handle.update(fields)
-            conn.execute("UPDATE runs SET handle=?, updated_at=? WHERE id=?",
-                         (json.dumps(handle), time.time(), run_id))
+    def update_handle(self, run_id: str, **fields: str | int | float | None) -> None:
+        """Merge runner-specific facts (pids, container id, submission id) into the run's handle.
+
+        The merge happens in SQLite (json_patch), which keeps the supervisor free of the json module."""
+        patch = "{" + ", ".join(f'"{key}": {_json_scalar(value)}' for key, value in fields.items()) + "}"
+        self.execute("UPDATE runs SET handle=json_patch(handle, ?), updated_at=? WHERE id=?",
+                     (patch, time.time(), run_id))
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         rows = self.query("SELECT * FROM runs WHERE id=?", (run_id,))
@@ -222,7 +231,24 @@ class Store:
             "SELECT state, at, message FROM run_events WHERE run_id=? ORDER BY rowid", (run_id,))]
 
 
+def _json_scalar(value: str | int | float | None) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    if any(ord(c) < 32 for c in escaped):
+        import json
+
+        return json.dumps(value)
+    return f'"{escaped}"'
+
+
 def _run_row(row: sqlite3.Row) -> dict[str, Any]:
+    import json
+
     data = dict(row)
     data["spec"] = json.loads(data["spec"])
     data["handle"] = json.loads(data["handle"] or "{}")

@@ -5,34 +5,32 @@ own process group, writes its output to the run's log file as it arrives, stops 
 cancel request (SIGTERM, grace period, SIGKILL), and records the state and exit code in the store. Because
 it is not a child of the launching process's session, a run outlives the process that launched it.
 
-Run as `python -I -S supervisor.py RUN_DIR`; it imports only the standard library and three small modules
-of this package, so it starts in a few milliseconds."""
+Started by the local-process runner as `python -I -S -c <bootstrap> ARGS` (see supervisor_argv); it imports only the
+standard library and three small modules of this package, so it starts in a few milliseconds."""
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import json
+import _signal as signal  # the C module: `signal` would import enum, a few ms on every launch
 import os
-import selectors
-import signal
-import subprocess
+import select
 import sys
 import time
-from pathlib import Path
 
-if __package__ in (None, ""):  # started as a script: make the package importable without site-packages
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from launcher import states
+from launcher.logfile import STDERR, STDOUT, LogWriter
 
-from launcher import states  # noqa: E402
-from launcher.logfile import STDERR, STDOUT, LogWriter  # noqa: E402
-from launcher.store import Store  # noqa: E402
-
-PROCESS_FILE = "process.json"
+VENV_FILE = "venv.json"
 CANCEL_FILE = "cancel.json"
 LOG_FILE = "output.log"
 #: How long output may keep arriving from a program's leftover children after it exits.
 DRAIN_SECONDS = 1.0
+
+
+def supervisor_argv(run_dir: str, run_id: str, db: str, cwd: str, python: str, grace_period: float,
+                    argv: list[str]) -> list[str]:
+    """The supervisor's arguments. They travel in argv, not in a JSON file, because importing json
+    (and the regular expressions it needs) would add milliseconds to every launch."""
+    return [run_dir, run_id, db, cwd, python, repr(float(grace_period)), "--", *argv]
 
 
 def process_start_time(pid: int) -> str | None:
@@ -44,27 +42,35 @@ def process_start_time(pid: int) -> str | None:
         return None
 
 
-def venv_python(envs_dir: Path, base_python: str, requirements: list[str], log: LogWriter) -> str:
+def venv_python(envs_dir: str, base_python: str, requirements: list[str], log: LogWriter) -> str:
     """A virtualenv with the requirements installed, cached by their hash and shared between runs."""
+    import fcntl
+    import hashlib
+    import json
+
     digest = hashlib.sha256(json.dumps(sorted(requirements)).encode()).hexdigest()[:16]
-    env_dir = envs_dir / digest
-    python = env_dir / "bin" / "python"
-    envs_dir.mkdir(parents=True, exist_ok=True)
-    with open(envs_dir / f"{digest}.lock", "w") as lock:
+    env_dir = os.path.join(envs_dir, digest)
+    python = os.path.join(env_dir, "bin", "python")
+    complete_marker = os.path.join(env_dir, ".complete")
+    os.makedirs(envs_dir, exist_ok=True)
+    with open(os.path.join(envs_dir, f"{digest}.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two runs needing the same env build it once
-        if (env_dir / ".complete").exists():
+        if os.path.exists(complete_marker):
             log.note(f"using cached virtualenv {env_dir}")
-            return str(python)
+            return python
         log.note(f"creating virtualenv {env_dir}")
-        _run_logged([base_python, "-m", "venv", "--clear", str(env_dir)], log)
+        _run_logged([base_python, "-m", "venv", "--clear", env_dir], log)
         if requirements:
             log.note("installing requirements: " + " ".join(requirements))
-            _run_logged([str(python), "-m", "pip", "install", "--disable-pip-version-check", *requirements], log)
-        (env_dir / ".complete").write_text(digest)
-    return str(python)
+            _run_logged([python, "-m", "pip", "install", "--disable-pip-version-check", *requirements], log)
+        with open(complete_marker, "w") as marker:
+            marker.write(digest)
+    return python
 
 
 def _run_logged(argv: list[str], log: LogWriter) -> None:
+    import subprocess
+
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
     for chunk in iter(lambda: proc.stdout.read1(1 << 16), b""):
@@ -74,13 +80,23 @@ def _run_logged(argv: list[str], log: LogWriter) -> None:
 
 
 class Supervisor:
-    def __init__(self, run_dir: Path) -> None:
-        self.run_dir = run_dir
-        self.plan = json.loads((run_dir / PROCESS_FILE).read_text())
-        self.run_id: str = self.plan["run_id"]
-        self.store = Store(Path(self.plan["db"]))
-        self.log = LogWriter(run_dir / LOG_FILE)
+    def __init__(self, args: list[str]) -> None:
+        split = args.index("--")
+        self.run_dir, self.run_id, self.db, self.cwd, self.python, grace = args[:split]
+        self.default_grace = float(grace)
+        self.argv = args[split + 1:]
+        self.log = LogWriter(os.path.join(self.run_dir, LOG_FILE))
         self.cancel_requested = False
+        self._store = None
+
+    @property
+    def store(self):
+        """Opened after the program has started, so that its start-up overlaps importing sqlite3."""
+        if self._store is None:
+            from launcher.store import Store
+
+            self._store = Store(self.db)
+        return self._store
 
     def run(self) -> int:
         wake_r, wake_w = os.pipe()
@@ -88,39 +104,66 @@ class Supervisor:
         signal.set_wakeup_fd(wake_w)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._on_cancel)
-        signal.signal(signal.SIGCHLD, lambda *_: None)  # only to wake the selector
-        self.store.update_handle(self.run_id, supervisor_pid=os.getpid(),
-                                 supervisor_start=process_start_time(os.getpid()))
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # only to wake the poll
         try:
             argv = self._resolve_argv()
         except Exception as error:  # noqa: BLE001 - any failure here means the program never started
             return self._fail_start(f"environment set-up failed: {error}")
         if self.cancel_requested:
+            self._record_supervisor()
             self.store.transition(self.run_id, states.STOPPED, message="stopped before the program started")
             return 0
         try:
-            proc = subprocess.Popen(argv, cwd=self.plan["cwd"], stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, process_group=0)
+            pid, out_r, err_r = self._spawn(argv)
         except OSError as error:
             return self._fail_start(f"could not start {argv[0]!r}: {error.strerror or error}")
-        self.store.update_handle(self.run_id, pid=proc.pid, pgid=proc.pid)
+        self._record_supervisor(pid=pid, pgid=pid)
         self.store.transition(self.run_id, states.RUNNING)
-        returncode = self._pump(proc, wake_r)
+        returncode = self._pump(pid, out_r, err_r, wake_r)
         self._finish(returncode)
         return 0
 
+    def _spawn(self, argv: list[str]) -> tuple[int, int, int]:
+        """Start the program in its own process group with stdout and stderr on pipes. posix_spawn rather
+        than subprocess: that module alone costs every launch a few milliseconds to import."""
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.chdir(self.cwd)  # posix_spawn has no cwd argument; the supervisor has no other use for its cwd
+        try:
+            pid = os.posix_spawnp(argv[0], argv, os.environ, setpgroup=0, setsigdef=(signal.SIGTERM, signal.SIGINT,
+                                  signal.SIGHUP, signal.SIGCHLD, signal.SIGPIPE), file_actions=[
+                (os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)])
+        except OSError:
+            for fd in (out_r, err_r):
+                os.close(fd)
+            raise
+        finally:
+            for fd in (out_w, err_w, devnull):
+                os.close(fd)
+        return pid, out_r, err_r
+
     def _resolve_argv(self) -> list[str]:
-        argv = list(self.plan["argv"])
-        python = self.plan["python"]
-        venv = self.plan.get("venv")
-        if venv is not None:
-            python = venv_python(Path(venv["envs_dir"]), self.plan["python"], venv["requirements"], self.log)
+        argv = list(self.argv)
+        python = self.python
+        venv_file = os.path.join(self.run_dir, VENV_FILE)
+        if os.path.exists(venv_file):
+            import json
+
+            with open(venv_file) as f:
+                venv = json.load(f)
+            python = venv_python(venv["envs_dir"], self.python, venv["requirements"], self.log)
         # `python` in an entry point means the run's interpreter: the launcher's own, or the run's venv.
         if argv and argv[0] in ("python", "python3"):
             argv[0] = python
         return argv
 
+    def _record_supervisor(self, **program: int) -> None:
+        self.store.update_handle(self.run_id, supervisor_pid=os.getpid(),
+                                 supervisor_start=process_start_time(os.getpid()), **program)
+
     def _fail_start(self, message: str) -> int:
+        self._record_supervisor()
         self.log.note(message)
         self.store.transition(self.run_id, states.START_FAILED, message=message)
         return 1
@@ -130,40 +173,44 @@ class Supervisor:
 
     def _grace_period(self) -> float:
         try:
-            return float(json.loads((self.run_dir / CANCEL_FILE).read_text())["grace_period"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return float(self.plan.get("grace_period", 10.0))
+            import json
 
-    def _pump(self, proc: subprocess.Popen, wake_r: int) -> int:
-        selector = selectors.DefaultSelector()
-        streams = {proc.stdout.fileno(): STDOUT, proc.stderr.fileno(): STDERR}
-        for fd in streams:
-            selector.register(fd, selectors.EVENT_READ)
-        selector.register(wake_r, selectors.EVENT_READ)
+            with open(os.path.join(self.run_dir, CANCEL_FILE)) as f:
+                return float(json.load(f)["grace_period"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return self.default_grace
+
+    def _pump(self, pid: int, out_r: int, err_r: int, wake_r: int) -> int:
+        poller = select.poll()
+        streams = {out_r: STDOUT, err_r: STDERR}
+        for fd in (out_r, err_r, wake_r):
+            poller.register(fd, select.POLLIN)
         kill_at: float | None = None
         drain_until: float | None = None
+        returncode: int | None = None
         terminated = False
-        while streams:
+        while streams or returncode is None:
             now = time.monotonic()
             if self.cancel_requested and not terminated:
                 terminated = True
                 grace = self._grace_period()
                 self.log.note(f"cancel requested: sending SIGTERM, SIGKILL after {grace:g}s")
-                _signal_group(proc.pid, signal.SIGTERM)
+                _signal_group(pid, signal.SIGTERM)
                 kill_at = now + grace
             if kill_at is not None and now >= kill_at:
-                _signal_group(proc.pid, signal.SIGKILL)
+                _signal_group(pid, signal.SIGKILL)
                 kill_at = None
-            if drain_until is None and proc.poll() is not None:
-                drain_until = now + DRAIN_SECONDS
+            if returncode is None:
+                returncode = _reap(pid)
+                if returncode is not None:
+                    drain_until = now + DRAIN_SECONDS
             if drain_until is not None and now >= drain_until:
                 # The program is gone but a child it left behind still holds the pipes: stop it.
-                _signal_group(proc.pid, signal.SIGKILL)
+                _signal_group(pid, signal.SIGKILL)
                 drain_until = now + 5.0
             deadlines = [t for t in (kill_at, drain_until) if t is not None]
             timeout = max(0.0, min(deadlines) - now) if deadlines else 1.0
-            for key, _ in selector.select(timeout):
-                fd = key.fd
+            for fd, _ in poller.poll(timeout * 1000):
                 if fd == wake_r:
                     try:
                         os.read(wake_r, 4096)
@@ -174,10 +221,10 @@ class Supervisor:
                 if data:
                     self.log.write(streams[fd], data)
                 else:
-                    selector.unregister(fd)
+                    poller.unregister(fd)
+                    os.close(fd)
                     del streams[fd]
-        returncode = proc.wait()
-        _signal_group(proc.pid, signal.SIGKILL)  # no process of the run outlives it
+        _signal_group(pid, signal.SIGKILL)  # no process of the run outlives it
         return returncode
 
     def _finish(self, returncode: int) -> None:
@@ -186,11 +233,21 @@ class Supervisor:
         elif returncode == 0:
             self.store.transition(self.run_id, states.FINISHED, exit_code=0)
         elif returncode < 0:
-            name = signal.Signals(-returncode).name
+            import signal as signals
+
+            name = signals.Signals(-returncode).name
             self.store.transition(self.run_id, states.FAILED, message=f"killed by {name}", exit_code=returncode)
         else:
             self.store.transition(self.run_id, states.FAILED, message=f"exit code {returncode}",
                                   exit_code=returncode)
+
+
+def _reap(pid: int) -> int | None:
+    """The program's exit status once it has exited (negative: killed by that signal), else None."""
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done == 0:
+        return None
+    return os.waitstatus_to_exitcode(status)
 
 
 def _signal_group(pgid: int, signum: int) -> None:
@@ -201,14 +258,17 @@ def _signal_group(pgid: int, signum: int) -> None:
 
 
 def main() -> int:
-    supervisor = Supervisor(Path(sys.argv[1]))
+    supervisor = Supervisor(sys.argv[1:])
     try:
-        return supervisor.run()
+        code = supervisor.run()
     except BaseException as error:  # a supervisor must never leave its run looking alive
         supervisor.store.transition(supervisor.run_id, states.FAILED, message=f"supervisor error: {error!r}")
         raise
     finally:
         supervisor.log.close()
+    supervisor.store.close()
+    # Everything is recorded; skip interpreter shutdown, which the launching process would wait for.
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -1,40 +1,97 @@
 """`launcher`: with no arguments it opens the TUI; otherwise it runs a subcommand.
 
-Each module in COMMAND_MODULES has `register(subparsers)`, adding subcommands whose parsers carry
-`handler(args, open_api) -> int` as a default. `open_api()` opens the workspace (LAUNCHER_HOME or --home)."""
+COMMANDS maps each subcommand to the module that implements it and a one-line help. A module has
+`register(subparsers)`, adding its subcommands with `handler(args, open_api) -> int` as a default;
+`open_api()` opens the workspace (LAUNCHER_HOME or --home). Only the module of the command being run is
+imported, so `launcher --help` and every command start fast."""
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import sys
-from collections.abc import Callable
 
-COMMAND_MODULES = [
-    "launcher.cli.launch_commands",
-    "launcher.cli.run_commands",
-    "launcher.cli.job_commands",
-]
+COMMANDS: dict[str, tuple[str, str]] = {
+    "launch": ("launcher.cli.launch_commands", "launch a run"),
+    "runs": ("launcher.cli.run_commands", "list runs, newest first"),
+    "logs": ("launcher.cli.run_commands", "print a run's output (-f to follow)"),
+    "status": ("launcher.cli.run_commands", "show a run's state and details"),
+    "cancel": ("launcher.cli.run_commands", "stop a run (SIGTERM, grace period, SIGKILL)"),
+    "job": ("launcher.cli.job_commands", "create and inspect jobs"),
+    "queue": ("launcher.cli.queue_commands", "put launches on a queue; list, cancel and remove items"),
+    "queues": ("launcher.cli.queue_commands", "list queues with their item counts, and agents"),
+    "agent": ("launcher.cli.queue_commands", "take items from queues and launch them (--max-jobs N)"),
+    "sweep": ("launcher.cli.sweep_commands", "create, list, pause, resume and cancel sweeps"),
+    "metrics": ("launcher.cli.metrics_commands", "print the metrics a run reported (@metrics lines)"),
+}
+#: Modules registered on every start (prefer an entry in COMMANDS).
+COMMAND_MODULES: list[str] = []
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
-def build_parser() -> argparse.ArgumentParser:
+OVERVIEW = """usage: launcher [--home HOME] [COMMAND] ...
+
+A local-first experiment launcher. Without a command it opens the terminal UI.
+
+options:
+  -h, --help   show this help and exit
+  --home HOME  workspace folder (default: $LAUNCHER_HOME or the user data directory)
+
+commands:
+{commands}
+
+'launcher COMMAND --help' describes a command."""
+
+
+def overview() -> str:
+    """The top-level help, written without argparse: importing it would double `launcher --help`'s time."""
+    width = max(len(name) for name in COMMANDS) + 2
+    return OVERVIEW.format(commands="\n".join(f"  {name.ljust(width)}{summary}" for name, (_, summary) in COMMANDS.items()))
+
+
+def build_parser(command: str | None = None):
+    """The parser, with full sub-parsers only for `command` (for all commands with command="*")."""
+    import argparse
+    import importlib
+
     parser = argparse.ArgumentParser(
         prog="launcher",
         description="A local-first experiment launcher. Run without arguments to open the terminal UI.")
     parser.add_argument("--home", help="workspace folder (default: $LAUNCHER_HOME or the user data directory)")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
+    wanted = set(COMMAND_MODULES)
+    if command == "*":
+        wanted.update(module for module, _ in COMMANDS.values())
+    elif command in COMMANDS:
+        wanted.add(COMMANDS[command][0])
+    for module_name in sorted(wanted):
         importlib.import_module(module_name).register(subparsers)
+    for name, (_, summary) in COMMANDS.items():
+        if name not in subparsers.choices:
+            subparsers.add_parser(name, help=summary, add_help=False)
     return parser
+
+
+def command_word(argv: list[str]) -> str | None:
+    """The subcommand in argv (the first word that is not an option or --home's value)."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--home":
+            skip = True
+        elif not word.startswith("-"):
+            return word
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
+    if argv in (["--help"], ["-h"]):
+        print(overview())
+        return EXIT_OK
+    parser = build_parser(command_word(argv))
     args = parser.parse_args(argv)
-    handler: Callable | None = getattr(args, "handler", None)
+    handler = getattr(args, "handler", None)
 
     def open_api():
         from launcher.api import Api

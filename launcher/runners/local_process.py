@@ -25,6 +25,11 @@ if TYPE_CHECKING:
     from launcher.spec import LaunchSpec
 
 ENV_MANAGERS = ("current", "venv")
+#: Starts the supervisor without site-packages (-S) and as an imported module, so its bytecode is cached:
+#: every launch pays this start-up, so it is kept to the standard library and three small modules.
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SUPERVISOR_BOOTSTRAP = (f"import sys; sys.path.insert(0, {PACKAGE_PARENT!r}); "
+                        "from launcher.supervisor import main; sys.exit(main())")
 DEFAULT_GRACE_SECONDS = 10.0
 #: A run recorded as starting whose supervisor never reported in after this long is declared failed.
 START_TIMEOUT_SECONDS = 60.0
@@ -66,27 +71,19 @@ class LocalProcessRunner(Runner):
 
     def start(self, api: Api, spec: LaunchSpec, run_dir: Path) -> RunHandle:
         args = spec.resource_args
-        plan: dict[str, Any] = {
-            "run_id": spec.run_id,
-            "db": str(api.store.path),
-            "argv": list(spec.argv),
-            "cwd": str(run_dir / "src"),
-            "python": sys.executable,
-            "grace_period": float(args.get("grace_period", DEFAULT_GRACE_SECONDS)),
-        }
         if args.get("env_manager") == "venv":
-            plan["venv"] = {"envs_dir": str(api.envs_dir), "requirements": list(spec.requirements)}
-        (run_dir / supervisor.PROCESS_FILE).write_text(json.dumps(plan))
+            (run_dir / supervisor.VENV_FILE).write_text(json.dumps(
+                {"envs_dir": str(api.envs_dir), "requirements": list(spec.requirements)}))
         env = dict(os.environ)
         env.update(run_environment(spec, str(run_dir / "config.json")))
         env.update({k: str(v) for k, v in args.get("env", {}).items()})
         with open(run_dir / "supervisor.err", "ab") as errors:
             process = subprocess.Popen(
-                [sys.executable, "-I", "-S", supervisor.__file__, str(run_dir)],
+                [sys.executable, "-I", "-S", "-c", SUPERVISOR_BOOTSTRAP, *supervisor.supervisor_argv(
+                    str(run_dir), spec.run_id, str(api.store.path), str(run_dir / "src"), sys.executable,
+                    float(args.get("grace_period", DEFAULT_GRACE_SECONDS)), list(spec.argv))],
                 env=env, cwd=run_dir, stdin=subprocess.DEVNULL, stdout=errors, stderr=errors,
                 start_new_session=True, close_fds=True)
-        api.store.update_handle(spec.run_id, supervisor_pid=process.pid,
-                                supervisor_start=supervisor.process_start_time(process.pid))
         return SupervisorHandle(process)
 
     def cancel(self, api: Api, run: Mapping[str, Any], grace_period: float | None) -> None:
@@ -111,7 +108,7 @@ class LocalProcessRunner(Runner):
         if latest is None or states.is_terminal(latest["state"]):
             return
         handle = latest["handle"]
-        if "supervisor_pid" not in handle and time.time() - latest["created_at"] < START_TIMEOUT_SECONDS:
+        if "supervisor_start" not in handle and time.time() - latest["created_at"] < START_TIMEOUT_SECONDS:
             return  # being started right now by another process
         pgid = handle.get("pgid")
         if pgid:

@@ -5,7 +5,16 @@ from __future__ import annotations
 import os
 import random
 
-from launcher.logfile import LAUNCHER, MAX_RECORD, STDERR, STDOUT, LogReader, LogWriter, iter_lines, read_stream_bytes
+from launcher.logfile import (
+    LAUNCHER,
+    MAX_RECORD,
+    STDERR,
+    STDOUT,
+    LogReader,
+    LogWriter,
+    iter_lines,
+    read_stream_bytes,
+)
 
 
 def test_streams_rebuild_byte_for_byte(tmp_path):
