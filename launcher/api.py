@@ -160,6 +160,37 @@ class Api:
     def set_setting(self, key: str, value: Any) -> None:
         self.store.set_setting(key, value)
 
+    # -- queues, sweeps and live metrics (launcher/queue.py, sweeps.py, metrics.py) -------------------
+    def queues(self) -> list[dict[str, Any]]:
+        """Every queue with its item counts by state."""
+        from launcher.queue import queues
+
+        return queues(self)
+
+    def queue_items(self, queue_name: str | None = None, *, states: list[str] | None = None,
+                    sweep_id: str | None = None, limit: int | None = None) -> list:
+        """Queue items (ItemRecord), active ones first in the order agents take them."""
+        from launcher.queue import list_items
+
+        return list_items(self, queue_name=queue_name, item_states=states, sweep_id=sweep_id, limit=limit)
+
+    def sweeps(self) -> list[dict[str, Any]]:
+        from launcher.sweeps import sweeps
+
+        return sweeps(self)
+
+    def metrics(self, run_id: str) -> dict[str, list]:
+        """The run's metrics: {name: [MetricPoint(step, value, time), ...]}, indexed from its log first."""
+        from launcher.metrics import run_metrics
+
+        return run_metrics(self, run_id)
+
+    def latest_metrics(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """{run_id: {name: MetricPoint}} with each metric's last value; cheap enough for a run table."""
+        from launcher.metrics import latest_metrics
+
+        return latest_metrics(self, run_ids)
+
 
 def _user_name() -> str:
     try:

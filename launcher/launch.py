@@ -59,7 +59,7 @@ def launch(
     return run
 
 
-def submit(api: Api, request: LaunchRequest) -> Run:
+def submit(api: Api, request: LaunchRequest, *, sweep_id: str | None = None) -> Run:
     """Validate, prepare the run folder, record the run and start it; returns without waiting.
 
     Nothing is written to the workspace until the request has been fully validated."""
@@ -74,7 +74,7 @@ def submit(api: Api, request: LaunchRequest) -> Run:
         spec_dict = spec.to_dict()
         write_run_files(staging, spec_dict)
         row = {"id": spec.run_id, "name": spec.name, "project": spec.project, "entity": spec.entity,
-               "job": spec.job_label, "resource": spec.resource, "spec": spec_dict}
+               "job": spec.job_label, "resource": spec.resource, "spec": spec_dict, "sweep_id": sweep_id}
         if not api.store.insert_run(row):
             raise RunError(f"run_id {spec.run_id!r} is already used by another run; choose another or leave it out")
         api.runs_dir.mkdir(parents=True, exist_ok=True)

@@ -17,8 +17,10 @@ from collections.abc import Iterator
 STDOUT, STDERR, LAUNCHER = "stdout", "stderr", "launcher"
 _LETTER = {STDOUT: b"O", STDERR: b"E", LAUNCHER: b"L"}
 _STREAM = {ord("O"): STDOUT, ord("E"): STDERR, ord("L"): LAUNCHER}
-_TS_WIDTH = 27
-_PAYLOAD_AT = _TS_WIDTH + 3
+#: Record layout: the timestamp, a space, the stream letter, a space, the payload.
+TIMESTAMP_WIDTH = 27
+LETTER_AT = TIMESTAMP_WIDTH + 1
+PAYLOAD_AT = TIMESTAMP_WIDTH + 3
 #: A fragment record is cut at this size so that no record, and no reader buffer, grows without bound.
 MAX_RECORD = 1 << 20
 
@@ -122,22 +124,22 @@ class LogReader:
         lines: list[LogLine] = []
         pending = self._pending
         for record in data[:cut].split(b"\n"):
-            if len(record) < _PAYLOAD_AT - 1:
+            if len(record) < PAYLOAD_AT - 1:
                 continue
-            letter = record[_TS_WIDTH + 1]
-            payload = record[_PAYLOAD_AT:]
+            letter = record[LETTER_AT]
+            payload = record[PAYLOAD_AT:]
             stream = _STREAM.get(letter & ~0x20)
             if stream is None:
                 continue
             started = pending.pop(stream, None)
             if letter & 0x20:  # lower case: a fragment, continued by the next record of its stream
                 if started is None:
-                    pending[stream] = (record[:_TS_WIDTH].decode(), [payload])
+                    pending[stream] = (record[:TIMESTAMP_WIDTH].decode(), [payload])
                 else:
                     started[1].append(payload)
                     pending[stream] = started
             elif started is None:
-                lines.append(LogLine(record[:_TS_WIDTH].decode(), stream, payload))
+                lines.append(LogLine(record[:TIMESTAMP_WIDTH].decode(), stream, payload))
             else:
                 started[1].append(payload)
                 lines.append(LogLine(started[0], stream, b"".join(started[1])))

@@ -144,22 +144,48 @@ def add_item(api: Api, settings: Mapping[str, Any], *, queue_name: str = DEFAULT
 def add_items(api: Api, many: Iterable[Mapping[str, Any]], *, queue_name: str = DEFAULT_QUEUE,
               priority: str | None = None, sweep_id: str | None = None) -> list[QueuedItem]:
     """Queue several launches in one transaction (a sweep's trials appear together or not at all)."""
-    check_queue(api, queue_name)
-    rank = priority_rank(priority)
-    encoded = [json.dumps(check_settings(api, settings)) for settings in many]
-    now = time.time()
-    ids = []
+    prepared = prepare_items(api, many, queue_name=queue_name, priority=priority)
     with api.store.transaction() as conn:
-        for text in encoded:
-            cursor = conn.execute(
-                "INSERT INTO queue_items (queue, priority, state, settings, sweep_id, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)", (queue_name, rank, QUEUED, text, sweep_id, now, now))
-            ids.append(cursor.lastrowid)
+        ids = insert_items(conn, prepared, sweep_id=sweep_id)
     return [QueuedItem(api, item_id) for item_id in ids]
 
 
-def check_settings(api: Api, settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate launch settings as far as can be done before the launch; returns them as plain JSON data."""
+@dataclass(frozen=True)
+class PreparedItem:
+    queue: str
+    priority: int
+    settings: dict[str, Any]
+    run_id: str | None
+
+
+def prepare_items(api: Api, many: Iterable[Mapping[str, Any]], *, queue_name: str = DEFAULT_QUEUE,
+                  priority: str | None = None) -> list[PreparedItem]:
+    """Check items before anything is stored: the queue, the priority and every item's settings."""
+    check_queue(api, queue_name)
+    rank = priority_rank(priority)
+    prepared = []
+    for settings in many:
+        data, run_id = check_settings(api, settings)
+        prepared.append(PreparedItem(queue_name, rank, data, run_id))
+    return prepared
+
+
+def insert_items(conn, prepared: list[PreparedItem], *, sweep_id: str | None = None) -> list[int]:
+    """Store checked items inside the caller's transaction; returns their ids."""
+    now = time.time()
+    ids = []
+    for item in prepared:
+        cursor = conn.execute(
+            "INSERT INTO queue_items (queue, priority, state, settings, run_id, sweep_id, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (item.queue, item.priority, QUEUED, json.dumps(item.settings), item.run_id, sweep_id, now, now))
+        ids.append(cursor.lastrowid)
+    return ids
+
+
+def check_settings(api: Api, settings: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """Validate launch settings as far as can be done before the launch; returns them as plain JSON data,
+    and the run id they ask for, if any."""
     unknown = sorted(set(settings) - set(SETTING_KEYS))
     if unknown:
         raise SpecError(f"unknown launch setting {unknown[0]!r}; expected one of: {', '.join(SETTING_KEYS)}")
@@ -170,11 +196,13 @@ def check_settings(api: Api, settings: Mapping[str, Any]) -> dict[str, Any]:
         raise SpecError(f"queued launch settings must be JSON values: {error}") from None
     if request.job:
         api.jobs.resolve(request.job)
+    if request.run_id is not None and api.store.get_run(request.run_id) is not None:
+        raise RunError(f"run_id {request.run_id!r} is already used by another run; choose another or leave it out")
     if request.resource is not None:
         from launcher import runners
 
         runners.get_runner(request.resource)
-    return data
+    return data, request.run_id
 
 
 # -- items --------------------------------------------------------------------------------------------
@@ -185,6 +213,7 @@ class ItemRecord:
     priority: str
     state: str
     settings: dict[str, Any]
+    #: The item's run, once it has one (None while queued or claimed).
     run_id: str | None
     sweep_id: str | None
     message: str | None
@@ -193,6 +222,8 @@ class ItemRecord:
     claimed_at: float | None
     launched_at: float | None
     ended_at: float | None
+    #: The id its run gets or got (fixed when the item is claimed, or given by the caller).
+    reserved_run_id: str | None = None
 
     @property
     def done(self) -> bool:
@@ -211,9 +242,11 @@ class ItemRecord:
 
 def _record(row) -> ItemRecord:
     return ItemRecord(id=row["id"], queue=row["queue"], priority=PRIORITIES[row["priority"]], state=row["state"],
-                      settings=json.loads(row["settings"]), run_id=row["run_id"], sweep_id=row["sweep_id"],
-                      message=row["message"], agent_id=row["agent_id"], created_at=row["created_at"],
-                      claimed_at=row["claimed_at"], launched_at=row["launched_at"], ended_at=row["ended_at"])
+                      settings=json.loads(row["settings"]),
+                      run_id=row["run_id"] if row["state"] not in (QUEUED, CLAIMED) else None,
+                      sweep_id=row["sweep_id"], message=row["message"], agent_id=row["agent_id"],
+                      created_at=row["created_at"], claimed_at=row["claimed_at"], launched_at=row["launched_at"],
+                      ended_at=row["ended_at"], reserved_run_id=row["run_id"])
 
 
 class QueuedItem:
@@ -241,8 +274,7 @@ class QueuedItem:
 
     @property
     def run_id(self) -> str | None:
-        record = self.record
-        return record.run_id if record.state not in (QUEUED, CLAIMED) else None
+        return self.record.run_id
 
     @property
     def message(self) -> str | None:
@@ -356,9 +388,11 @@ def cancel_item(api: Api, item_id: int) -> str:
     with api.store.transaction() as conn:
         row = conn.execute("SELECT state, run_id FROM queue_items WHERE id=?", (item.id,)).fetchone()
         if row["state"] in (QUEUED, CLAIMED):
-            # A claimed item's agent sees the change when it records the launch, and stops the run.
-            conn.execute("UPDATE queue_items SET state=?, message=?, ended_at=?, updated_at=? WHERE id=?",
-                         (CANCELLED, "cancelled by request", now, now, item.id))
+            # A claimed item's agent sees the change when it records the launch, and stops the run (which
+            # stays linked); a queued item never gets a run.
+            conn.execute("UPDATE queue_items SET state=?, message=?, ended_at=?, updated_at=?, "
+                         "run_id=CASE WHEN state=? THEN NULL ELSE run_id END WHERE id=?",
+                         (CANCELLED, "cancelled by request", now, now, QUEUED, item.id))
             return CANCELLED
     if row["state"] == RUNNING and row["run_id"]:
         api.store.execute("UPDATE queue_items SET message=?, updated_at=? WHERE id=? AND state=?",
@@ -376,6 +410,39 @@ def remove_item(api: Api, item_id: int) -> None:
         if state in (CLAIMED, RUNNING):
             raise QueueError(f"queue item {item.id} is {state}; cancel it first ('launcher queue cancel {item.id}')")
         conn.execute("DELETE FROM queue_items WHERE id=?", (item.id,))
+
+
+# -- taking items (agents) ----------------------------------------------------------------------------
+def claim_next(api: Api, queue_name: str, *, agent_id: str, pid: int, process_start: str | None) -> ItemRecord | None:
+    """Atomically take the next item of a queue (highest priority, then oldest), skipping items of paused
+    sweeps. The write lock taken by BEGIN IMMEDIATE makes two agents never take the same item. The item's
+    run id is fixed here, so that whoever finds the item later can tell whether its run was created."""
+    from launcher.resolve import new_run_id
+
+    now = time.time()
+    with api.store.transaction() as conn:
+        row = conn.execute(
+            "UPDATE queue_items SET state=?, agent_id=?, agent_pid=?, agent_start=?, claimed_at=?, updated_at=?, "
+            "message=NULL, run_id=COALESCE(run_id, ?) "
+            "WHERE id=(SELECT id FROM queue_items WHERE queue=? AND state=? AND "
+            "(sweep_id IS NULL OR sweep_id IN (SELECT id FROM sweeps WHERE state='running')) "
+            "ORDER BY priority, id LIMIT 1) RETURNING *",
+            (CLAIMED, agent_id, pid, process_start, now, now, new_run_id(), queue_name, QUEUED)).fetchone()
+    return _record(row) if row is not None else None
+
+
+def record_launch(api: Api, item_id: int) -> bool:
+    """Mark a claimed item as running once its run exists; False when it was cancelled meanwhile."""
+    now = time.time()
+    return api.store.execute("UPDATE queue_items SET state=?, launched_at=?, updated_at=? WHERE id=? AND state=?",
+                             (RUNNING, now, now, item_id, CLAIMED)) > 0
+
+
+def record_failure(api: Api, item_id: int, message: str) -> None:
+    """A claimed item whose launch was refused before any run existed."""
+    now = time.time()
+    api.store.execute("UPDATE queue_items SET state=?, message=?, run_id=NULL, ended_at=?, updated_at=? "
+                      "WHERE id=? AND state=?", (FAILED, message, now, now, item_id, CLAIMED))
 
 
 # -- keeping item states right ------------------------------------------------------------------------
@@ -425,10 +492,13 @@ def recover_items(api: Api) -> int:
     now = time.time()
     for item_id in gone:
         with api.store.transaction() as conn:
-            row = conn.execute("SELECT state, run_id, agent_pid FROM queue_items WHERE id=?", (item_id,)).fetchone()
+            row = conn.execute("SELECT state, run_id, agent_pid, claimed_at FROM queue_items WHERE id=?",
+                               (item_id,)).fetchone()
             if row is None or row["state"] != CLAIMED:
                 continue
-            has_run = row["run_id"] and conn.execute("SELECT 1 FROM runs WHERE id=?", (row["run_id"],)).fetchone()
+            # Only a run created after the claim is the item's (an explicit run id may name an older run).
+            has_run = row["run_id"] and conn.execute("SELECT 1 FROM runs WHERE id=? AND created_at >= ?",
+                                                     (row["run_id"], row["claimed_at"] or 0)).fetchone()
             if has_run:
                 conn.execute("UPDATE queue_items SET state=?, launched_at=COALESCE(launched_at, ?), updated_at=? "
                              "WHERE id=?", (RUNNING, now, now, item_id))
