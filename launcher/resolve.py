@@ -46,8 +46,8 @@ def resolve(api: Api, request: LaunchRequest) -> Resolved:
     if request.docker_image is not None:
         check_image(request.docker_image)
         if not runner.runs_images:
-            raise ResourceError(f"docker_image {request.docker_image!r} needs a container resource; "
-                                f"{resource!r} runs processes on this machine (use resource='local-container')")
+            raise ResourceError(f"docker_image {request.docker_image!r} needs a container resource "
+                                f"(resource='local-container'); {resource!r} does not run images")
     if kind == "image" and not runner.runs_images:
         raise ResourceError(f"job {job.ref} is an image job and runs only on container resources, not {resource!r}")
     if kind in ("code", "git") and not runner.runs_source:

@@ -1,0 +1,252 @@
+"""The run monitor of the ray resource: one small process per Ray run, in its own session.
+
+It follows the Ray job's log into the run's log file as it is written, moves the run's state as Ray
+reports it, and records the end. It is detached from the process that launched the run, so the run is
+followed (and its log file kept current) after that process has gone; a lock file makes sure only one
+monitor follows a run, and `RayRunner.reattach` starts a new one when none holds it.
+
+A cluster that stops answering is reported in the run's log and retried with backoff; it never ends the
+run, let alone as a success. Only the cluster's own word (the job's terminal status, or that it no longer
+knows the job) does.
+
+Run as `python -P -m launcher.runners.ray_monitor DB RUN_DIR RUN_ID`; it imports neither Ray nor the
+engine's heavier modules, so it starts in a fraction of a second."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from launcher import states
+from launcher.logfile import LogWriter
+from launcher.runners.ray_jobs_api import ClusterUnreachable, JobNotFound, RayJobsApi
+from launcher.runners.ray_logs import HEADER_NOTE_PREFIX, LogFollower
+from launcher.store import Store
+
+LOCK_FILE = "ray-monitor.lock"
+CANCEL_FILE = "cancel.json"
+LOG_FILE = "output.log"
+TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+#: Status polls are fast for a run's first seconds (short runs end quickly; a poll costs the dashboard
+#: about a millisecond), then slow down to POLL_MAX for long runs.
+POLL_FAST, POLL_FAST_FOR, POLL_MAX = 0.05, 10.0, 1.0
+RETRY_FIRST, RETRY_MAX = 0.5, 30.0
+STATUS, LOG_STREAM = "job status", "log stream"
+
+
+def try_lock(run_dir: Path) -> int | None:
+    """The monitor lock's descriptor when this process got it, None when another monitor holds it."""
+    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def monitor_alive(run_dir: Path) -> bool:
+    fd = try_lock(run_dir)
+    if fd is None:
+        return True
+    os.close(fd)  # closing releases the lock
+    return False
+
+
+class Monitor:
+    def __init__(self, store: Store, run_dir: Path, run_id: str) -> None:
+        self.store = store
+        self.run_dir = run_dir
+        self.run_id = run_id
+        self.log = LogWriter(run_dir / LOG_FILE)
+        record = store.get_run(run_id)
+        if record is None:
+            raise RuntimeError(f"run {run_id} is not in the store")
+        self.handle: dict[str, Any] = record["handle"]
+        self.address: str = self.handle["address"]
+        self.jobs = RayJobsApi(self.address)
+        self.follower = LogFollower(self.log, run_id, self.handle["entrypoint"], run_dir / LOG_FILE)
+        self.running_recorded = record["state"] == states.RUNNING
+        self._down_since: dict[str, float] = {}
+        self._tail_ended = asyncio.Event()
+
+    # -- connection trouble ---------------------------------------------------------------------------
+    # Reported once per outage and per channel (job status, log stream), so a log stream that keeps
+    # breaking while status requests go through does not fill the run's log with notes.
+    def _lost(self, channel: str, error: Exception) -> None:
+        if channel not in self._down_since:
+            self._down_since[channel] = time.monotonic()
+            self.log.note(f"lost connection to the Ray cluster at {self.address} ({channel}): {error}; retrying")
+
+    def _back(self, channel: str) -> None:
+        since = self._down_since.pop(channel, None)
+        if since is not None:
+            self.log.note(f"reconnected to the Ray cluster at {self.address} ({channel}) after "
+                          f"{time.monotonic() - since:.1f}s")
+
+    async def _call(self, function, *args):
+        """A Jobs API call, retried until the cluster answers (JobNotFound is an answer)."""
+        delay = RETRY_FIRST
+        while True:
+            try:
+                result = await asyncio.to_thread(function, *args)
+            except ClusterUnreachable as error:
+                self._lost(STATUS, error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+                continue
+            self._back(STATUS)
+            return result
+
+    # -- following ------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        if self._ended_elsewhere():
+            return
+        tail = asyncio.create_task(self._tail())
+        try:
+            job = await self._poll_until_end()
+        finally:
+            tail.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await tail
+        if job is None:
+            return
+        try:
+            full_log = await self._call(self.jobs.logs, self.run_id)
+        except JobNotFound:
+            full_log = ""
+        self.follower.finish(full_log)
+        self._record_end(job)
+
+    def _ended_elsewhere(self) -> bool:
+        record = self.store.get_run(self.run_id)
+        return record is None or states.is_terminal(record["state"])
+
+    async def _tail(self) -> None:
+        delay = RETRY_FIRST
+        while True:
+            self.follower.reset()
+            try:
+                async for chunk in self.jobs.tail(self.run_id):
+                    self._back(LOG_STREAM)
+                    delay = RETRY_FIRST
+                    self.follower.feed(chunk)
+            except JobNotFound:
+                self._tail_ended.set()
+                return
+            except ClusterUnreachable as error:
+                self._lost(LOG_STREAM, error)
+            else:
+                # The stream ended: normally because the job has; the status poll decides, and
+                # cancels this task. If the job goes on after all, follow it again.
+                self._tail_ended.set()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX)
+
+    async def _poll_until_end(self) -> dict[str, Any] | None:
+        """The job's final details; None when the run was ended by someone else."""
+        fast_until = time.monotonic() + POLL_FAST_FOR
+        delay = POLL_FAST
+        while True:
+            if self._ended_elsewhere():
+                return None
+            try:
+                job = await self._call(self.jobs.job, self.run_id)
+            except JobNotFound:
+                return {"status": "MISSING"}
+            status = job.get("status")
+            if status == "RUNNING":
+                self._record_running()
+            if status in TERMINAL:
+                return job
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._tail_ended.wait(), delay)
+            self._tail_ended.clear()
+            if time.monotonic() >= fast_until:
+                delay = min(delay * 1.5, POLL_MAX)
+
+    def _record_running(self) -> None:
+        if not self.running_recorded:
+            self.running_recorded = True
+            self.store.transition(self.run_id, states.RUNNING)
+
+    def _record_end(self, job: dict[str, Any]) -> None:
+        status = job["status"]
+        code = job.get("driver_exit_code")
+        cancelled = (self.run_dir / CANCEL_FILE).exists()
+        if status == "MISSING":
+            if cancelled:
+                self.store.transition(self.run_id, states.STOPPED, message="stopped by request")
+                return
+            if not self.handle.get("submitted"):
+                message = "the launching process ended before the job reached the Ray cluster"
+                self.log.note(message)
+                self.store.transition(self.run_id, states.START_FAILED, message=message)
+                return
+            message = (f"the Ray cluster at {self.address} does not know job {self.run_id} "
+                       "(was it restarted, or the job deleted?)")
+            self.log.note(message)
+            self.store.transition(self.run_id, states.FAILED, message=message)
+            return
+        if code is not None or status == "SUCCEEDED" or self.follower.header_written:
+            self._record_running()  # the entry point did start, however briefly
+        if status == "SUCCEEDED":
+            self.store.transition(self.run_id, states.FINISHED, exit_code=code if code is not None else 0)
+        elif status == "STOPPED":
+            self.store.transition(self.run_id, states.STOPPED, message="stopped by request", exit_code=code)
+        elif code is None:
+            # Ray gave up before the entry point ran (runtime environment, scheduling, supervisor).
+            reason = _first_line(job.get("message")) or "the Ray job failed before its entry point started"
+            self.log.note("\n".join(HEADER_NOTE_PREFIX + line for line in (job.get("message") or reason).splitlines()))
+            if not self.store.transition(self.run_id, states.START_FAILED, message=reason):
+                self.store.transition(self.run_id, states.FAILED, message=reason)
+        elif code < 0:
+            self.store.transition(self.run_id, states.FAILED, message=f"killed by {_signal_name(-code)}",
+                                  exit_code=code)
+        else:
+            self.store.transition(self.run_id, states.FAILED, message=f"exit code {code}", exit_code=code)
+
+
+def _first_line(text: str | None) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[0][:300] if lines else ""
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def main(argv: list[str]) -> int:
+    db, run_dir, run_id = Path(argv[0]), Path(argv[1]), argv[2]
+    lock = try_lock(run_dir)
+    if lock is None:
+        return 0  # another monitor follows this run
+    store = Store(db)
+    monitor = Monitor(store, run_dir, run_id)
+    store.update_handle(run_id, monitor_pid=os.getpid())
+    try:
+        asyncio.run(monitor.run())
+    except BaseException as error:  # a monitor must never leave its run looking alive for no reason
+        message = f"the run's Ray monitor failed: {error!r}"
+        monitor.log.note(message)
+        store.transition(run_id, states.FAILED, message=message)
+        raise
+    finally:
+        monitor.log.close()
+        store.close()
+        os.close(lock)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,155 @@
+"""Start and stop a real Ray head node on 127.0.0.1 with its own free ports and temp dir (tests, bench).
+
+`ray start` runs in a session of its own, so every Ray process it leaves behind is in that session or a
+descendant of one that is (job drivers start sessions of their own under Ray's workers): stopping the
+cluster signals exactly those processes by id. `ray stop` is not used: it kills every Ray process of the
+user, including clusters that are not ours."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.waiting import wait_for
+
+#: The cluster's limit on an uploaded working directory (Ray's default is 512 MiB); small here so that a
+#: too-big source can be tested without writing half a gigabyte.
+PACKAGE_LIMIT = 16 * 2**20
+START_TIMEOUT = 180.0
+#: How long Ray's processes get to exit after SIGTERM (GCS and the autoscaler may ignore it).
+TERM_GRACE = 5.0
+STOP_TIMEOUT = 60.0
+
+
+@dataclass
+class RayCluster:
+    address: str
+    temp_dir: Path
+    session_id: int
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _jobs_api_answers(address: str) -> bool:
+    try:
+        with urllib.request.urlopen(address + "/api/jobs/", timeout=5) as response:
+            return response.status == 200 and isinstance(json.loads(response.read()), list)
+    except (OSError, ValueError):
+        return False
+
+
+def _processes() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, session id), for every process we can see."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        table[int(entry)] = (int(fields[1]), int(fields[3]))
+    return table
+
+
+def cluster_processes(session_id: int) -> set[int]:
+    """The processes of our cluster: its session, and everything they started."""
+    table = _processes()
+    members = {pid for pid, (_, sid) in table.items() if sid == session_id}
+    changed = True
+    while changed:
+        changed = False
+        for pid, (ppid, _) in table.items():
+            if ppid in members and pid not in members:
+                members.add(pid)
+                changed = True
+    return members
+
+
+def _stop(session_id: int) -> None:
+    def signal_all(signum: int) -> set[int]:
+        pids = cluster_processes(session_id)
+        for pid in pids:
+            try:
+                os.kill(pid, signum)
+            except (ProcessLookupError, PermissionError):
+                pass
+        return pids
+
+    signal_all(signal.SIGTERM)
+    try:
+        wait_for(lambda: not cluster_processes(session_id), timeout=TERM_GRACE, interval=0.2,
+                 what="the Ray cluster's processes to exit")
+    except AssertionError:
+        signal_all(signal.SIGKILL)
+        wait_for(lambda: not cluster_processes(session_id), timeout=STOP_TIMEOUT, interval=0.2,
+                 what="the Ray cluster's processes to die")
+
+
+
+def start_cluster(package_limit: int | None = None) -> RayCluster:
+    """A head node whose Jobs API answers; package_limit lowers Ray's limit on an uploaded working dir."""
+    ray_bin = Path(sys.executable).parent / "ray"
+    # Short: Ray's socket paths live under the temp dir and are limited to 107 bytes.
+    temp_dir = Path(tempfile.mkdtemp(prefix="lr-", dir="/tmp"))
+    gcs, dashboard, client, agent_http, agent_grpc, node_manager, object_manager, runtime_env, metrics = free_ports(9)
+    env = dict(os.environ)
+    env.pop("RAY_ADDRESS", None)
+    # Jobs run `python` from the PATH of the process that started the cluster, as on a real cluster.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    if package_limit is not None:
+        env["RAY_max_grpc_message_size"] = str(package_limit)
+    env["RAY_USAGE_STATS_ENABLED"] = "0"
+    argv = [str(ray_bin), "start", "--head", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
+            f"--port={gcs}", f"--dashboard-port={dashboard}", f"--ray-client-server-port={client}",
+            f"--dashboard-agent-listen-port={agent_http}", f"--dashboard-agent-grpc-port={agent_grpc}",
+            f"--node-manager-port={node_manager}", f"--object-manager-port={object_manager}",
+            f"--runtime-env-agent-port={runtime_env}", f"--metrics-export-port={metrics}",
+            f"--temp-dir={temp_dir}", "--num-cpus=4", "--disable-usage-stats"]
+    starter = subprocess.Popen(argv, env=env, cwd=temp_dir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    cluster = RayCluster(f"http://127.0.0.1:{dashboard}", temp_dir, starter.pid)
+    try:
+        output, _ = starter.communicate(timeout=START_TIMEOUT)
+        if starter.returncode != 0:
+            raise RuntimeError(f"ray start failed ({starter.returncode}):\n{output.decode(errors='replace')[-3000:]}")
+        wait_for(lambda: _jobs_api_answers(cluster.address), timeout=START_TIMEOUT, interval=0.2,
+                 what=f"the Ray Jobs API at {cluster.address}")
+    except BaseException:
+        if starter.poll() is None:
+            starter.kill()
+            starter.wait()
+        stop_cluster(cluster)
+        raise
+    return cluster
+
+
+def stop_cluster(cluster: RayCluster) -> None:
+    _stop(cluster.session_id)
+    shutil.rmtree(cluster.temp_dir, ignore_errors=True)
+
+
+def job_status(cluster: RayCluster, job_id: str) -> str:
+    with urllib.request.urlopen(f"{cluster.address}/api/jobs/{job_id}", timeout=10) as response:
+        return json.loads(response.read())["status"]

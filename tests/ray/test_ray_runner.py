@@ -1,0 +1,267 @@
+"""The ray resource against a real Ray head node started for the session (tests/ray/conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from launcher import Api, launch
+from launcher.errors import ExecutionError, ResourceError
+from launcher.logfile import LAUNCHER, STDOUT
+from launcher.runners.ray_monitor import monitor_alive
+from tests.ray.cluster import PACKAGE_LIMIT, free_ports, job_status
+from tests.ray.proxy import Relay
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.ray
+
+TRAIN = """\
+import json, os, sys
+with open(os.environ["LAUNCHER_CONFIG_FILE"]) as f:
+    print("file", json.dumps(json.load(f), sort_keys=True))
+print("env", json.dumps(json.loads(os.environ["LAUNCHER_CONFIG"]), sort_keys=True))
+print("abs", os.path.isabs(os.environ["LAUNCHER_CONFIG_FILE"]))
+print("args", json.dumps(sys.argv[1:]))
+print("run", os.environ["LAUNCHER_RUN_ID"], os.environ["WANDB_RUN_ID"], os.environ["EXTRA"])
+print("files", sorted(os.listdir(".")))
+print("to stderr", file=sys.stderr)
+"""
+FAIL = "print('about to fail', flush=True)\nraise SystemExit(3)\n"
+# Waits on a file of the test's (the cluster runs on this machine) so the test can hold it mid-run.
+WAIT = """\
+import os, sys, time
+print("first", flush=True)
+deadline = time.time() + 120
+while not os.path.exists(sys.argv[1]) and time.time() < deadline:
+    time.sleep(0.05)
+print("second")
+sys.stdout.write("tail")
+"""
+SLEEP = "import time\nprint('ready', flush=True)\ntime.sleep(300)\n"
+IGNORES = {".gitignore": "*.json\n.launcher/\nbuild/\n", ".rayignore": "notes.txt\n"}
+
+
+@pytest.fixture
+def code_job(ray_api, make_code_dir):
+    src = make_code_dir({"train.py": TRAIN, "fail.py": FAIL, "wait.py": WAIT, "sleep.py": SLEEP,
+                         "build/out.bin": b"\0" * 10, "notes.txt": "not for the cluster", **IGNORES})
+    ray_api.create_job("code", str(src), name="scripts", entry_point=["python", "train.py"])
+    return "scripts"
+
+
+def program_lines(run) -> list[str]:
+    return [line.text for line in run.log_lines() if line.stream == STDOUT]
+
+
+def test_successful_run_gets_its_config_and_quoted_args(ray_api, code_job, ray_cluster):
+    args = ["a b", "$HOME", "it's", "; echo injected", "*", "two\nlines"]
+    run = launch(ray_api, job=code_job, resource="ray", run_id="ray-ok-1",
+                 resource_args={"ray": {"env_vars": {"EXTRA": "x y"}, "num_cpus": 0.5}},
+                 config={"overrides": {"run_config": {"lr": 0.25, "layers": [1, 2]}, "args": args}})
+    status = run.get_status()
+    assert (status.state, status.exit_code) == ("finished", 0)
+    assert job_status(ray_cluster, "ray-ok-1") == "SUCCEEDED"  # the submission id is the run id
+    config = json.loads((run.dir / "config.json").read_text())
+    lines = program_lines(run)
+    assert lines[:5] == [f"file {json.dumps(config, sort_keys=True)}", f"env {json.dumps(config, sort_keys=True)}",
+                         "abs True", f"args {json.dumps(args)}", "run ray-ok-1 ray-ok-1 x y"]
+    # .gitignore and .rayignore are respected; the config travels although .gitignore matches it.
+    assert lines[5] == "files ['.launcher', 'fail.py', 'sleep.py', 'train.py', 'wait.py']"
+    assert "to stderr" in lines  # Ray merges stderr into the job's one log
+    notes = [line.text for line in run.log_lines() if line.stream == LAUNCHER]
+    assert any(n.startswith("ray: Running entrypoint for job ray-ok-1") for n in notes)
+    assert not any("Running entrypoint" in line for line in lines)
+    assert not (run.dir / "ray-working-dir").exists()
+
+
+def test_failing_run_raises_with_exit_code(ray_api, code_job):
+    with pytest.raises(ExecutionError) as caught:
+        launch(ray_api, job=code_job, entry_point=["python", "fail.py"], resource="ray", run_id="ray-fail-1")
+    error = caught.value
+    assert (error.state, error.exit_code) == ("failed", 3)
+    assert "about to fail" in str(error)
+    assert ray_api.run("ray-fail-1").get_status().message == "exit code 3"
+
+
+def test_missing_program_fails_with_shell_exit_code(ray_api, code_job):
+    run = launch(ray_api, job=code_job, entry_point=["no-such-command-here", "x"], resource="ray", synchronous=False)
+    assert run.wait(timeout=120) is False
+    assert run.get_status().exit_code == 127
+
+
+def test_cancel_stops_the_ray_job(ray_api, code_job, ray_cluster):
+    run = launch(ray_api, job=code_job, entry_point=["python", "sleep.py"], resource="ray", synchronous=False)
+    wait_for(lambda: "ready" in program_lines(run), timeout=120, what="the program to start")
+    assert run.state == "running"
+    status = run.cancel()
+    assert status.state == "stopped"
+    assert job_status(ray_cluster, run.id) == "STOPPED"
+
+
+def test_logs_stream_while_the_run_is_going(ray_api, code_job, tmp_path):
+    go = tmp_path / "go"
+    run = launch(ray_api, job=code_job, entry_point=["python", "wait.py", str(go)], resource="ray",
+                 synchronous=False)
+    wait_for(lambda: "first" in program_lines(run), timeout=120, what="the first line in the run's log")
+    assert run.state == "running" and "second" not in program_lines(run)
+    go.touch()
+    assert run.wait(timeout=120)
+    assert run.get_log_bytes() == b"first\nsecond\ntail"  # byte-exact, unfinished last line included
+
+
+def test_reopened_workspace_reattaches_without_repeating_logs(ray_api, code_job, tmp_path, ray_cluster):
+    go = tmp_path / "go"
+    run = launch(ray_api, job=code_job, entry_point=["python", "wait.py", str(go)], resource="ray",
+                 synchronous=False)
+    wait_for(lambda: "first" in program_lines(run), timeout=120, what="the first line in the run's log")
+    # The launching side goes away: its monitor dies, and the job goes on and ends on the cluster.
+    monitor_pid = run.record["handle"]["monitor_pid"]
+    os.kill(monitor_pid, signal.SIGKILL)
+    wait_for(lambda: not monitor_alive(run.dir), timeout=30, what="the monitor to be gone")
+    go.touch()
+    wait_for(lambda: job_status(ray_cluster, run.id) == "SUCCEEDED", timeout=120, what="the Ray job to end")
+    assert run.state == "running" and "second" not in program_lines(run)
+    # A new process opens the workspace: the run is found on the cluster by its id.
+    with Api(ray_api.home) as reopened:
+        again = reopened.run(run.id)
+        assert again.wait(timeout=120)
+        assert again.get_log_bytes() == b"first\nsecond\ntail"
+        headers = [line for line in again.log_lines() if "Running entrypoint" in line.text]
+        assert len(headers) == 1
+
+
+def test_run_outlives_the_process_that_launched_it(ray_api, code_job, tmp_path):
+    go = tmp_path / "go"
+    # Submitted as the CLI does (no waiting at exit), from a process that then ends.
+    script = ("import sys; from launcher import Api; from launcher.launch import submit; "
+              "from launcher.spec import merge_request; "
+              "run = submit(Api(sys.argv[1]), merge_request(job='scripts', resource='ray', "
+              "entry_point=['python', 'wait.py', sys.argv[2]])); print(run.id)")
+    launched = subprocess.run([sys.executable, "-c", script, str(ray_api.home), str(go)],
+                              capture_output=True, text=True, timeout=120)
+    assert launched.returncode == 0, launched.stderr
+    run_id = launched.stdout.strip()
+    log = ray_api.run_dir(run_id) / "output.log"
+    wait_for(lambda: log.exists() and b"O first" in log.read_bytes(), timeout=120, what="the first line")
+    go.touch()
+    # Read the store directly (no reconcile from this process): the detached monitor records the end.
+    wait_for(lambda: ray_api.store.get_run(run_id)["state"] == "finished", timeout=120, what="the run's end")
+    assert ray_api.run(run_id).get_log_bytes() == b"first\nsecond\ntail"
+
+
+def test_dropped_connection_is_reported_retried_and_not_success(ray_api, code_job, tmp_path, ray_cluster):
+    relay = Relay(int(ray_cluster.address.rsplit(":", 1)[1]))
+    relay.start()
+    go = tmp_path / "go"
+    try:
+        run = launch(ray_api, job=code_job, entry_point=["python", "wait.py", str(go)], resource="ray",
+                     resource_args={"ray": {"address": relay.address}}, synchronous=False)
+        wait_for(lambda: "first" in program_lines(run), timeout=120, what="the first line in the run's log")
+        relay.cut()
+        wait_for(lambda: any("lost connection to the Ray cluster" in line.text for line in run.log_lines()),
+                 timeout=60, what="the lost connection to be reported")
+        go.touch()
+        wait_for(lambda: job_status(ray_cluster, run.id) == "SUCCEEDED", timeout=120, what="the Ray job to end")
+        assert run.state == "running"  # the monitor cannot know yet, and does not guess
+        relay.start()  # the same port again
+        assert run.wait(timeout=120)
+    finally:
+        relay.cut()
+    assert run.get_log_bytes() == b"first\nsecond\ntail"
+    assert any("reconnected to the Ray cluster" in line.text for line in run.log_lines())
+
+
+def test_cluster_that_does_not_answer_is_a_one_line_error(ray_api, code_job):
+    [port] = free_ports(1)
+    with pytest.raises(ResourceError) as caught:
+        launch(ray_api, job=code_job, resource="ray", run_id="nobody-home",
+               resource_args={"ray": {"address": f"127.0.0.1:{port}"}})
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"the Ray cluster at http://127.0.0.1:{port} (resource_args ray.address) does not answer" in message
+    assert "connection refused" in message
+    assert ray_api.run("nobody-home").state == "start_failed"
+
+
+def test_address_from_environment(ray_api, code_job, ray_cluster, monkeypatch):
+    ray_api.set_setting("ray_address", "http://127.0.0.1:9")  # RAY_ADDRESS wins over the setting
+    monkeypatch.setenv("RAY_ADDRESS", ray_cluster.address)
+    run = launch(ray_api, job=code_job, entry_point=["python", "fail.py"], resource="ray", synchronous=False)
+    assert run.wait(timeout=120) is False
+    assert run.record["handle"]["address"] == ray_cluster.address
+
+
+def test_too_big_source_is_a_clear_error(ray_api, make_code_dir):
+    src = make_code_dir({"train.py": "print(1)", "weights.bin": os.urandom(PACKAGE_LIMIT + 2**20)})
+    ray_api.create_job("code", str(src), name="big", entry_point=["python", "train.py"])
+    with pytest.raises(ResourceError) as caught:
+        launch(ray_api, job="big", resource="ray", run_id="too-big")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "the job's source is too big for the Ray cluster" in message and ".rayignore" in message
+    assert ray_api.run("too-big").state == "start_failed"
+
+
+@pytest.mark.parametrize("args, expected", [
+    ({"adress": "x"}, "unknown resource_args key 'adress' for ray; expected one of: address, num_cpus, num_gpus, "
+                      "memory, resources, pip, env_vars"),
+    ({"num_cpus": -1}, "resource_args ray.num_cpus -1 is not valid; expected a number >= 0"),
+    ({"pip": "numpy"}, "resource_args ray.pip 'numpy' is not valid"),
+    ({"env_vars": {"A": None}}, "resource_args ray.env_vars {'A': None} is not valid"),
+    ({"address": "ray://head:10001"}, "resource_args ray.address 'ray://head:10001' is not a Ray dashboard address"),
+])
+def test_bad_resource_args_are_refused_before_anything_is_stored(ray_api, code_job, args, expected):
+    with pytest.raises(ResourceError, match="^" + expected.replace("(", r"\(").replace("[", r"\[")
+                       .replace("{", r"\{").replace("*", r"\*")):
+        launch(ray_api, job=code_job, resource="ray", resource_args={"ray": args})
+    assert ray_api.runs() == []
+
+
+def test_docker_image_is_refused_with_the_reason(ray_api):
+    with pytest.raises(ResourceError, match="docker_image 'python:3.11'"):
+        launch(ray_api, docker_image="python:3.11", resource="ray")
+    assert ray_api.runs() == []
+
+
+def test_without_ray_installed_the_error_says_how_to_install(api, make_code_dir, monkeypatch):
+    from launcher.runners import get_runner
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # how Python marks a module as not importable
+    runner = get_runner("ray")
+    assert runner.unavailable_reason() == ("the ray resource needs Ray, which is not installed: "
+                                           "pip install 'launcher[ray]'")
+    src = make_code_dir({"train.py": "print(1)"})
+    api.create_job("code", str(src), name="t", entry_point=["python", "train.py"])
+    with pytest.raises(ResourceError, match=r"pip install 'launcher\[ray\]'"):
+        launch(api, job="t", resource="ray")
+    assert api.runs() == []
+    assert {r["name"]: r["available"] for r in api.resources()}["ray"] is False
+
+
+def test_git_job_requirements_go_to_the_runtime_env(ray_api, git_repo, ray_cluster, tmp_path):
+    from tests.conftest import git
+
+    # A tracked file that .gitignore matches is still part of a git job's source, and goes up.
+    (git_repo.work / ".gitignore").write_text("*.cfg\n")
+    (git_repo.work / "tracked.cfg").write_text("kept\n")
+    (git_repo.work / "requirements.txt").write_text("PyYAML\n")
+    (git_repo.work / "uses_yaml.py").write_text(
+        "import sys, yaml\nprint(yaml.safe_load('a: 1'), open('tracked.cfg').read().strip(), sys.prefix != sys.base_prefix)\n")
+    git(git_repo.work, "add", "-A")
+    git(git_repo.work, "add", "-f", "tracked.cfg")
+    git(git_repo.work, "commit", "-q", "-m", "yaml")
+    git(git_repo.work, "push", "-q", str(git_repo.bare), "main")
+    ray_api.create_job("git", str(git_repo.bare), name="gitjob", entry_point=["python", "uses_yaml.py"])
+    run = launch(ray_api, job="gitjob", resource="ray", resource_args={"ray": {"pip": ["pathspec"]}},
+                 synchronous=False)
+    assert run.wait(timeout=240), run.tail()
+    assert program_lines(run) == ["{'a': 1} kept True"]  # in the virtualenv Ray made for the job
+    with urllib.request.urlopen(f"{ray_cluster.address}/api/jobs/{run.id}", timeout=10) as response:
+        runtime_env = json.loads(response.read())["runtime_env"]
+    assert "PyYAML" in json.dumps(runtime_env["pip"]) and "pathspec" in json.dumps(runtime_env["pip"])
