@@ -1,0 +1,214 @@
+"""The launcher's terminal UI. `launcher` with no arguments opens it through `run_app(api)`."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from launcher.errors import LaunchError
+from tui.commands import PresetCommands
+from tui.screens.main import MainScreen
+
+if TYPE_CHECKING:
+    from launcher.api import Api
+
+
+class LauncherApp(App[int]):
+    TITLE = "launcher"
+    CSS_PATH = Path(__file__).with_name("app.tcss")
+    COMMANDS = App.COMMANDS | {PresetCommands}
+    BINDINGS = [
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, api: Api, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.api = api
+
+    def on_mount(self) -> None:
+        self.sub_title = str(self.api.home)
+        self.push_screen(MainScreen(self.api))
+
+    def on_unmount(self) -> None:
+        gc.unfreeze()  # the main screen froze its objects; give them back to the collector
+
+    @property
+    def main(self) -> MainScreen:
+        return next(s for s in self.screen_stack if isinstance(s, MainScreen))
+
+    # -- command palette ------------------------------------------------------------------------------
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("New launch", "open the launch form (n)", self.action_new_launch)
+        main = self.main if any(isinstance(s, MainScreen) for s in self.screen_stack) else None
+        selected = main.table.selected_run_id if main is not None and main.is_mounted else None
+        if selected is not None:
+            yield SystemCommand(f"Relaunch run {selected}", "the launch form with this run's settings (r)",
+                                lambda: self.action_relaunch(selected))
+            yield SystemCommand(f"Cancel run {selected}", "stop the selected run, after a confirmation (c)",
+                                lambda: self.action_cancel_run(selected))
+            yield SystemCommand(f"Logs of run {selected}", "open the run's log in a tab (enter, l)",
+                                lambda: self.action_open_logs(selected))
+            yield SystemCommand(f"Details of run {selected}", "spec, timestamps, exit code (d)",
+                                lambda: self.action_details(selected))
+            yield SystemCommand(f"Copy run id {selected}", "to the clipboard (y)", lambda: self.action_copy_id(selected))
+        if main is not None:
+            yield SystemCommand("Filter runs", "show runs containing some text (/)", main.action_filter)
+            yield SystemCommand("Close log tab", "close the active pinned log tab (x)", main.action_close_tab)
+        yield SystemCommand("Help", "every key binding (?)", self.action_help)
+        yield SystemCommand("Quit launcher", "runs keep going unless you stop them (q)", self.action_quit)
+
+    # -- actions --------------------------------------------------------------------------------------
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_new_launch(self, initial: dict[str, Any] | None = None, title: str = "Launch a run") -> None:
+        from tui.screens.launch_form import LaunchForm
+
+        self.push_screen(LaunchForm(self.api, initial, title=title), self._after_launch)
+
+    def _after_launch(self, run_id: str | None) -> None:
+        if run_id:
+            self.select_run(run_id)
+
+    def select_run(self, run_id: str) -> None:
+        """Move the table's cursor to the run once the table has it (it may arrive with the next poll)."""
+        table = self.main.table
+        if not table.select_run(run_id):
+            self._refresh_and_select(run_id)
+
+    @work(thread=True, exit_on_error=False, group="select")
+    def _refresh_and_select(self, run_id: str) -> None:
+        try:
+            record = self.api.run(run_id).record
+        except LaunchError:
+            return
+        self.call_from_thread(self._select_after_update, record)
+
+    def _select_after_update(self, record: dict[str, Any]) -> None:
+        table = self.main.table
+        table.apply_updates([record])
+        table.select_run(record["id"])
+
+    def action_relaunch(self, run_id: str) -> None:
+        from tui.form_model import settings_from_spec
+
+        try:
+            spec = self.api.run(run_id).spec
+        except LaunchError as error:
+            self.notify(str(error), severity="error")
+            return
+        self.action_new_launch(settings_from_spec(spec), title=f"Relaunch run {run_id}")
+
+    def action_cancel_run(self, run_id: str) -> None:
+        from tui.screens.dialogs import ConfirmScreen
+
+        record = self.main.table.records.get(run_id)
+        if record is not None and record["state"] not in ("starting", "running"):
+            self.notify(f"run {run_id} is already {record['state']}", severity="warning")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._cancel(run_id)
+
+        self.push_screen(ConfirmScreen(f"Cancel run {run_id}? Its program gets SIGTERM, then SIGKILL after the "
+                                       "grace period.", yes="Cancel run"), answered)
+
+    @work(thread=True, exit_on_error=False, group="cancel")
+    def _cancel(self, run_id: str) -> None:
+        try:
+            self.api.run(run_id).cancel(wait=False)
+        except LaunchError as error:
+            self.call_from_thread(self.notify, str(error), severity="error")
+            return
+        self.call_from_thread(self.notify, f"stopping run {run_id} ...")
+
+    async def action_open_logs(self, run_id: str) -> None:
+        await self.main.open_logs(run_id)
+
+    def action_details(self, run_id: str) -> None:
+        from tui.screens.run_details import RunDetailsScreen
+
+        self.push_screen(RunDetailsScreen(self.api, run_id))
+
+    def action_copy_id(self, run_id: str) -> None:
+        self.copy_to_clipboard(run_id)
+        self.notify(f"copied run id {run_id}", timeout=2)
+
+    # -- presets from the command palette -------------------------------------------------------------
+    @work(thread=True, exit_on_error=False, group="launch")
+    def launch_preset(self, name: str) -> None:
+        from launcher.launch import submit
+        from launcher.presets import load_preset
+        from launcher.spec import merge_request
+
+        try:
+            run = submit(self.api, merge_request(**load_preset(name)))
+        except LaunchError as error:
+            self.call_from_thread(self.notify, f"preset {name!r}: {error}", severity="error", timeout=8)
+            return
+        except Exception as error:  # noqa: BLE001 - never a traceback in the UI
+            self.call_from_thread(self.notify, f"preset {name!r}: {type(error).__name__}: {error}", severity="error")
+            return
+        self.call_from_thread(self.notify, f"run {run.id} launched from preset {name!r}")
+        self.call_from_thread(self.select_run, run.id)
+
+    def open_preset(self, name: str) -> None:
+        from launcher.presets import load_preset
+
+        try:
+            settings = load_preset(name)
+        except LaunchError as error:
+            self.notify(str(error), severity="error")
+            return
+        self.action_new_launch(settings, title=f"Launch from preset {name}")
+
+    # -- quitting -------------------------------------------------------------------------------------
+    async def action_quit(self) -> None:
+        try:
+            active = [r["id"] for r in self.api.runs(active_only=True)]
+        except LaunchError:
+            active = []
+        if not active:
+            self.exit(0)
+            return
+        from tui.screens.dialogs import QuitScreen
+
+        def chosen(choice: str | None) -> None:
+            if choice == "leave":
+                self.exit(0)
+            elif choice == "stop":
+                self._stop_all_and_exit(active)
+
+        self.push_screen(QuitScreen(active), chosen)
+
+    @work(thread=True, exit_on_error=False, group="cancel")
+    def _stop_all_and_exit(self, run_ids: list[str]) -> None:
+        problems = []
+        for run_id in run_ids:
+            try:
+                self.api.run(run_id).cancel(wait=False)
+            except LaunchError as error:
+                problems.append(str(error))
+        if problems:
+            self.call_from_thread(self.notify, "; ".join(problems), severity="error")
+        self.call_from_thread(self.exit, 0)
+
+
+def run_app(api: Api) -> int:
+    """Open the TUI on this workspace; returns the process exit code."""
+    app = LauncherApp(api)
+    result = app.run()
+    return int(result or 0) if app.return_code in (None, 0) else int(app.return_code)

@@ -1,0 +1,1 @@
+"""Widgets: the live run table, the log view and the log pane around it."""

@@ -1,0 +1,251 @@
+"""A run's log pane: the log view, a status line and a search bar, fed by a thread worker that follows the
+run's log file and hands lines over in batches."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Input, Static
+from textual.worker import Worker, get_current_worker
+
+from launcher.errors import LaunchError
+from launcher.logfile import LogReader
+from tui.widgets.log_view import LogView, entries_of
+
+if TYPE_CHECKING:
+    from launcher.api import Api
+
+#: The UI thread takes the lines that arrived once per frame: a flood costs one append per frame, and a
+#: key press waits behind at most one of them.
+FRAME_SECONDS = 1 / 30
+#: A reader thread waits when this many lines are queued and not yet shown.
+MAX_PENDING_LINES = 50_000
+POLL_SECONDS = 0.05
+#: Bytes of log file parsed per chunk (about 5,000 lines of 100 bytes), and the pause after each chunk.
+READ_BYTES = 1 << 19
+YIELD_SECONDS = 0.002
+
+
+class LogPane(Vertical):
+    BINDINGS = [
+        Binding("slash", "search", "Search log"),
+        Binding("n", "next_match", "Next match", show=False),
+        Binding("N", "previous_match", "Previous match", show=False),
+        Binding("f", "only_matches", "Only matches"),
+        Binding("w", "wrap", "Wrap"),
+        Binding("t", "timestamps", "Timestamps"),
+        Binding("s", "toggle_follow", "Follow"),
+        Binding("ctrl+s", "save", "Save log"),
+    ]
+
+    DEFAULT_CSS = """
+    LogPane { height: 1fr; }
+    LogPane > .log-status { height: 1; background: $panel; color: $text-muted; padding: 0 1; }
+    LogPane > Input { display: none; height: 3; }
+    LogPane > Input.shown { display: block; }
+    LogPane > LogView { height: 1fr; }
+    """
+
+    def __init__(self, api: Api, run_id: str | None = None, *, max_lines: int = 50_000, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.api = api
+        self.run_id = run_id
+        self.state = ""
+        self.max_lines = max_lines
+        self._worker: Worker | None = None
+        self._lock = threading.Lock()
+        self._pending: list = []
+        self._pending_state = ""
+        self._token: object | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("no run selected", classes="log-status")
+        yield Input(placeholder="search the log (enter: keep, escape: close)", classes="log-search")
+        yield LogView(max_lines=self.max_lines)
+
+    @property
+    def view(self) -> LogView:
+        return self.query_one(LogView)
+
+    def on_mount(self) -> None:
+        self.set_interval(FRAME_SECONDS, self._drain)
+        if self.run_id is not None:
+            self.show_run(self.run_id, force=True)
+
+    # -- following a run ------------------------------------------------------------------------------
+    def show_run(self, run_id: str | None, *, force: bool = False) -> None:
+        if run_id == self.run_id and not force:
+            return
+        token = object()
+        with self._lock:
+            if self._worker is not None:
+                self._worker.cancel()
+            self._worker = None
+            self._token = token
+            self._pending = []
+            self._pending_state = ""
+        self.run_id = run_id
+        self.state = ""
+        self.view.clear()
+        self.view.follow = True
+        if run_id is not None:
+            self._worker = self._follow(run_id, token)
+        self._update_status()
+
+    @work(thread=True, exit_on_error=False, group="logs")
+    def _follow(self, run_id: str, token: object) -> None:
+        worker = get_current_worker()
+        try:
+            run = self.api.run(run_id)
+        except LaunchError as error:
+            self.app.call_from_thread(self.notify, str(error), severity="error")
+            return
+        reader = LogReader(run.log_path)
+        while not worker.is_cancelled:
+            state = run.state  # read before the file, so no line written before the end is missed
+            lines = reader.read(READ_BYTES)
+            ended = not lines and state in ("finished", "failed", "stopped", "start_failed")
+            if ended:
+                lines = list(reader.read_available()) + reader.flush_pending()
+            self._hand_over(worker, token, entries_of(lines), state)
+            if ended:
+                return
+            # Parsing holds the GIL; a short sleep after each chunk lets the UI thread take it at once
+            # instead of queueing behind this thread for a switch interval on every event-loop turn.
+            time.sleep(YIELD_SECONDS if lines else POLL_SECONDS)
+
+    def _hand_over(self, worker: Worker, token: object, lines: list, state: str) -> None:
+        """Queue lines for the UI thread, which takes them at most FRAME_SECONDS apart; wait while the
+        queue is full, so a flood cannot outrun the screen."""
+        while True:
+            with self._lock:
+                if token is not self._token:
+                    return  # this pane shows another run now
+                if len(self._pending) < MAX_PENDING_LINES or not lines:
+                    self._pending.extend(lines)
+                    self._pending_state = state
+                    return
+            if worker.is_cancelled:
+                return
+            time.sleep(FRAME_SECONDS / 4)
+
+    def _drain(self) -> None:
+        """Runs on the UI thread every frame: one append for everything that arrived since the last."""
+        with self._lock:
+            lines, self._pending = self._pending, []
+            state = self._pending_state
+        if lines:
+            self.view.append(lines)
+        if lines or state != self.state:
+            self.state = state
+            self._update_status()
+
+    def _update_status(self) -> None:
+        if not self.is_mounted:
+            return
+        view = self.view
+        if self.run_id is None:
+            text = "no run selected"
+        else:
+            if view.follow:
+                follow = "[b]following[/]"
+            elif view.unseen:
+                follow = f"[b reverse] paused: {view.unseen} new lines (End resumes) [/]"
+            else:
+                follow = "[b reverse] paused (End follows) [/]"
+            modes = [name for name, on_ in (("wrap", view.wrap), ("timestamps", view.timestamps),
+                                            ("only matches", view.only_matches)) if on_]
+            search = f" · search [i]{view.search}[/]" if view.search else ""
+            text = (f"run [b]{self.run_id}[/] · {self.state or '...'} · {view.received:,} lines · {follow}"
+                    f"{' · ' + ', '.join(modes) if modes else ''}{search}")
+        self.query_one(".log-status", Static).update(text)
+
+    def on_log_view_status_changed(self, event: LogView.StatusChanged) -> None:
+        event.stop()
+        self._update_status()
+
+    # -- actions --------------------------------------------------------------------------------------
+    def action_search(self) -> None:
+        search = self.query_one(".log-search", Input)
+        search.add_class("shown")
+        search.value = self.view.search
+        search.focus()
+
+    @on(Input.Changed, ".log-search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        self.view.set_modes(search=event.value)
+
+    @on(Input.Submitted, ".log-search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        event.input.remove_class("shown")
+        self.view.focus()
+        if event.value:
+            self.view.jump_to_match(forward=True)
+
+    def on_key(self, event) -> None:
+        search = self.query_one(".log-search", Input)
+        if event.key == "escape" and search.has_focus:
+            event.stop()
+            search.remove_class("shown")
+            self.view.focus()
+
+    def action_next_match(self) -> None:
+        if not self.view.jump_to_match(forward=True):
+            self.notify("no match" if self.view.search else "nothing to search for: press / first", timeout=2)
+
+    def action_previous_match(self) -> None:
+        if not self.view.jump_to_match(forward=False):
+            self.notify("no match" if self.view.search else "nothing to search for: press / first", timeout=2)
+
+    def action_only_matches(self) -> None:
+        self.view.set_modes(only_matches=not self.view.only_matches)
+
+    def action_wrap(self) -> None:
+        self.view.set_modes(wrap=not self.view.wrap)
+
+    def action_timestamps(self) -> None:
+        self.view.set_modes(timestamps=not self.view.timestamps)
+
+    def action_toggle_follow(self) -> None:
+        if self.view.follow:
+            self.view.follow = False
+        else:
+            self.view.action_follow()
+
+    def action_save(self) -> None:
+        if self.run_id is None:
+            self.notify("no run selected", severity="warning")
+            return
+        from tui.screens.dialogs import SaveLogScreen
+
+        run_id = self.run_id
+
+        def save(path: str | None) -> None:
+            if path:
+                self.save_log(run_id, path)
+
+        self.app.push_screen(SaveLogScreen(run_id), save)
+
+    @work(thread=True, exit_on_error=False, group="save")
+    def save_log(self, run_id: str, path: str) -> None:
+        from pathlib import Path
+
+        try:
+            data = self.api.run(run_id).get_log_bytes()
+            target = Path(path).expanduser()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        except LaunchError as error:
+            self.app.call_from_thread(self.notify, str(error), severity="error")
+            return
+        except OSError as error:
+            self.app.call_from_thread(self.notify, f"cannot save the log to {path!r}: {error.strerror}",
+                                      severity="error")
+            return
+        self.app.call_from_thread(self.notify, f"saved the full log of run {run_id} to {target} ({len(data):,} bytes)")

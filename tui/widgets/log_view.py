@@ -1,0 +1,321 @@
+"""A line-API log view built for floods: lines are appended in batches, only visible rows are rendered, and
+the view keeps at most `max_lines` lines (the full log stays on disk).
+
+Modes: follow (stick to the end; scrolling up pauses and counts new lines, End resumes), wrap,
+timestamps, a search term whose matches are highlighted, and show-only-matching-lines."""
+
+from __future__ import annotations
+
+import bisect
+import calendar
+import re
+import time
+from collections.abc import Sequence
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from launcher.logfile import LAUNCHER, STDERR, LogLine
+
+#: A kept line: (timestamp, stream, payload bytes). Plain tuples of strings and bytes, because the garbage
+#: collector stops tracking those; tens of thousands of kept objects would make its full passes stall the UI.
+Entry = tuple[str, str, bytes]
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+STREAM_STYLES = {STDERR: Style(color="yellow"), LAUNCHER: Style(color="magenta", italic=True)}
+MATCH_STYLE = Style(color="black", bgcolor="yellow", bold=True)
+TIMESTAMP_STYLE = Style(dim=True)
+TIMESTAMP_WIDTH = 13  # "HH:MM:SS.mmm "
+
+
+def local_time_of_day(timestamp: str) -> str:
+    """'2026-01-02T03:04:05.678901Z' (UTC, as the log file has it) -> local '03:04:05.678'."""
+    try:  # parsed by hand: time.strptime is slow, and its first call imports a module
+        fields = (int(timestamp[0:4]), int(timestamp[5:7]), int(timestamp[8:10]), int(timestamp[11:13]),
+                  int(timestamp[14:16]), int(timestamp[17:19]), 0, 0, 0)
+    except ValueError:
+        return timestamp[11:23]
+    local = time.localtime(calendar.timegm(fields))
+    return f"{local.tm_hour:02d}:{local.tm_min:02d}:{local.tm_sec:02d}{timestamp[19:23]}"
+
+
+def entries_of(lines: Sequence[LogLine]) -> list[Entry]:
+    return [(line.timestamp, line.stream, line.data) for line in lines]
+
+
+def clean(text: str) -> str:
+    return _CONTROL.sub("\ufffd", text.expandtabs())
+
+
+class LogView(ScrollView, can_focus=True):
+    BINDINGS = [
+        Binding("end", "follow", "Follow", show=False),
+        Binding("home", "scroll_home", "Top", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    LogView { background: $surface; color: $foreground; }
+    """
+
+    follow: reactive[bool] = reactive(True)
+
+    class StatusChanged(Message):
+        """Follow mode, the count of lines that arrived while paused, or the shown modes changed."""
+
+        def __init__(self, view: LogView) -> None:
+            super().__init__()
+            self.view = view
+
+    def __init__(self, *, max_lines: int = 50_000, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.max_lines = max_lines
+        self.entries: list[Entry] = []
+        #: Absolute number of the first entry kept (earlier ones were pruned from the view).
+        self.base = 0
+        #: Lines received in total (the pane's throughput figure).
+        self.received = 0
+        #: Lines that arrived while follow was paused.
+        self.unseen = 0
+        self.wrap = False
+        self.timestamps = False
+        self.search = ""
+        self.only_matches = False
+        self._pattern: re.Pattern[str] | None = None
+        #: (absolute entry number, start column) per row; None when each entry is exactly one row.
+        self._rows: list[tuple[int, int]] | None = None
+        self._width = 0
+        self._adjusting = False
+
+    # -- feeding --------------------------------------------------------------------------------------
+    def texts(self) -> list[str]:
+        """The kept lines as text."""
+        return [data.decode("utf-8", "replace") for _, _, data in self.entries]
+
+    def append(self, lines: Sequence[Entry | LogLine]) -> None:
+        if not lines:
+            return
+        if isinstance(lines[0], LogLine):
+            lines = entries_of(lines)
+        first = self.base + len(self.entries)
+        self.entries.extend(lines)
+        self.received += len(lines)
+        added_rows = len(lines)
+        if self._rows is not None:
+            before = len(self._rows)
+            self._rows.extend(self._rows_for(first, lines))
+            added_rows = len(self._rows) - before
+        else:
+            widest = max(map(len, [line[2] for line in lines]))
+            if widest > self._width:
+                self._width = widest
+        self._prune()
+        self._resize()
+        if self.follow:
+            self._to_end()
+        elif added_rows:
+            self.unseen += added_rows if self._rows is None else len(lines)
+            self.post_message(self.StatusChanged(self))
+        self.refresh()
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.base = self.received = self.unseen = 0
+        self._width = 0
+        if self._rows is not None:
+            self._rows = []
+        self._resize()
+        self.refresh()
+
+    def _prune(self) -> None:
+        excess = len(self.entries) - self.max_lines
+        if excess <= self.max_lines // 10:  # prune in steps, so a flood does not pay on every batch
+            return
+        del self.entries[:excess]
+        self.base += excess
+        removed_rows = excess
+        if self._rows is not None:
+            removed_rows = bisect.bisect_left(self._rows, (self.base, -1))
+            del self._rows[:removed_rows]
+        if not self.follow:
+            self._adjusting = True
+            try:
+                self.scroll_to(y=max(0, self.scroll_y - removed_rows), animate=False, immediate=True, force=True)
+            finally:
+                self._adjusting = False
+
+    # -- modes ----------------------------------------------------------------------------------------
+    def set_modes(self, *, wrap: bool | None = None, timestamps: bool | None = None, search: str | None = None,
+                  only_matches: bool | None = None) -> None:
+        if wrap is not None:
+            self.wrap = wrap
+        if timestamps is not None:
+            self.timestamps = timestamps
+        if search is not None:
+            self.search = search
+            self._pattern = re.compile(re.escape(search), re.IGNORECASE) if search else None
+        if only_matches is not None:
+            self.only_matches = only_matches
+        self._relayout()
+        self.post_message(self.StatusChanged(self))
+
+    def _relayout(self) -> None:
+        if self.wrap or (self.only_matches and self._pattern is not None):
+            self._rows = self._rows_for(self.base, self.entries)
+        else:
+            self._rows = None
+        self._adjusting = True
+        try:
+            self._resize()
+            if self.follow:
+                self._to_end()
+        finally:
+            self._adjusting = False
+        self.refresh()
+
+    def on_resize(self) -> None:
+        if self.wrap:
+            self._relayout()
+        elif self.follow:
+            self._to_end()
+            self.call_after_refresh(self._to_end)  # once the scrollbars know the new size
+
+    @property
+    def _prefix_width(self) -> int:
+        return TIMESTAMP_WIDTH if self.timestamps else 0
+
+    @property
+    def _content_width(self) -> int:
+        return max(10, self.scrollable_content_region.width - self._prefix_width)
+
+    def _rows_for(self, first: int, lines: Sequence[Entry]) -> list[tuple[int, int]]:
+        rows: list[tuple[int, int]] = []
+        pattern = self._pattern if self.only_matches else None
+        width = self._content_width
+        for offset, line in enumerate(lines):
+            if pattern is None and not self.wrap:
+                rows.append((first + offset, 0))
+                continue
+            text = line[2].decode("utf-8", "replace")
+            if pattern is not None and not pattern.search(text):
+                continue
+            if not self.wrap:
+                rows.append((first + offset, 0))
+                continue
+            length = len(clean(text))
+            number = first + offset
+            rows.extend((number, start) for start in range(0, max(length, 1), width))
+        return rows
+
+    @property
+    def row_count(self) -> int:
+        return len(self.entries) if self._rows is None else len(self._rows)
+
+    def _resize(self) -> None:
+        width = self._content_width if self.wrap else self._width
+        size = Size(width + self._prefix_width, self.row_count)
+        if size == self.virtual_size:
+            return
+        if not self.is_mounted:
+            self.virtual_size = size
+            return
+        # Assigning virtual_size re-lays out the whole screen, once per batch of lines during a flood.
+        # The view's own box does not change when lines arrive, so only its scrollbars are updated here,
+        # unless one of them appears or disappears.
+        scrollbars = (self.show_vertical_scrollbar, self.show_horizontal_scrollbar)
+        self.set_reactive(LogView.virtual_size, size)
+        self._scroll_update(size)
+        if (self.show_vertical_scrollbar, self.show_horizontal_scrollbar) != scrollbars:
+            self.refresh(layout=True)
+
+    # -- follow ---------------------------------------------------------------------------------------
+    def _to_end(self) -> None:
+        self._adjusting = True
+        try:
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
+        finally:
+            self._adjusting = False
+
+    def action_follow(self) -> None:
+        self.follow = True
+        self._to_end()
+
+    def watch_follow(self, following: bool) -> None:
+        if following:
+            self.unseen = 0
+        if self.is_mounted:
+            self.post_message(self.StatusChanged(self))
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self._adjusting:
+            return
+        if new_value < old_value and self.follow:
+            self.follow = False  # the reader scrolled up: stop jumping to the end
+        elif new_value > old_value and not self.follow and new_value >= self.max_scroll_y:
+            self.follow = True  # scrolled back down to the end
+
+    # -- searching ------------------------------------------------------------------------------------
+    def match_rows(self) -> list[int]:
+        if self._pattern is None:
+            return []
+        pattern = self._pattern
+        if self._rows is None:
+            return [y for y, line in enumerate(self.entries) if pattern.search(line[2].decode("utf-8", "replace"))]
+        seen: set[int] = set()
+        found = []
+        for y, (number, _) in enumerate(self._rows):
+            if number not in seen and pattern.search(self.entries[number - self.base][2].decode("utf-8", "replace")):
+                seen.add(number)
+                found.append(y)
+        return found
+
+    def jump_to_match(self, forward: bool = True) -> bool:
+        rows = self.match_rows()
+        if not rows:
+            return False
+        current = int(self.scroll_y)
+        if forward:
+            target = next((y for y in rows if y > current), rows[0])
+        else:
+            target = next((y for y in reversed(rows) if y < current), rows[-1])
+        self.follow = False
+        self.scroll_to(y=target, animate=False, immediate=True, force=True)
+        return True
+
+    # -- drawing --------------------------------------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        row = scroll_y + y
+        style = self.rich_style
+        if row >= self.row_count:
+            return Strip.blank(width, style)
+        if self._rows is None:
+            number, start = self.base + row, 0
+        else:
+            number, start = self._rows[row]
+        timestamp, stream, data = self.entries[number - self.base]
+        text = clean(data.decode("utf-8", "replace"))
+        if self.wrap:
+            text = text[start:start + self._content_width]
+        content = Text(text, no_wrap=True, end="")
+        stream_style = STREAM_STYLES.get(stream)
+        if stream_style is not None:
+            content.stylize(stream_style)  # a span, not the base style: Text.render drops the base style
+        if self._pattern is not None:
+            for match in self._pattern.finditer(text):
+                content.stylize(MATCH_STYLE, match.start(), match.end())
+        if self.timestamps:
+            prefix = local_time_of_day(timestamp) + " " if start == 0 else " " * TIMESTAMP_WIDTH
+            content = Text.assemble((prefix, TIMESTAMP_STYLE), content, no_wrap=True, end="")
+        segments = [Segment(s.text, style + s.style if s.style else style)
+                    for s in content.render(self.app.console)]
+        strip = Strip(segments, content.cell_len)
+        return strip.crop_extend(scroll_x, scroll_x + width, style)

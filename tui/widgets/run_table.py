@@ -1,0 +1,295 @@
+"""The live run table: a line-API widget that draws only the rows on screen, so that opening a workspace
+with many thousand runs stays fast. Rows are kept in a sorted, filtered list of run ids; records are
+merged in as the engine reports changes, and the cursor stays on its run when rows move."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from tui import formatting
+
+#: (column key, header, width)
+COLUMNS = (
+    ("id", "ID", 12),
+    ("name", "NAME", 16),
+    ("job", "JOB", 30),
+    ("resource", "RESOURCE", 15),
+    ("state", "STATE", 12),
+    ("started", "STARTED", 14),
+    ("duration", "DURATION", 9),
+    ("exit", "EXIT", 5),
+)
+GAP = 2
+
+
+def _sort_key(column: str) -> Callable[[dict[str, Any]], Any]:
+    now = time.time()
+    keys: dict[str, Callable[[dict[str, Any]], Any]] = {
+        "id": lambda r: r["id"],
+        "name": lambda r: (r.get("name") or "").lower(),
+        "job": lambda r: (r.get("job") or "").lower(),
+        "resource": lambda r: r.get("resource") or "",
+        "state": lambda r: r.get("state") or "",
+        "started": lambda r: r.get("started_at") or r.get("created_at") or 0.0,
+        "created": lambda r: r.get("created_at") or 0.0,
+        "duration": lambda r: (r.get("ended_at") or now) - r["started_at"] if r.get("started_at") else -1.0,
+        "exit": lambda r: r["exit_code"] if r.get("exit_code") is not None else -(1 << 31),
+    }
+    return keys[column]
+
+
+def row_cells(record: dict[str, Any], now: float | None = None) -> tuple[Any, ...]:
+    return (
+        record["id"],
+        record.get("name") or "-",
+        record.get("job") or "-",
+        record.get("resource") or "-",
+        formatting.state_text(record.get("state") or "?"),
+        formatting.short_clock(record.get("started_at")),
+        formatting.duration(record, now),
+        formatting.exit_code(record),
+    )
+
+
+def _search_text(record: dict[str, Any]) -> str:
+    return "\t".join(str(cell) for cell in row_cells(record)).lower()
+
+
+def _fit(text: str, width: int) -> str:
+    return text[: width - 1] + "…" if len(text) > width else text.ljust(width)
+
+
+class RunTable(ScrollView, can_focus=True):
+    """Runs, newest first unless sorted otherwise; `filter_text` keeps rows whose columns contain it."""
+
+    BINDINGS: ClassVar = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home,g", "first", "Top", show=False),
+        Binding("end,G", "last", "Bottom", show=False),
+        Binding("enter", "select", "Open the run's log in a tab", show=False),
+        Binding("I", "sort('id')", "Sort by id", show=False),
+        Binding("N", "sort('name')", "Sort by name", show=False),
+        Binding("J", "sort('job')", "Sort by job", show=False),
+        Binding("R", "sort('resource')", "Sort by resource", show=False),
+        Binding("S", "sort('state')", "Sort by state", show=False),
+        Binding("A", "sort('started')", "Sort by start time", show=False),
+        Binding("D", "sort('duration')", "Sort by duration", show=False),
+        Binding("E", "sort('exit')", "Sort by exit code", show=False),
+    ]
+    COMPONENT_CLASSES: ClassVar = {"run-table--header", "run-table--cursor", "run-table--stripe"}
+    DEFAULT_CSS = """
+    RunTable { background: $surface; }
+    RunTable > .run-table--header { background: $panel; color: $foreground; text-style: bold; }
+    RunTable > .run-table--stripe { background: $surface-lighten-1; }
+    RunTable > .run-table--cursor { background: $block-cursor-blurred-background; text-style: bold; }
+    RunTable:focus > .run-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground;
+                                          text-style: bold; }
+    """
+
+    cursor: reactive[int] = reactive(0, always_update=True)
+
+    class Highlighted(Message):
+        def __init__(self, table: RunTable, run_id: str | None) -> None:
+            super().__init__()
+            self.table = table
+            self.run_id = run_id
+
+        @property
+        def control(self) -> RunTable:
+            return self.table
+
+    class Selected(Message):
+        def __init__(self, table: RunTable, run_id: str) -> None:
+            super().__init__()
+            self.table = table
+            self.run_id = run_id
+
+        @property
+        def control(self) -> RunTable:
+            return self.table
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.records: dict[str, dict[str, Any]] = {}
+        self._search: dict[str, str] = {}
+        self._order: list[str] = []
+        self._index: dict[str, int] = {}
+        self.filter_text = ""
+        self.sort_column = "created"
+        self.sort_reverse = True
+
+    # -- what is shown and selected -------------------------------------------------------------------
+    @property
+    def row_count(self) -> int:
+        return len(self._order)
+
+    @property
+    def rows(self) -> dict[str, int]:
+        """Run id -> row number, for the runs shown."""
+        return self._index
+
+    @property
+    def visible_run_ids(self) -> list[str]:
+        return list(self._order)
+
+    @property
+    def selected_run_id(self) -> str | None:
+        return self._order[self.cursor] if 0 <= self.cursor < len(self._order) else None
+
+    def get_row(self, run_id: str) -> tuple[Any, ...]:
+        return row_cells(self.records[run_id])
+
+    def select_run(self, run_id: str) -> bool:
+        row = self._index.get(run_id)
+        if row is None:
+            return False
+        self.cursor = row
+        return True
+
+    # -- filling and updating -------------------------------------------------------------------------
+    def load(self, records: Iterable[dict[str, Any]]) -> None:
+        for record in records:
+            self.records[record["id"]] = record
+            self._search.pop(record["id"], None)
+        self._reorder()
+
+    def apply_updates(self, records: Iterable[dict[str, Any]]) -> bool:
+        """Merge changed records in; True when the rows shown changed order or membership."""
+        before = self._order
+        for record in records:
+            self.records[record["id"]] = record
+            self._search.pop(record["id"], None)
+        self._reorder()
+        return self._order != before
+
+    def tick(self) -> None:
+        """Redraw while runs are active: their durations advance."""
+        if any(formatting.is_active(r) for r in self.records.values()):
+            self.refresh()
+
+    def set_filter(self, text: str) -> None:
+        text = text.strip().lower()
+        if text != self.filter_text:
+            self.filter_text = text
+            self._reorder()
+
+    def _matches(self, run_id: str) -> bool:
+        if not self.filter_text:
+            return True
+        text = self._search.get(run_id)
+        if text is None:
+            text = self._search[run_id] = _search_text(self.records[run_id])
+        return self.filter_text in text
+
+    def _reorder(self) -> None:
+        keep = self.selected_run_id
+        key = _sort_key(self.sort_column)
+        records = self.records
+        shown = [run_id for run_id in records if self._matches(run_id)]
+        shown.sort(key=lambda run_id: key(records[run_id]), reverse=self.sort_reverse)
+        self._order = shown
+        self._index = {run_id: row for row, run_id in enumerate(shown)}
+        self.virtual_size = Size(sum(w for _, _, w in COLUMNS) + GAP * len(COLUMNS), len(shown) + 1)
+        row = self._index.get(keep, min(self.cursor, max(len(shown) - 1, 0))) if keep else 0
+        if row != self.cursor or keep != self.selected_run_id:
+            self.cursor = row
+        elif keep is None and shown:
+            self.cursor = 0
+        self.refresh()
+
+    # -- cursor and sorting ---------------------------------------------------------------------------
+    def validate_cursor(self, row: int) -> int:
+        return max(0, min(row, len(self._order) - 1)) if self._order else 0
+
+    def watch_cursor(self, old: int, row: int) -> None:
+        visible = max(1, self.scrollable_content_region.height - 1)
+        if row < self.scroll_y:
+            self.scroll_to(y=row, animate=False, force=True)
+        elif row >= self.scroll_y + visible:
+            self.scroll_to(y=row - visible + 1, animate=False, force=True)
+        self.refresh()
+        self.post_message(self.Highlighted(self, self.selected_run_id))
+
+    def action_cursor(self, step: int) -> None:
+        self.cursor += step
+
+    def action_page(self, step: int) -> None:
+        self.cursor += step * max(1, self.scrollable_content_region.height - 2)
+
+    def action_first(self) -> None:
+        self.cursor = 0
+
+    def action_last(self) -> None:
+        self.cursor = len(self._order) - 1
+
+    def action_select(self) -> None:
+        if (run_id := self.selected_run_id) is not None:
+            self.post_message(self.Selected(self, run_id))
+
+    def action_sort(self, column: str) -> None:
+        if self.sort_column == column:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_column, self.sort_reverse = column, column in ("started", "duration", "created")
+        self._reorder()
+        self.notify(f"sorted by {column}{' (descending)' if self.sort_reverse else ''}", timeout=2)
+
+    def on_click(self, event: events.Click) -> None:
+        x = event.x + int(self.scroll_x)
+        if event.y == 0:
+            start = 0
+            for key, _, width in COLUMNS:
+                if start <= x < start + width + GAP:
+                    self.action_sort(key)
+                    return
+                start += width + GAP
+            return
+        row = int(self.scroll_y) + event.y - 1
+        if row < len(self._order):
+            if row == self.cursor and event.chain == 2:
+                self.action_select()
+            self.cursor = row
+
+    # -- drawing --------------------------------------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if y == 0:
+            style = self.get_component_rich_style("run-table--header")
+            segments = [Segment(" " + _fit(title, w) + " " * (GAP - 1), style) for _, title, w in COLUMNS]
+            return Strip(segments).crop_extend(scroll_x, scroll_x + width, style)
+        row = scroll_y + y - 1
+        if row >= len(self._order):
+            return Strip.blank(width, base)
+        run_id = self._order[row]
+        if row == self.cursor:
+            style = self.get_component_rich_style("run-table--cursor")
+        elif row % 2:
+            style = self.get_component_rich_style("run-table--stripe")
+        else:
+            style = base
+        segments = []
+        for (_, _, w), cell in zip(COLUMNS, row_cells(self.records[run_id]), strict=True):
+            if isinstance(cell, Text):
+                cell_style = style + Style.parse(str(cell.style)) if row != self.cursor or not self.has_focus else style
+                segments.append(Segment(" " + _fit(cell.plain, w) + " " * (GAP - 1), cell_style))
+            else:
+                segments.append(Segment(" " + _fit(str(cell), w) + " " * (GAP - 1), style))
+        return Strip(segments).crop_extend(scroll_x, scroll_x + width, style)
