@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "agent": ("launcher.cli.queue_commands", "take items from queues and launch them (--max-jobs N)"),
     "sweep": ("launcher.cli.sweep_commands", "create, list, pause, resume and cancel sweeps"),
     "metrics": ("launcher.cli.metrics_commands", "print the metrics a run reported (@metrics lines)"),
+    "images": ("launcher.cli.images", "build or check the base image for container runs"),
 }
 #: Modules registered on every start (prefer an entry in COMMANDS).
 COMMAND_MODULES: list[str] = []

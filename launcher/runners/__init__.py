@@ -18,6 +18,8 @@ RAY = "ray"
 #: resource name -> "module:Class"
 RESOURCES: dict[str, str] = {
     LOCAL_PROCESS: "launcher.runners.local_process:LocalProcessRunner",
+    LOCAL_CONTAINER: "launcher.runners.local_container:LocalContainerRunner",
+    RAY: "launcher.runners.ray:RayRunner",
 }
 
 

@@ -1,0 +1,187 @@
+"""resource_args["local-container"]: checked, then turned into the engine's container settings."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from launcher.errors import ResourceError
+
+RESOURCE = "local-container"
+#: Keys that map to the container's settings.
+CONTAINER_KEYS = ("env", "volumes", "mounts", "gpus", "cpus", "memory", "shm_size", "network", "user",
+                  "working_dir", "labels", "extra_hosts")
+#: Keys about the image and the run around the container.
+RUN_KEYS = ("base_image", "registry", "keep", "grace_period")
+KEYS = CONTAINER_KEYS + RUN_KEYS
+DEFAULT_GRACE_SECONDS = 10.0
+#: Label keys the launcher sets on every container; users may not override them.
+LABEL_RUN, LABEL_JOB, LABEL_WORKSPACE = "launcher.run_id", "launcher.job", "launcher.workspace"
+MOUNT_TYPES = ("bind", "volume", "tmpfs")
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def _bad(key: str, value: Any, expected: str) -> ResourceError:
+    return ResourceError(f"resource_args {RESOURCE}.{key} {value!r} is not valid; expected {expected}")
+
+
+def check(args: Mapping[str, Any]) -> None:
+    """Raise a ResourceError naming the first bad value (unknown keys are checked by the runner)."""
+    host_settings(args)
+    for key in ("env", "labels"):
+        _string_map(key, args.get(key, {}))
+    for key in ("network", "user", "base_image", "registry"):
+        value = args.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip() or value.startswith("-")
+                                  or any(c.isspace() for c in value)):
+            raise _bad(key, value, "a non-empty string without spaces")
+    working_dir = args.get("working_dir")
+    if working_dir is not None and (not isinstance(working_dir, str) or not working_dir.startswith("/")):
+        raise _bad("working_dir", working_dir, "an absolute path inside the container, e.g. '/app'")
+    labels = args.get("labels", {})
+    reserved = sorted(k for k in labels if k.startswith("launcher."))
+    if reserved:
+        raise _bad("labels", reserved[0], "label names not starting with 'launcher.' (the launcher sets those)")
+    keep = args.get("keep", False)
+    if not isinstance(keep, bool):
+        raise _bad("keep", keep, "true or false")
+    grace_period(args)
+
+
+def grace_period(args: Mapping[str, Any]) -> float:
+    grace = args.get("grace_period", DEFAULT_GRACE_SECONDS)
+    if isinstance(grace, bool) or not isinstance(grace, int | float) or grace < 0:
+        raise _bad("grace_period", grace, "a number of seconds >= 0")
+    return float(grace)
+
+
+def environment(args: Mapping[str, Any]) -> dict[str, str]:
+    return {k: str(v) for k, v in _string_map("env", args.get("env", {})).items()}
+
+
+def host_settings(args: Mapping[str, Any]) -> dict[str, Any]:
+    """The HostConfig part of the container's settings for these resource args."""
+    host: dict[str, Any] = {}
+    binds = _binds(args.get("volumes"))
+    if binds:
+        host["Binds"] = binds
+    mounts = _mounts(args.get("mounts"))
+    if mounts:
+        host["Mounts"] = mounts
+    gpus = args.get("gpus")
+    if gpus is not None:
+        if gpus == "all":
+            count = -1
+        elif isinstance(gpus, int) and not isinstance(gpus, bool) and gpus >= 1:
+            count = gpus
+        elif isinstance(gpus, str) and gpus.isdigit() and int(gpus) >= 1:
+            count = int(gpus)
+        else:
+            raise _bad("gpus", gpus, "'all' or a number of GPUs >= 1")
+        host["DeviceRequests"] = [{"Driver": "", "Count": count, "Capabilities": [["gpu"]]}]
+    cpus = args.get("cpus")
+    if cpus is not None:
+        if isinstance(cpus, bool) or not isinstance(cpus, int | float) or cpus <= 0:
+            raise _bad("cpus", cpus, "a number of CPUs > 0, e.g. 1.5")
+        host["NanoCpus"] = int(cpus * 1e9)
+    for key, field in (("memory", "Memory"), ("shm_size", "ShmSize")):
+        if args.get(key) is not None:
+            host[field] = _size(key, args[key])
+    network = args.get("network")
+    if isinstance(network, str):
+        host["NetworkMode"] = network
+    extra = args.get("extra_hosts")
+    if extra is not None:
+        host["ExtraHosts"] = _extra_hosts(extra)
+    return host
+
+
+def _string_map(key: str, value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and k and isinstance(v, str | int | float)
+                                                 and not isinstance(v, bool) for k, v in value.items()):
+        raise _bad(key, value, "a mapping of names to string values")
+    return value
+
+
+def _size(key: str, value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    match = _SIZE.match(value) if isinstance(value, str) else None
+    if not match or float(match.group(1)) <= 0:
+        raise _bad(key, value, "a size such as '512m', '2g' or a number of bytes")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def _binds(volumes: Any) -> list[str]:
+    """Docker's `-v` forms: ['host:container[:ro]'] or {host: container} or {host: {'bind': .., 'mode': ..}}."""
+    if volumes is None:
+        return []
+    binds: list[str] = []
+    if isinstance(volumes, Mapping):
+        for source, target in volumes.items():
+            if isinstance(target, Mapping):
+                bind, mode = target.get("bind"), target.get("mode", "rw")
+            else:
+                bind, mode = target, "rw"
+            if not isinstance(source, str) or not isinstance(bind, str) or mode not in ("ro", "rw"):
+                raise _bad("volumes", {source: target}, "{host_path: container_path} or "
+                           "{host_path: {'bind': container_path, 'mode': 'ro'|'rw'}}")
+            binds.append(_bind_string(source, bind, mode))
+        return binds
+    if isinstance(volumes, list | tuple):
+        for item in volumes:
+            parts = item.split(":") if isinstance(item, str) else []
+            if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
+                raise _bad("volumes", item, "'host_path:container_path' or 'host_path:container_path:ro'")
+            binds.append(_bind_string(parts[0], parts[1], parts[2] if len(parts) == 3 else "rw"))
+        return binds
+    raise _bad("volumes", volumes, "a list of 'host_path:container_path[:ro]' or a mapping")
+
+
+def _bind_string(source: str, target: str, mode: str) -> str:
+    if not source or not target.startswith("/"):
+        raise _bad("volumes", f"{source}:{target}", "a host path (or volume name) and an absolute container path")
+    if "/" in source and not source.startswith("/"):
+        raise _bad("volumes", source, "an absolute host path or a volume name")
+    return f"{source}:{target}:{mode}"
+
+
+def _mounts(mounts: Any) -> list[dict[str, Any]]:
+    if mounts is None:
+        return []
+    if not isinstance(mounts, list | tuple):
+        raise _bad("mounts", mounts, "a list of {'type', 'source', 'target', 'read_only'} mappings")
+    result = []
+    for mount in mounts:
+        if not isinstance(mount, Mapping) or set(mount) - {"type", "source", "target", "read_only"}:
+            raise _bad("mounts", mount, "a mapping with keys type, source, target, read_only")
+        kind = mount.get("type", "bind")
+        target = mount.get("target")
+        if kind not in MOUNT_TYPES or not isinstance(target, str) or not target.startswith("/"):
+            raise _bad("mounts", mount, f"type one of {', '.join(MOUNT_TYPES)} and an absolute target")
+        entry: dict[str, Any] = {"Type": kind, "Target": target, "ReadOnly": bool(mount.get("read_only", False))}
+        if kind != "tmpfs":
+            source = mount.get("source")
+            if not isinstance(source, str) or not source or (kind == "bind" and not source.startswith("/")):
+                raise _bad("mounts", mount, "a source: an absolute host path for bind, a volume name for volume")
+            entry["Source"] = source
+        result.append(entry)
+    return result
+
+
+def _extra_hosts(extra: Any) -> list[str]:
+    pairs: list[tuple[Any, Any]]
+    if isinstance(extra, Mapping):
+        pairs = list(extra.items())
+    elif isinstance(extra, list | tuple) and all(isinstance(e, str) and ":" in e for e in extra):
+        pairs = [tuple(e.split(":", 1)) for e in extra]
+    else:
+        raise _bad("extra_hosts", extra, "{hostname: ip} or a list of 'hostname:ip'")
+    hosts = []
+    for name, address in pairs:
+        if not isinstance(name, str) or not name or not isinstance(address, str) or not address:
+            raise _bad("extra_hosts", {name: address}, "{hostname: ip}")
+        hosts.append(f"{name}:{address}")
+    return hosts

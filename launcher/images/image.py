@@ -1,0 +1,246 @@
+"""Making sure the image a container run needs exists: found, pulled, or built (then pushed when asked).
+
+Runs inside the container run supervisor, so it uses the standard library and the engine client only.
+A built image is tagged `launcher/<job>:<hash>`, the hash covering the source, the requirements, the
+Dockerfile and the base image's id: a launch whose image exists skips the build entirely."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from launcher.containers.engine import Engine, EngineError, split_tag
+from launcher.errors import LaunchError
+from launcher.logfile import LAUNCHER, LogWriter
+
+#: Bump when the way images are built changes, so old tags are not reused for new recipes.
+RECIPE_VERSION = 1
+CONTEXT_FILE = "build-context.tar"
+
+
+class ImageError(LaunchError):
+    """An image cannot be found, pulled, built or pushed."""
+
+
+class Cancelled(LaunchError):
+    """The run was cancelled while its image was being prepared."""
+
+
+def resolve_image(engine: Engine, plan: dict[str, Any], run_dir: Path, log: LogWriter,
+                  cancelled: Callable[[], bool]) -> str:
+    """The reference of the image to run, after pulling, building and pushing as the plan says."""
+    if "given" in plan:
+        return _given_image(engine, plan["given"], log, cancelled)
+    build = plan["build"]
+    local = f"{build['repo']}:{image_hash(engine, build)}"
+    pushed = push_target(build, split_tag(local)[1])
+    if pushed is not None:
+        if engine.image(pushed) is not None:
+            log.note(f"image {pushed} is already built and pushed; no build needed")
+            return pushed
+        if engine.image(local) is None and _try_pull(engine, pushed, log, cancelled):
+            log.note(f"pulled {pushed} from its registry; no build needed")
+            return pushed
+    if engine.image(local) is not None:
+        log.note(f"image {local} exists; no build needed")
+    else:
+        _build(engine, build, local, run_dir, log, cancelled)
+    if pushed is None:
+        return local
+    _push(engine, local, pushed, log, cancelled)
+    return pushed
+
+
+def ready_image(engine: Engine, plan: dict[str, Any]) -> str | None:
+    """The image to run when it already exists in the engine (nothing to pull, build or push), else None."""
+    if "given" in plan:
+        return plan["given"] if engine.image(plan["given"]) is not None else None
+    build = plan["build"]
+    try:
+        local = f"{build['repo']}:{image_hash(engine, build)}"
+    except ImageError:
+        return None  # the supervisor reports it
+    wanted = push_target(build, split_tag(local)[1]) or local
+    return wanted if engine.image(wanted) is not None else None
+
+
+def image_hash(engine: Engine, build: dict[str, Any]) -> str:
+    key: dict[str, Any] = {
+        "recipe": RECIPE_VERSION,
+        "source": build.get("source_key") or tree_digest(Path(build["context"])),
+        "dockerfile": build.get("dockerfile"),
+        "generated": build.get("generated_key"),
+        "requirements": sorted(build.get("requirements") or []),
+    }
+    if build.get("generated") is not None:
+        base = build["base_image"]
+        info = engine.image(base)
+        if info is None:
+            raise ImageError(f"base image {base!r} does not exist in the Docker engine; build the default one with "
+                             "'launcher images base' (or bash scripts/docker-up), or set another with resource_args "
+                             "local-container.base_image, e.g. 'python:3.11-slim'")
+        key["base"] = info["Id"]
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def push_target(build: dict[str, Any], tag: str) -> str | None:
+    """Where a built image goes: `repository:tag`, or `registry/<repo>:tag` for a registry prefix."""
+    if build.get("repository"):
+        return f"{build['repository']}:{tag}"
+    if build.get("registry"):
+        return f"{build['registry'].rstrip('/')}/{build['repo']}:{tag}"
+    return None
+
+
+def tree_digest(root: Path) -> str:
+    """Paths, executable bits and contents of every file under root (sources without a recorded digest)."""
+    digest = hashlib.sha256()
+    for directory, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(directory) / name
+            info = path.lstat()
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+            if stat.S_ISLNK(info.st_mode):
+                digest.update(b"l" + os.readlink(path).encode() + b"\0")
+                continue
+            digest.update(b"x" if info.st_mode & stat.S_IXUSR else b"f")
+            with open(path, "rb") as f:
+                for block in iter(lambda f=f: f.read(1 << 20), b""):
+                    digest.update(block)
+            digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _given_image(engine: Engine, ref: str, log: LogWriter, cancelled: Callable[[], bool]) -> str:
+    if engine.image(ref) is not None:
+        return ref
+    log.note(f"image {ref} is not in the Docker engine; pulling it")
+    try:
+        _follow(engine.pull(ref), log, cancelled, verbose=False)
+    except ImageError as error:
+        raise ImageError(f"image {ref!r} does not exist locally and cannot be pulled: {error}") from None
+    if engine.image(ref) is None:
+        raise ImageError(f"image {ref!r} does not exist locally and cannot be pulled")
+    return ref
+
+
+def _try_pull(engine: Engine, ref: str, log: LogWriter, cancelled: Callable[[], bool]) -> bool:
+    try:
+        _follow(engine.pull(ref), log, cancelled, verbose=False)
+    except ImageError:
+        return False
+    return engine.image(ref) is not None
+
+
+def _build(engine: Engine, build: dict[str, Any], tag: str, run_dir: Path, log: LogWriter,
+           cancelled: Callable[[], bool]) -> None:
+    context = run_dir / CONTEXT_FILE
+    dockerfile = write_context(build, context)
+    log.note(f"building image {tag}" + (f" from the job's {build['dockerfile']}" if build.get("dockerfile")
+                                        else f" on {build['base_image']}"))
+    step = "the start of the build"
+    try:
+        with open(context, "rb") as body:
+            for message in engine.build(body, tag=tag, dockerfile=dockerfile):
+                if cancelled():
+                    raise Cancelled("cancelled during the image build")
+                text = message.get("stream")
+                if text:
+                    log.write(LAUNCHER, text.encode("utf-8", "replace"))
+                    for line in text.splitlines():
+                        if line.startswith("Step "):
+                            step = line.strip()
+                if "error" in message:
+                    error = (message.get("errorDetail") or {}).get("message") or message["error"]
+                    log.note(error)
+                    raise ImageError(f"image build failed at {step}: {error.strip()}")
+    except EngineError as error:
+        raise ImageError(f"image build failed at {step}: {error}") from None
+    finally:
+        context.unlink(missing_ok=True)
+    if engine.image(tag) is None:
+        raise ImageError(f"image build ended without producing {tag} (last step: {step})")
+
+
+def write_context(build: dict[str, Any], destination: Path) -> str:
+    """Write the build context as a tar file; return the Dockerfile's path inside it."""
+    import tarfile
+
+    source = Path(build["context"])
+    with tarfile.open(destination, "w") as tar:
+        if build.get("generated") is None:
+            _add_tree(tar, source, "")
+            return build["dockerfile"]
+        _add_bytes(tar, "Dockerfile", build["generated"].encode())
+        _add_bytes(tar, build["requirements_file"], "".join(f"{r}\n" for r in build["requirements"]).encode())
+        _add_tree(tar, source, build["source_dir"] + "/")
+        return "Dockerfile"
+
+
+def _add_tree(tar, root: Path, prefix: str) -> None:
+    if prefix:
+        info = tar.gettarinfo(str(root), prefix.rstrip("/"))
+        _normalize(info)
+        tar.addfile(info)
+    for directory, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in [*dirnames, *sorted(filenames)]:
+            path = Path(directory) / name
+            info = tar.gettarinfo(str(path), prefix + path.relative_to(root).as_posix())
+            _normalize(info)
+            if info.isreg():
+                with open(path, "rb") as f:
+                    tar.addfile(info, f)
+            else:
+                tar.addfile(info)
+
+
+def _add_bytes(tar, name: str, data: bytes) -> None:
+    import io
+    import tarfile
+
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _normalize(info) -> None:
+    # Owner and time do not change what the image is; keeping them out keeps builds reproducible.
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mtime = 0
+
+
+def _push(engine: Engine, local: str, pushed: str, log: LogWriter, cancelled: Callable[[], bool]) -> None:
+    repo, tag = split_tag(pushed)
+    engine.tag(local, repo, tag)
+    log.note(f"pushing {pushed}")
+    try:
+        _follow(engine.push(pushed), log, cancelled, verbose=True)
+    except (ImageError, EngineError) as error:
+        engine.remove_image(pushed)  # the tag must not claim an image the registry does not have
+        raise ImageError(f"pushing {pushed} failed: {error}") from None
+    log.note(f"pushed {pushed}")
+
+
+def _follow(messages: Iterator[dict[str, Any]], log: LogWriter, cancelled: Callable[[], bool],
+            verbose: bool) -> None:
+    """Log a pull's or push's progress (the step lines, not every byte counter); raise on an error."""
+    try:
+        for message in messages:
+            if cancelled():
+                raise Cancelled("cancelled while pulling or pushing an image")
+            if "error" in message:
+                raise ImageError((message.get("errorDetail") or {}).get("message") or message["error"])
+            status = message.get("status")
+            if status and not message.get("progress") and (verbose or message.get("id") is None):
+                log.note(f"{message['id']}: {status}" if message.get("id") else status)
+    except EngineError as error:
+        raise ImageError(str(error)) from None

@@ -1,0 +1,164 @@
+"""Runs outlive the process that launched them; synchronous=False keeps its promise; a workspace reopened
+after a crash reattaches to its containers without losing or repeating output."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from launcher import Api
+from launcher.launch import submit
+from launcher.spec import merge_request
+from tests.container.conftest import workspace_containers
+from tests.waiting import wait_for
+
+BASE = "launcher-base:bookworm"
+RESOURCE = "local-container"
+ROOT = Path(__file__).resolve().parents[2]
+
+#: Prints numbered lines, waits for /shared/go, prints more, exits with the code written in it.
+BEFORE_AND_AFTER = (
+    "import os, sys, time\n"
+    "for i in range(5):\n    print('before', i, flush=True)\n"
+    "while not os.path.exists('/shared/go'):\n    time.sleep(0.02)\n"
+    "for i in range(5):\n    print('after', i, flush=True)\n"
+    "sys.exit(int(open('/shared/go').read()))\n"
+)
+
+
+@pytest.fixture
+def shared(tmp_path: Path) -> Path:
+    path = tmp_path / "shared"
+    path.mkdir()
+    return path
+
+
+def run_script(home: Path, body: str, **kwargs) -> subprocess.Popen:
+    script = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n" + textwrap.dedent(body)
+    env = dict(os.environ, LAUNCHER_HOME=str(home))
+    return subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True, **kwargs)
+
+
+def test_run_outlives_the_process_that_launched_it(api, home):
+    process = run_script(home, f"""
+        from launcher import Api
+        from launcher.launch import submit
+        from launcher.spec import merge_request
+        run = submit(Api(), merge_request(docker_image={BASE!r}, entry_point=['sh', '-c', 'sleep 1; echo done']))
+        print(run.id)
+    """)
+    run_id = process.communicate(timeout=60)[0].strip()
+    assert process.returncode == 0
+    run = api.run(run_id)
+    assert not run.get_status().done  # the launcher is gone, the run goes on
+    assert run.wait(timeout=60)
+    assert run.get_logs() == "done\n"
+
+
+def test_synchronous_false_waits_for_the_run_when_the_process_exits(api, home, docker_client):
+    process = run_script(home, f"""
+        from launcher import Api, launch
+        run = launch(Api(), docker_image={BASE!r}, entry_point=['sh', '-c', 'sleep 1; echo waited'],
+                     synchronous=False)
+        print(run.id, flush=True)
+    """)
+    run_id = process.communicate(timeout=60)[0].strip()
+    assert process.returncode == 0
+    run = api.run(run_id)
+    assert run.state == "finished"  # already, when the launching process has exited
+    assert run.get_logs() == "waited\n"
+    assert workspace_containers(docker_client, api.home) == []
+
+
+def test_synchronous_false_stops_the_run_when_the_process_is_interrupted(api, home, docker_client):
+    process = run_script(home, f"""
+        import time
+        from launcher import Api, launch
+        run = launch(Api(), docker_image={BASE!r}, entry_point=['sh', '-c', 'echo ready; sleep 300'],
+                     synchronous=False)
+        print(run.id, flush=True)
+        time.sleep(300)
+    """)
+    run_id = process.stdout.readline().strip()
+    run = api.run(run_id)
+    wait_for(lambda: "ready" in run.get_logs(), timeout=30, what="the container to run")
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=60)
+    assert run.get_status().state == "stopped"
+    assert workspace_containers(docker_client, api.home) == []
+
+
+def _kill_supervisor(run) -> None:
+    pid = run.record["handle"]["supervisor_pid"]
+    os.kill(pid, signal.SIGKILL)
+    run._handle.process.wait(10)  # reap it: it is this process's child
+
+
+def _lines(run) -> list[str]:
+    return [line.text for line in run.log_lines() if line.stream == "stdout"]
+
+
+EXPECTED = [f"before {i}" for i in range(5)] + [f"after {i}" for i in range(5)]
+
+
+def test_reattach_to_a_running_container_after_its_supervisor_died(api, home, shared, docker_client):
+    run = submit(api, merge_request(docker_image=BASE, entry_point=["python3", "-c", BEFORE_AND_AFTER],
+                                    resource_args={RESOURCE: {"volumes": [f"{shared}:/shared"]}}))
+    wait_for(lambda: _lines(run) == EXPECTED[:5], timeout=30, what="the first lines")
+    _kill_supervisor(run)
+
+    reopened = Api(home)  # reattaches: a new supervisor follows the container from its log driver
+    (shared / "go").write_text("3")
+    again = reopened.run(run.id)
+    assert not again.wait(timeout=60)
+    status = again.get_status()
+    assert (status.state, status.exit_code) == ("failed", 3)
+    assert _lines(again) == EXPECTED  # nothing lost, nothing twice
+    assert "supervisor reattaching to the run" in [line.text for line in again.log_lines()]
+    assert workspace_containers(docker_client, api.home) == []
+    reopened.close()
+
+
+def test_reattach_to_a_container_that_ended_while_nobody_watched(api, home, shared, docker_client):
+    run = submit(api, merge_request(docker_image=BASE, entry_point=["python3", "-c", BEFORE_AND_AFTER],
+                                    resource_args={RESOURCE: {"volumes": [f"{shared}:/shared"]}}))
+    wait_for(lambda: _lines(run) == EXPECTED[:5], timeout=30, what="the first lines")
+    _kill_supervisor(run)
+    (shared / "go").write_text("0")
+    [container] = workspace_containers(docker_client, api.home)
+    assert container.wait(timeout=30)["StatusCode"] == 0
+    assert run.state == "running"  # nobody has looked yet
+
+    reopened = Api(home)
+    again = reopened.run(run.id)
+    assert again.wait(timeout=60)
+    assert again.get_status().exit_code == 0
+    assert _lines(again) == EXPECTED
+    assert workspace_containers(docker_client, api.home) == []
+    reopened.close()
+
+
+def test_cancel_a_reattached_run_whose_container_is_silent(api, home, shared, docker_client):
+    import time
+
+    run = submit(api, merge_request(docker_image=BASE, entry_point=["python3", "-c", BEFORE_AND_AFTER],
+                                    resource_args={RESOURCE: {"volumes": [f"{shared}:/shared"]}}))
+    wait_for(lambda: _lines(run) == EXPECTED[:5], timeout=30, what="the first lines")
+    _kill_supervisor(run)
+    reopened = Api(home)
+    again = reopened.run(run.id)
+    wait_for(lambda: "supervisor reattaching to the run" in [line.text for line in again.log_lines()],
+             timeout=30, what="the new supervisor")
+    began = time.monotonic()
+    status = again.cancel(grace_period=0)
+    assert status.state == "stopped"
+    assert time.monotonic() - began < 15
+    assert _lines(again) == EXPECTED[:5]
+    assert workspace_containers(docker_client, api.home) == []
+    reopened.close()

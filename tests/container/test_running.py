@@ -1,0 +1,192 @@
+"""Running containers: config, resource_args, labels, live logs, cancel."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from launcher import launch
+from launcher.containers.engine import Engine
+from launcher.environment import run_environment
+from launcher.errors import LaunchError, ResourceError
+from launcher.launch import submit
+from launcher.logfile import STDERR, STDOUT
+from launcher.spec import merge_request
+from tests.container.conftest import workspace_containers
+from tests.waiting import wait_for
+
+BASE = "launcher-base:bookworm"
+RESOURCE = "local-container"
+
+
+def python(code: str) -> list[str]:
+    return ["python3", "-c", code]
+
+
+def start(api, code: str, **kwargs):
+    """Submit a container run of a Python snippet on the base image without waiting for it."""
+    return submit(api, merge_request(docker_image=BASE, entry_point=python(code), **kwargs))
+
+
+WAIT_FOR_GO = (
+    "import os, sys, time\n"
+    "print('first line', flush=True)\n"
+    "while not os.path.exists('/shared/go'):\n"
+    "    time.sleep(0.02)\n"
+    "print('second line')\n"
+    "sys.exit(int(open('/shared/go').read() or 0))\n"
+)
+
+
+@pytest.fixture
+def shared(tmp_path: Path) -> Path:
+    path = tmp_path / "shared"
+    path.mkdir()
+    path.chmod(0o777)
+    return path
+
+
+def test_config_reaches_the_program_as_on_local_process(api):
+    code = ("import json, os\n"
+            "env = {k: v for k, v in os.environ.items() if k.startswith(('LAUNCHER_', 'WANDB_', 'PYTHONUNBUF'))}\n"
+            "print(json.dumps({'env': env, 'file': json.load(open(os.environ['LAUNCHER_CONFIG_FILE']))}))\n")
+    config = {"lr": 0.1, "layers": [1, 2], "name": "x y"}
+    run = launch(api, docker_image=BASE, entry_point=python(code), config={"overrides": {"run_config": config}})
+
+    seen = json.loads(run.get_logs())
+    expected = run_environment(run.spec, "/launcher/config.json")
+    assert seen["env"] == expected
+    assert seen["env"]["LAUNCHER_RUN_ID"] == run.id
+    assert seen["env"]["LAUNCHER_RESOURCE"] == RESOURCE
+    assert json.loads(seen["env"]["LAUNCHER_CONFIG"]) == config
+    assert seen["file"] == config
+
+
+def test_resource_args_reach_the_container(api, shared, docker_client):
+    code = ("import os, json\n"
+            "mounts = open('/proc/mounts').read()\n"
+            "facts = {'uid': os.getuid(), 'gid': os.getgid(), 'cwd': os.getcwd(), 'foo': os.environ['FOO'],\n"
+            "         'hosts': 'myhost' in open('/etc/hosts').read(), 'scratch': ' /scratch tmpfs ' in mounts}\n"
+            "open('/shared/facts.json', 'w').write(json.dumps(facts))\n")
+    args = {"env": {"FOO": "bar"}, "volumes": [f"{shared}:/shared"], "mounts": [{"type": "tmpfs", "target": "/scratch"}],
+            "cpus": 1.5, "memory": "256m", "shm_size": "64m", "network": "none", "user": "1234:1234",
+            "working_dir": "/tmp", "labels": {"team": "ml"}, "extra_hosts": {"myhost": "10.1.2.3"}, "keep": True}
+    run = launch(api, docker_image=BASE, entry_point=python(code), resource_args={RESOURCE: args})
+
+    facts = json.loads((shared / "facts.json").read_text())
+    assert facts == {"uid": 1234, "gid": 1234, "cwd": "/tmp", "foo": "bar", "hosts": True, "scratch": True}
+    [container] = workspace_containers(docker_client, api.home)  # kept, as asked
+    host = container.attrs["HostConfig"]
+    assert host["NanoCpus"] == 1_500_000_000
+    assert host["Memory"] == 256 << 20
+    assert host["ShmSize"] == 64 << 20
+    assert host["NetworkMode"] == "none"
+    assert host["ExtraHosts"] == ["myhost:10.1.2.3"]
+    assert container.labels["team"] == "ml"
+    assert container.labels["launcher.run_id"] == run.id
+    assert container.status == "exited"
+
+
+def test_bad_resource_args_are_one_line_errors_and_store_nothing(api):
+    with pytest.raises(ResourceError) as caught:
+        launch(api, docker_image=BASE, entry_point=["true"], resource_args={RESOURCE: {"colour": "red"}})
+    message = str(caught.value)
+    assert "unknown resource_args key 'colour' for local-container" in message
+    assert "env, volumes, mounts, gpus, cpus, memory, shm_size, network, user, working_dir, labels, extra_hosts" in message
+
+    for bad, expected in (({"gpus": "many"}, "local-container.gpus 'many' is not valid; expected 'all' or a number"),
+                          ({"memory": "lots"}, "local-container.memory 'lots' is not valid"),
+                          ({"volumes": ["nocolon"]}, "local-container.volumes 'nocolon' is not valid"),
+                          ({"labels": {"launcher.run_id": "x"}}, "label names not starting with 'launcher.'"),
+                          ({"cpus": 0}, "local-container.cpus 0 is not valid")):
+        with pytest.raises(ResourceError, match=expected.replace(".", r"\.")) as caught:
+            launch(api, docker_image=BASE, entry_point=["true"], resource_args={RESOURCE: bad})
+        assert "\n" not in str(caught.value)
+    assert api.runs() == []
+
+
+def test_gpu_request_on_a_machine_without_gpus(api, docker_client):
+    if "nvidia" in (Engine().info().get("Runtimes") or {}):
+        pytest.skip("this engine has an NVIDIA runtime")
+    with pytest.raises(LaunchError) as caught:
+        launch(api, docker_image=BASE, entry_point=["true"], resource_args={RESOURCE: {"gpus": "all"}})
+    message = str(caught.value)
+    assert "gpus='all' was asked for, but the Docker engine cannot give GPUs to containers" in message
+    assert "\n" not in message
+    [record] = api.runs()
+    assert record["state"] == "start_failed"
+    assert workspace_containers(docker_client, api.home) == []
+
+
+def test_live_logs_labels_and_nothing_left_behind(api, shared, docker_client):
+    run = start(api, WAIT_FOR_GO, resource_args={RESOURCE: {"volumes": [f"{shared}:/shared"]}})
+    lines = run.follow_logs()
+    assert next(lines).text == "first line"  # streamed while the program still runs
+    assert run.state == "running"
+
+    [container] = docker_client.containers.list(filters={"label": f"launcher.run_id={run.id}"})
+    assert container.labels["launcher.workspace"] == str(api.home.resolve())
+    assert container.labels["launcher.job"] == f"image:{BASE}"
+
+    (shared / "go").write_text("0")
+    assert next(lines).text == "second line"
+    assert run.wait(timeout=30)
+    assert list(lines) == []
+    assert workspace_containers(docker_client, api.home) == []
+
+
+def test_output_is_byte_exact_per_stream(api):
+    code = ("import sys\n"
+            "sys.stdout.buffer.write(b'caf\\xc3\\xa9 \\xff raw\\n'); sys.stdout.flush()\n"
+            "sys.stderr.write('to stderr\\n'); sys.stderr.flush()\n"
+            "sys.stdout.write('x' * 70000 + '\\n'); sys.stdout.write('no newline at the end')\n")
+    run = launch(api, docker_image=BASE, entry_point=python(code))
+    assert run.get_log_bytes((STDOUT,)) == b"caf\xc3\xa9 \xff raw\n" + b"x" * 70000 + b"\nno newline at the end"
+    assert run.get_log_bytes((STDERR,)) == b"to stderr\n"
+
+
+def test_cancel_sends_sigterm_and_removes_the_container(api, docker_client):
+    code = ("import signal, sys, time\n"
+            "def stop(*_):\n    print('got SIGTERM'); sys.exit(0)\n"
+            "signal.signal(signal.SIGTERM, stop)\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(300)\n")
+    run = start(api, code)
+    wait_for(lambda: "ready" in run.get_logs(), timeout=30, what="the program to be ready")
+    status = run.cancel(grace_period=10)
+    assert status.state == "stopped"
+    assert "got SIGTERM" in run.get_logs()
+    assert workspace_containers(docker_client, api.home) == []
+
+
+def test_cancel_escalates_to_sigkill_after_the_grace_period(api, docker_client):
+    code = ("import signal, time\n"
+            "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+            "print('ignoring SIGTERM', flush=True)\n"
+            "time.sleep(300)\n")
+    run = start(api, code)
+    wait_for(lambda: "ignoring SIGTERM" in run.get_logs(), timeout=30, what="the program to be ready")
+    began = time.monotonic()
+    status = run.cancel(grace_period=1)
+    assert status.state == "stopped"
+    assert status.exit_code == 137
+    assert time.monotonic() - began < 20
+    assert workspace_containers(docker_client, api.home) == []
+
+
+def test_anonymous_volumes_of_the_image_are_removed_with_the_container(api, docker_client, tmp_path):
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Dockerfile").write_text(f"FROM {BASE}\nVOLUME /data\n")
+    docker_client.images.build(path=str(context), tag="launcher-test/with-volume:1", rm=True)
+    try:
+        before = {v.name for v in docker_client.volumes.list()}
+        run = launch(api, docker_image="launcher-test/with-volume:1",
+                     entry_point=python("open('/data/x', 'w').write('x'); print('wrote')"))
+        assert run.get_logs() == "wrote\n"
+        assert {v.name for v in docker_client.volumes.list()} == before
+    finally:
+        docker_client.images.remove("launcher-test/with-volume:1")
