@@ -109,7 +109,7 @@ class Supervisor:
             argv = self._resolve_argv()
         except Exception as error:  # noqa: BLE001 - any failure here means the program never started
             return self._fail_start(f"environment set-up failed: {error}")
-        if self.cancel_requested:
+        if self.cancel_requested or self._cancel_file_exists():
             self._record_supervisor()
             self.store.transition(self.run_id, states.STOPPED, message="stopped before the program started")
             return 0
@@ -118,6 +118,9 @@ class Supervisor:
         except OSError as error:
             return self._fail_start(f"could not start {argv[0]!r}: {error.strerror or error}")
         self._record_supervisor(pid=pid, pgid=pid)
+        # A cancel may have come before this supervisor was recorded, when nobody could signal it.
+        if self._cancel_file_exists():
+            self.cancel_requested = True
         self.store.transition(self.run_id, states.RUNNING)
         returncode = self._pump(pid, out_r, err_r, wake_r)
         self._finish(returncode)
@@ -167,6 +170,9 @@ class Supervisor:
         self.log.note(message)
         self.store.transition(self.run_id, states.START_FAILED, message=message)
         return 1
+
+    def _cancel_file_exists(self) -> bool:
+        return os.path.exists(os.path.join(self.run_dir, CANCEL_FILE))
 
     def _on_cancel(self, signum: int, frame: object) -> None:
         self.cancel_requested = True

@@ -90,13 +90,18 @@ class LocalProcessRunner(Runner):
         run_dir = api.run_dir(run["id"])
         grace = grace_period if grace_period is not None else float(
             run["spec"].get("resource_args", {}).get("grace_period", DEFAULT_GRACE_SECONDS))
+        # The request file comes first: a supervisor that has not yet recorded itself checks for it right
+        # after it has, so one of the two always sees the other.
         (run_dir / supervisor.CANCEL_FILE).write_text(json.dumps({"grace_period": grace, "at": time.time()}))
-        pid = _live_supervisor(run)
+        latest = api.store.get_run(run["id"]) or run
+        pid = _live_supervisor(latest)
         if pid is not None:
             os.kill(pid, signal.SIGTERM)  # the supervisor escalates to SIGKILL after the grace period
             return
+        if _starting(latest):
+            return  # its supervisor is starting and will find the request
         # No supervisor: stop the program's group ourselves.
-        pgid = run["handle"].get("pgid")
+        pgid = latest["handle"].get("pgid")
         if pgid:
             _stop_group(pgid, grace)
         api.store.transition(run["id"], states.STOPPED, message="stopped by request (its supervisor was gone)")
@@ -107,10 +112,9 @@ class LocalProcessRunner(Runner):
         latest = api.store.get_run(run["id"])
         if latest is None or states.is_terminal(latest["state"]):
             return
-        handle = latest["handle"]
-        if "supervisor_start" not in handle and time.time() - latest["created_at"] < START_TIMEOUT_SECONDS:
+        if _starting(latest):
             return  # being started right now by another process
-        pgid = handle.get("pgid")
+        pgid = latest["handle"].get("pgid")
         if pgid:
             _stop_group(pgid, 0.0)
         if (api.run_dir(run["id"]) / supervisor.CANCEL_FILE).exists():
@@ -118,6 +122,11 @@ class LocalProcessRunner(Runner):
         else:
             api.store.transition(run["id"], states.FAILED,
                                  message="the run's supervisor ended unexpectedly; exit code unknown")
+
+
+def _starting(run: Mapping[str, Any]) -> bool:
+    """The run's supervisor has not recorded itself yet, and may still do so."""
+    return "supervisor_start" not in run["handle"] and time.time() - run["created_at"] < START_TIMEOUT_SECONDS
 
 
 def _live_supervisor(run: Mapping[str, Any]) -> int | None:

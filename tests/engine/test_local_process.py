@@ -155,3 +155,28 @@ def test_venv_env_manager_installs_requirements_once(api, make_code_dir):
     second = launch(api, job="venvjob", resource_args=args)
     assert second.get_logs().strip() == prefix
     assert "using cached virtualenv" in second.log_path.read_text()
+
+
+def processes_of(run_dir) -> list[int]:
+    """Pids whose command line or working directory is inside the run's folder."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace")
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+        except OSError:
+            continue
+        if (str(run_dir) in cmdline or cwd.startswith(str(run_dir))) and pid_alive(int(entry)):
+            found.append(int(entry))
+    return found
+
+
+def test_cancel_right_after_launch_leaves_nothing_running(api, make_code_dir):
+    # The cancel arrives while the supervisor is still starting, before anyone could signal it.
+    make_job(api, make_code_dir, "sleeper", "import time\ntime.sleep(600)\n")
+    for _ in range(5):
+        run = launch(api, job="sleeper", synchronous=False)
+        assert run.cancel(grace_period=1).state == states.STOPPED
+        wait_for(lambda: not processes_of(run.dir), timeout=15, what="no process of the run left")
