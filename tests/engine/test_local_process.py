@@ -179,4 +179,4 @@ def test_cancel_right_after_launch_leaves_nothing_running(api, make_code_dir):
     for _ in range(5):
         run = launch(api, job="sleeper", synchronous=False)
         assert run.cancel(grace_period=1).state == states.STOPPED
-        wait_for(lambda: not processes_of(run.dir), timeout=15, what="no process of the run left")
+        wait_for(lambda run_dir=run.dir: not processes_of(run_dir), timeout=15, what="no process of the run left")
