@@ -17,8 +17,8 @@ from launcher.errors import SourceError
 ALWAYS_SKIPPED = {".git", "__pycache__"}
 
 
-def list_files(root: Path) -> list[Path]:
-    """Files under root (relative paths, sorted) that git would not ignore."""
+def list_files(root: Path, exclude: tuple[Path, ...] = ()) -> list[Path]:
+    """Files under root (relative paths, sorted) that git would not ignore, outside the `exclude` folders."""
     import pathspec
 
     files: list[Path] = []
@@ -31,8 +31,8 @@ def list_files(root: Path) -> list[Path]:
         if ignore_file.is_file():
             lines = ignore_file.read_text(errors="replace").splitlines()
             specs.append((here, pathspec.GitIgnoreSpec.from_lines(lines)))
-        dirnames[:] = sorted(d for d in dirnames
-                             if d not in ALWAYS_SKIPPED and not _ignored(specs, here / d, True))
+        dirnames[:] = sorted(d for d in dirnames if d not in ALWAYS_SKIPPED
+                             and not _ignored(specs, here / d, True) and (here / d).resolve() not in exclude)
         for name in sorted(filenames):
             path = here / name
             if not _ignored(specs, path, False):
@@ -48,13 +48,16 @@ def _ignored(specs, path: Path, is_dir: bool) -> bool:
     return False
 
 
-def snapshot(source_dir: str | os.PathLike, snapshots_dir: Path) -> tuple[str, Path]:
-    """Copy the directory into the workspace once per distinct content; return (digest, snapshot path)."""
+def snapshot(source_dir: str | os.PathLike, snapshots_dir: Path, workspace: Path | None = None) -> tuple[str, Path]:
+    """Copy the directory into the workspace once per distinct content; return (digest, snapshot path).
+
+    A workspace inside the source is left out: besides being no part of the job, reading its SQLite files
+    from a process that has the store open would drop that process's SQLite locks."""
     root = Path(source_dir).expanduser()
     if not root.is_dir():
         raise SourceError(f"code source {str(source_dir)!r} is not a directory")
     root = root.resolve()
-    files = list_files(root)
+    files = list_files(root, exclude=(workspace.resolve(),) if workspace is not None else ())
     digest = hashlib.sha256()
     for relative in files:
         path = root / relative

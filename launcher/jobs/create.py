@@ -31,7 +31,7 @@ def job_data(api: Api, kind: str, source: str, *, entry_point: Any = None, ref: 
     if ref is not None and kind != "git":
         raise JobError(f"a default ref ({ref!r}) is only for git jobs, not {kind} jobs")
     if kind == "code":
-        digest, snapshot_dir = code_source.snapshot(source, api.snapshots_dir)
+        digest, snapshot_dir = code_source.snapshot(source, api.snapshots_dir, workspace=api.home)
         facts = describe_tree(read_from_dir(snapshot_dir))
         data = _with_entry_points(facts, entry, lambda p: (snapshot_dir / p).exists(), source)
         data["source"] = {"path": str(Path(source).expanduser().resolve()), "snapshot": digest}

@@ -126,3 +126,14 @@ def test_image_job(api):
 def test_malformed_job_references(api, ref):
     with pytest.raises(JobError, match="malformed"):
         api.job(ref)
+
+
+def test_a_workspace_inside_the_source_is_not_snapshotted(make_code_dir):
+    from launcher import Api
+
+    src = make_code_dir({"train.py": "print(1)\n"})
+    api = Api(src / "home")
+    job = api.create_job("code", str(src), entry_point=["python", "train.py"])
+    snapshot = api.snapshots_dir / job.data["source"]["snapshot"]
+    assert sorted(p.name for p in snapshot.iterdir()) == ["train.py"]
+    api.close()
