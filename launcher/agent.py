@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from launcher import queue, states
 from launcher.errors import LaunchError
+from launcher.processes import process_start_time
 from launcher.runners.base import RunHandle
-from launcher.supervisor import process_start_time
 
 if TYPE_CHECKING:
     from launcher.api import Api

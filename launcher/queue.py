@@ -483,7 +483,7 @@ def sync_items(api: Api, item_ids: Iterable[int] | None = None) -> int:
 def recover_items(api: Api) -> int:
     """Hand back the items of agents that are gone (killed outright): a claimed item whose run was never
     recorded goes back to the queue; one whose run exists follows that run. Returns how many changed."""
-    from launcher.supervisor import process_start_time
+    from launcher.processes import process_start_time
 
     rows = api.store.query("SELECT id, agent_pid, agent_start FROM queue_items WHERE state=?", (CLAIMED,))
     gone = [r["id"] for r in rows

@@ -18,6 +18,7 @@ import time
 
 from launcher import states
 from launcher.logfile import STDERR, STDOUT, LogWriter
+from launcher.processes import process_start_time
 
 VENV_FILE = "venv.json"
 CANCEL_FILE = "cancel.json"
@@ -31,15 +32,6 @@ def supervisor_argv(run_dir: str, run_id: str, db: str, cwd: str, python: str, g
     """The supervisor's arguments. They travel in argv, not in a JSON file, because importing json
     (and the regular expressions it needs) would add milliseconds to every launch."""
     return [run_dir, run_id, db, cwd, python, repr(float(grace_period)), "--", *argv]
-
-
-def process_start_time(pid: int) -> str | None:
-    """The kernel's start time of a process, so a recorded pid is never confused with a reused one."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[19].decode()
-    except (OSError, IndexError):
-        return None
 
 
 def venv_python(envs_dir: str, base_python: str, requirements: list[str], log: LogWriter) -> str:

@@ -38,6 +38,7 @@ from launcher.containers.engine import (
 )
 from launcher.errors import LaunchError
 from launcher.logfile import STDERR, STDOUT, LogWriter, iter_lines
+from launcher.processes import process_start_time
 from launcher.store import Store
 
 PLAN_FILE = "container.json"
@@ -47,14 +48,6 @@ LOG_FILE = "output.log"
 STREAMS = {STDOUT_FRAME: STDOUT, STDERR_FRAME: STDERR}
 #: How often a supervisor whose engine went away asks again.
 ENGINE_RETRY_SECONDS = 0.5
-
-
-def process_start_time(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[19].decode()
-    except (OSError, IndexError):
-        return None
 
 
 def logged_byte_counts(path: Path) -> dict[int, int]:

@@ -8,6 +8,7 @@ a workspace is (re)opened, so that a runner can pick up runs whose launching pro
 
 from __future__ import annotations
 
+import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +27,20 @@ class RunHandle:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the run has ended, if this handle can tell; False means: poll the store instead."""
         return False
+
+
+class ProcessHandle(RunHandle):
+    """A run followed by a process this one started (a supervisor or monitor that exits with the run)."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.process = process
+
+    def wait(self, timeout: float | None = None) -> bool:
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
 
 class Runner(ABC):

@@ -9,7 +9,6 @@ free, and that supervisor picks the run up from its container, found by its labe
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -27,7 +26,8 @@ from launcher.containers.settings import LABEL_JOB, LABEL_RUN, LABEL_WORKSPACE
 from launcher.environment import run_environment
 from launcher.errors import LaunchError, ResourceError
 from launcher.logfile import LogWriter
-from launcher.runners.base import RunHandle, Runner, check_resource_args
+from launcher.processes import process_start_time, try_lock
+from launcher.runners.base import ProcessHandle, RunHandle, Runner, check_resource_args
 
 if TYPE_CHECKING:
     from launcher.api import Api
@@ -44,18 +44,6 @@ PING_SECONDS = 1.0
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent.parent)
 SUPERVISOR_BOOTSTRAP = (f"import sys; sys.path.insert(0, {PACKAGE_PARENT!r}); "
                         "from launcher.containers.supervisor import main; sys.exit(main())")
-
-
-class SupervisorHandle(RunHandle):
-    def __init__(self, process: subprocess.Popen) -> None:
-        self.process = process
-
-    def wait(self, timeout: float | None = None) -> bool:
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return False
-        return True
 
 
 def engine():
@@ -119,7 +107,7 @@ class LocalContainerRunner(Runner):
             "gpus": spec.resource_args.get("gpus"),
         }
         (run_dir / supervisor.PLAN_FILE).write_text(json.dumps(plan))
-        lock = _try_lock(run_dir)
+        lock = try_lock(run_dir / supervisor.LOCK_FILE)
         if lock is None:
             raise ResourceError(f"run {spec.run_id} already has a supervisor")
         try:
@@ -127,9 +115,9 @@ class LocalContainerRunner(Runner):
         finally:
             os.close(lock)
         api.store.update_handle(spec.run_id, supervisor_pid=process.pid,
-                                supervisor_start=supervisor.process_start_time(process.pid),
+                                supervisor_start=process_start_time(process.pid),
                                 container_name=plan["name"], **({"container_id": container} if container else {}))
-        return SupervisorHandle(process)
+        return ProcessHandle(process)
 
     def _start_locked(self, api: Api, spec: LaunchSpec, run_dir: Path, client, plan: dict[str, Any],
                       lock: int) -> tuple[subprocess.Popen, str | None]:
@@ -215,7 +203,7 @@ class LocalContainerRunner(Runner):
             api.store.transition(run["id"], states.STOPPED, message="stopped by request before it started")
             return
         (run_dir / supervisor.CANCEL_FILE).write_text(json.dumps({"grace_period": grace, "at": time.time()}))
-        lock = _try_lock(run_dir)
+        lock = try_lock(run_dir / supervisor.LOCK_FILE)
         if lock is None:
             # A supervisor owns the run: it stops the container. Read the handle after writing the cancel
             # file: a supervisor that records its pid later finds the file when it starts.
@@ -251,7 +239,7 @@ class LocalContainerRunner(Runner):
                 api.store.transition(run["id"], states.START_FAILED,
                                      message="the launching process ended before the container run was set up")
             return  # otherwise being started right now by another process
-        lock = _try_lock(run_dir)
+        lock = try_lock(run_dir / supervisor.LOCK_FILE)
         if lock is None:
             return  # a supervisor owns the run
         try:
@@ -278,17 +266,6 @@ def _source_key(spec: LaunchSpec) -> str | None:
     return None
 
 
-def _try_lock(run_dir: Path) -> int | None:
-    """The run's lock, taken (an open fd), or None when a live supervisor holds it."""
-    fd = os.open(run_dir / supervisor.LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
-
-
 def _spawn_supervisor(run_dir: Path, lock: int, *, reattach: bool = False,
                       attached: tuple[str, int] | None = None) -> subprocess.Popen:
     argv = [sys.executable, "-I", "-S", "-c", SUPERVISOR_BOOTSTRAP, str(run_dir), str(lock)]
@@ -313,6 +290,6 @@ def _note(run_dir: Path, text: str) -> None:
 
 def _live_supervisor(handle: Mapping[str, Any]) -> int | None:
     pid = handle.get("supervisor_pid")
-    if not pid or supervisor.process_start_time(pid) != handle.get("supervisor_start"):
+    if not pid or process_start_time(pid) != handle.get("supervisor_start"):
         return None
     return pid

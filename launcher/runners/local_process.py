@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from launcher import states, supervisor
 from launcher.environment import run_environment
 from launcher.errors import ResourceError
-from launcher.runners.base import RunHandle, Runner, check_resource_args
+from launcher.processes import process_start_time
+from launcher.runners.base import ProcessHandle, RunHandle, Runner, check_resource_args
 
 if TYPE_CHECKING:
     from launcher.api import Api
@@ -33,18 +34,6 @@ SUPERVISOR_BOOTSTRAP = (f"import sys; sys.path.insert(0, {PACKAGE_PARENT!r}); "
 DEFAULT_GRACE_SECONDS = 10.0
 #: A run recorded as starting whose supervisor never reported in after this long is declared failed.
 START_TIMEOUT_SECONDS = 60.0
-
-
-class SupervisorHandle(RunHandle):
-    def __init__(self, process: subprocess.Popen) -> None:
-        self.process = process
-
-    def wait(self, timeout: float | None = None) -> bool:
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return False
-        return True
 
 
 class LocalProcessRunner(Runner):
@@ -84,7 +73,7 @@ class LocalProcessRunner(Runner):
                     float(args.get("grace_period", DEFAULT_GRACE_SECONDS)), list(spec.argv))],
                 env=env, cwd=run_dir, stdin=subprocess.DEVNULL, stdout=errors, stderr=errors,
                 start_new_session=True, close_fds=True)
-        return SupervisorHandle(process)
+        return ProcessHandle(process)
 
     def cancel(self, api: Api, run: Mapping[str, Any], grace_period: float | None) -> None:
         run_dir = api.run_dir(run["id"])
@@ -133,7 +122,7 @@ def _live_supervisor(run: Mapping[str, Any]) -> int | None:
     pid = run["handle"].get("supervisor_pid")
     if not pid:
         return None
-    started = supervisor.process_start_time(pid)
+    started = process_start_time(pid)
     if started is None or started != run["handle"].get("supervisor_start"):
         return None  # gone, or the pid now belongs to another process
     try:

@@ -30,8 +30,9 @@ from launcher import states
 from launcher.environment import run_environment
 from launcher.errors import ResourceError
 from launcher.logfile import LogWriter
+from launcher.processes import try_lock
 from launcher.runners import ray_monitor
-from launcher.runners.base import RunHandle, Runner, check_resource_args
+from launcher.runners.base import ProcessHandle, RunHandle, Runner, check_resource_args
 from launcher.runners.ray_jobs_api import ClusterUnreachable, JobNotFound, RayJobsApi, normalize_address
 from launcher.runners.ray_package import CONFIG_RELATIVE, stage_working_dir
 
@@ -52,18 +53,6 @@ QUIET_LOGGERS = ("ray.dashboard.modules.dashboard_sdk", "ray.dashboard.modules.j
                  "ray._private.runtime_env.packaging")
 ADDRESS_HELP = ("set resource_args ray.address, RAY_ADDRESS or the workspace setting 'ray_address' to a "
                 "cluster's dashboard address such as http://HOST:8265, or start one with 'ray start --head'")
-
-
-class MonitorHandle(RunHandle):
-    def __init__(self, process: subprocess.Popen) -> None:
-        self.process = process
-
-    def wait(self, timeout: float | None = None) -> bool:
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return False
-        return True
 
 
 class RayRunner(Runner):
@@ -97,7 +86,7 @@ class RayRunner(Runner):
 
     # -- start ----------------------------------------------------------------------------------------
     def start(self, api: Api, spec: LaunchSpec, run_dir: Path) -> RunHandle:
-        lock = ray_monitor.try_lock(run_dir)  # held while submitting: reattach must not step in
+        lock = try_lock(run_dir / ray_monitor.LOCK_FILE)  # held while submitting: reattach must not step in
         try:
             address, origin = cluster_address(api, spec.resource_args)
             jobs = RayJobsApi(address)
@@ -114,7 +103,7 @@ class RayRunner(Runner):
                 jobs.stop(spec.run_id)
             except (ClusterUnreachable, JobNotFound):
                 pass
-        return MonitorHandle(spawn_monitor(api, run_dir, spec.run_id))
+        return ProcessHandle(spawn_monitor(api, run_dir, spec.run_id))
 
     def _submit(self, spec: LaunchSpec, run_dir: Path, address: str, ray_version: str, entrypoint: str) -> None:
         args = spec.resource_args

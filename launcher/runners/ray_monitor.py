@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
 import signal
 import sys
@@ -26,6 +25,7 @@ from typing import Any
 
 from launcher import states
 from launcher.logfile import LogWriter
+from launcher.processes import try_lock
 from launcher.runners.ray_jobs_api import ClusterUnreachable, JobNotFound, RayJobsApi
 from launcher.runners.ray_logs import HEADER_NOTE_PREFIX, LogFollower
 from launcher.store import Store
@@ -41,19 +41,8 @@ RETRY_FIRST, RETRY_MAX = 0.5, 30.0
 STATUS, LOG_STREAM = "job status", "log stream"
 
 
-def try_lock(run_dir: Path) -> int | None:
-    """The monitor lock's descriptor when this process got it, None when another monitor holds it."""
-    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
-
-
 def monitor_alive(run_dir: Path) -> bool:
-    fd = try_lock(run_dir)
+    fd = try_lock(run_dir / LOCK_FILE)
     if fd is None:
         return True
     os.close(fd)  # closing releases the lock
@@ -228,7 +217,7 @@ def _signal_name(number: int) -> str:
 
 def main(argv: list[str]) -> int:
     db, run_dir, run_id = Path(argv[0]), Path(argv[1]), argv[2]
-    lock = try_lock(run_dir)
+    lock = try_lock(run_dir / LOCK_FILE)
     if lock is None:
         return 0  # another monitor follows this run
     store = Store(db)

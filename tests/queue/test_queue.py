@@ -12,6 +12,7 @@ import pytest
 
 from launcher import launch_add, states
 from launcher.errors import RunError
+from launcher.processes import process_start_time
 from launcher.queue import (
     QueueError,
     check_queue,
@@ -20,7 +21,6 @@ from launcher.queue import (
     get_item,
     recover_items,
 )
-from launcher.supervisor import process_start_time
 from tests.queue.conftest import one_line_error, run_config
 from tests.waiting import wait_for
 
