@@ -1,6 +1,6 @@
 """Regenerate screenshots/: SVG and PNG pictures of the TUI's main screens, taken from a real workspace
 with real runs built in a temporary folder (a code job, a git job with an MLproject, finished, failed,
-stopped and running runs).
+stopped and running runs reporting metrics, a finished sweep, queued items and an agent in the app).
 
     python scripts/screenshots.py [--out screenshots]
 
@@ -28,6 +28,7 @@ epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
 for epoch in range(epochs):
     loss = 1.0 / (epoch + 1) * (config.get("lr") or 0.1) * 10
     print(f"epoch {epoch:3d}  loss={loss:.4f}  lr={config.get('lr')}", flush=True)
+    print("@metrics " + json.dumps({"loss": round(loss, 4), "acc": round(1 - loss / 20, 4), "step": epoch}), flush=True)
     if os.environ.get("SLOW"):
         time.sleep(0.5)
 print("saved checkpoint to ./model.pt", flush=True)
@@ -53,7 +54,7 @@ entry_points:
       split: {type: string, default: test}
     command: "python train.py 1"
 """
-SIZE = (132, 38)
+SIZE = (150, 40)
 
 
 def build_workspace(root: Path):
@@ -99,6 +100,27 @@ def build_workspace(root: Path):
                      resource_args={"local-process": {"env": {"SLOW": "1"}}},
                      config={"overrides": {"run_config": {"lr": 0.02, "epochs": 400}}})
     _wait(lambda: "epoch   3" in running.get_logs())
+
+    from launcher.agent import Agent
+    from launcher.queue import create_queue, launch_add
+    from launcher.sweeps import create_sweep, get_sweep
+
+    sweep = create_sweep(api, {"job": "classifier", "method": "grid", "name": "lr-grid",
+                               "entry_point": ["python", "train.py", "10"],
+                               "metric": {"name": "loss", "goal": "minimize"},
+                               "parameters": {"lr": [0.1, 0.03, 0.01, 0.003], "batch": [32, 64]}})
+    agent = Agent(api, ["default"], 4, poll_seconds=0.1)
+    agent.start()
+    _wait(lambda: get_sweep(api, sweep["id"])["state"] == "finished", timeout=180)
+    agent.stop()
+    agent.join(60)
+    create_queue(api, "gpu")
+    for number, (lr, priority) in enumerate([(0.02, "high"), (0.01, "medium"), (0.005, "low")]):
+        launch_add(api, job="resnet", name=f"resnet-gpu-{number}", queue_name="gpu", priority=priority,
+                   resource_args={"local-process": {"env": {"SLOW": "1"}}},
+                   config={"overrides": {"run_config": {"lr": lr, "epochs": 400}}})
+    launch_add(api, job="classifier", name="no-such-entry", queue_name="gpu", priority="critical",
+               entry_point=["python", "missing.py"])
     return api
 
 
@@ -122,6 +144,9 @@ def take(api, out: Path) -> list[Path]:
     from tui.app import LauncherApp
     from tui.screens.launch_form import LaunchForm
     from tui.screens.main import MainScreen
+    from tui.screens.queues import QueuesScreen
+    from tui.screens.run_details import RunDetailsScreen
+    from tui.screens.sweeps import SweepsScreen
     from tui.widgets.log_pane import LogPane
 
     app = LauncherApp(api)
@@ -149,6 +174,33 @@ def take(api, out: Path) -> list[Path]:
             await pilot.press("d")
             await pilot.pause(1.0)
             shot("run-details")
+            await pilot.press("escape")
+
+            main.table.select_run("long-train")
+            main.table.focus()
+            await pilot.press("d")
+            await _until(pilot, lambda: isinstance(app.screen, RunDetailsScreen) and len(app.screen.charts) == 2)
+            await pilot.pause(0.5)
+            app.screen.query_one("VerticalScroll").scroll_end(animate=False)
+            await pilot.pause(0.3)
+            shot("run-metrics")
+            await pilot.press("escape")
+
+            await pilot.press("W")
+            await _until(pilot, lambda: isinstance(app.screen, SweepsScreen) and app.screen.loaded
+                         and all(t["metric"] is not None for t in app.screen.trials))
+            await pilot.pause(0.5)
+            shot("sweeps")
+            await pilot.press("escape")
+
+            await pilot.press("Q")
+            await _until(pilot, lambda: isinstance(app.screen, QueuesScreen) and app.screen.loaded)
+            app.start_agent(["gpu"], 1)
+            await _until(pilot, lambda: app.agent is not None and len(app.agent.active_runs()) == 1
+                         and api.queue_items("gpu", states=["failed"]))
+            await pilot.pause(1.5)
+            shot("queues")
+            app.agent.stop("stop")
             await pilot.press("escape")
 
             main.table.select_run("sweep-lr-1")

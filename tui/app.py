@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import time
+from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 
 from launcher.errors import LaunchError
@@ -17,7 +20,16 @@ from tui.commands import PresetCommands
 from tui.screens.main import MainScreen
 
 if TYPE_CHECKING:
+    from launcher.agent import Agent
     from launcher.api import Api
+
+
+class AgentEvent(Message):
+    """Something the agent running in the app did (posted from its thread)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
 
 
 class LauncherApp(App[int]):
@@ -32,6 +44,9 @@ class LauncherApp(App[int]):
     def __init__(self, api: Api, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.api = api
+        #: The agent this app runs (started from the queues screen), if any.
+        self.agent: Agent | None = None
+        self.agent_events: deque[str] = deque(maxlen=500)
 
     def on_mount(self) -> None:
         self.sub_title = str(self.api.home)
@@ -60,11 +75,124 @@ class LauncherApp(App[int]):
             yield SystemCommand(f"Details of run {selected}", "spec, timestamps, exit code (d)",
                                 lambda: self.action_details(selected))
             yield SystemCommand(f"Copy run id {selected}", "to the clipboard (y)", lambda: self.action_copy_id(selected))
+        yield SystemCommand("Queues", "queues, their items and the agent running in the app (Q)", self.action_queues)
+        yield SystemCommand("Sweeps", "sweeps and their trials, best first (W)", self.action_sweeps)
+        yield SystemCommand("Create a sweep from a TOML file", "job, method, parameters, metric, queue",
+                            self.action_create_sweep)
+        if self.agent_running:
+            yield SystemCommand("Stop the agent", "it stops taking items; its runs go on (s in the queues screen)",
+                                self.action_stop_agent)
+        else:
+            yield SystemCommand("Start an agent", "take items from queues and launch them (a in the queues screen)",
+                                self.action_start_agent)
+        yield from getattr(screen, "screen_commands", lambda: ())()
         if main is not None:
             yield SystemCommand("Filter runs", "show runs containing some text (/)", main.action_filter)
             yield SystemCommand("Close log tab", "close the active pinned log tab (x)", main.action_close_tab)
         yield SystemCommand("Help", "every key binding (?)", self.action_help)
         yield SystemCommand("Quit launcher", "runs keep going unless you stop them (q)", self.action_quit)
+
+    # -- queues, agent, sweeps -------------------------------------------------------------------------
+    def action_queues(self) -> None:
+        from tui.screens.queues import QueuesScreen
+
+        if not isinstance(self.screen, QueuesScreen):
+            self.push_screen(QueuesScreen(self.api))
+
+    def action_sweeps(self) -> None:
+        from tui.screens.sweeps import SweepsScreen
+
+        if not isinstance(self.screen, SweepsScreen):
+            self.push_screen(SweepsScreen(self.api))
+
+    def action_create_sweep(self) -> None:
+        from tui.screens.dialogs import TextPromptScreen
+
+        def chosen(path: str | None) -> None:
+            if path:
+                self.create_sweep(path)
+
+        self.push_screen(TextPromptScreen("Create a sweep from the TOML file:", placeholder="e.g. sweeps/lr.toml"), chosen)
+
+    @work(thread=True, exit_on_error=False, group="sweeps")
+    def create_sweep(self, path: str) -> None:
+        from launcher.sweeps import create_sweep
+
+        try:
+            sweep = create_sweep(self.api, path)
+        except LaunchError as error:
+            self.call_from_thread(self.notify, str(error), severity="error", timeout=8)
+            return
+        except Exception as error:  # noqa: BLE001 - never a traceback in the UI
+            self.call_from_thread(self.notify, f"sweep file {path}: {type(error).__name__}: {error}", severity="error")
+            return
+        self.call_from_thread(self.notify, f"sweep {sweep['id']} ({sweep['name']}) created: {sweep['trials']} trial(s) "
+                              f"queued on {sweep['queue']!r}")
+        self.call_from_thread(self._sweep_created, sweep["id"])
+
+    def _sweep_created(self, sweep_id: str) -> None:
+        from tui.screens.sweeps import SweepsScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, SweepsScreen):
+                screen.select_sweep(sweep_id)
+                return
+        self.push_screen(SweepsScreen(self.api, select=sweep_id))
+
+    @property
+    def agent_running(self) -> bool:
+        from launcher.agent import AGENT_STOPPED
+
+        return self.agent is not None and (self.agent.state != AGENT_STOPPED or not self.agent.join(0))
+
+    def action_start_agent(self, queues: str = "default") -> None:
+        from tui.screens.queue_dialogs import AgentStartScreen
+
+        if self.agent_running:
+            self.notify(f"agent {self.agent.id} is already running in this app; stop it first (s)", severity="warning")
+            return
+
+        def chosen(choice) -> None:
+            if choice is not None:
+                self.start_agent(choice.queues, choice.max_jobs)
+
+        self.push_screen(AgentStartScreen(queues), chosen)
+
+    @work(thread=True, exit_on_error=False, group="agent")
+    def start_agent(self, queues: list[str], max_jobs: int) -> None:
+        from launcher.agent import Agent
+
+        try:
+            agent = Agent(self.api, queues, max_jobs, on_stop="wait", on_event=self._agent_said)
+        except LaunchError as error:
+            self.call_from_thread(self.notify, str(error), severity="error", timeout=8)
+            return
+        self.agent = agent
+        agent.start()
+
+    def _agent_said(self, text: str) -> None:
+        """Called in the agent's thread: never block it (the app may be closing)."""
+        try:
+            self.post_message(AgentEvent(f"{time.strftime('%H:%M:%S')}  {text}"))
+        except RuntimeError:
+            pass  # the app's event loop is gone
+
+    def on_agent_event(self, event: AgentEvent) -> None:
+        from tui.screens.queues import QueuesScreen
+
+        self.agent_events.append(event.text)
+        for screen in self.screen_stack:
+            if isinstance(screen, QueuesScreen):
+                screen.agent_event(event.text)
+        if " failed: " in event.text:
+            self.notify(event.text.split("  ", 1)[-1], severity="warning", timeout=6)
+
+    def action_stop_agent(self, on_stop: str = "wait") -> None:
+        if not self.agent_running:
+            self.notify("no agent is running in this app", severity="warning", timeout=3)
+            return
+        self.agent.stop(on_stop)
+        self.notify(f"agent {self.agent.id} stops taking items" + ("; stopping its runs" if on_stop == "stop" else ""))
 
     # -- actions --------------------------------------------------------------------------------------
     def action_help(self) -> None:
@@ -77,6 +205,11 @@ class LauncherApp(App[int]):
         from tui.screens.launch_form import LaunchForm
 
         self.push_screen(LaunchForm(self.api, initial, title=title), self._after_launch)
+
+    def show_main(self) -> None:
+        """Close every screen above the main one."""
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, MainScreen):
+            self.pop_screen()
 
     def _after_launch(self, run_id: str | None) -> None:
         if run_id:
@@ -181,21 +314,33 @@ class LauncherApp(App[int]):
             active = [r["id"] for r in self.api.runs(active_only=True)]
         except LaunchError:
             active = []
+        agent = self.agent if self.agent_running else None
         if not active:
-            self.exit(0)
+            if agent is not None:
+                agent.stop("wait")
+                self._stop_all_and_exit([], agent)
+            else:
+                self.exit(0)
             return
         from tui.screens.dialogs import QuitScreen
 
         def chosen(choice: str | None) -> None:
             if choice == "leave":
+                if agent is not None:
+                    # It takes no more items; its runs go on (the agent thread ends with the process).
+                    agent.stop("wait")
                 self.exit(0)
             elif choice == "stop":
-                self._stop_all_and_exit(active)
+                if agent is not None:
+                    agent.stop("stop")
+                self._stop_all_and_exit(active, agent)
 
-        self.push_screen(QuitScreen(active), chosen)
+        self.push_screen(QuitScreen(active, agent.id if agent is not None else None), chosen)
 
     @work(thread=True, exit_on_error=False, group="cancel")
-    def _stop_all_and_exit(self, run_ids: list[str]) -> None:
+    def _stop_all_and_exit(self, run_ids: list[str], agent: Agent | None = None) -> None:
+        if agent is not None and not agent.join(30):
+            self.call_from_thread(self.notify, f"agent {agent.id} did not stop within 30 s", severity="warning")
         problems = []
         for run_id in run_ids:
             try:

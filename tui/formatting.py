@@ -58,3 +58,20 @@ def exit_code(record: dict[str, Any]) -> str:
 
 def is_active(record: dict[str, Any]) -> bool:
     return record.get("state") in ACTIVE_STATES
+
+
+def number(value: float) -> str:
+    """A metric value in a few characters: 0.3142, 1.2e-05, 1234.5, 12."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    if value == int(value) and abs(value) < 1e9:
+        return str(int(value))
+    magnitude = abs(value)
+    if magnitude >= 1e5 or magnitude < 1e-3:
+        return f"{value:.2e}"
+    return f"{value:.4g}"
+
+
+def metrics_text(latest: dict[str, Any]) -> str:
+    """`loss=0.31 acc=0.9` from {name: MetricPoint}; "step" is left out (it is each point's position)."""
+    return " ".join(f"{name}={number(point.value)}" for name, point in latest.items() if name != "step")

@@ -1,4 +1,5 @@
-"""Snapshot tests (pytest-textual-snapshot): the main screen, the launch form, a log pane, the help screen.
+"""Snapshot tests (pytest-textual-snapshot): the main screen, the launch form, a log pane, the help screen,
+the queues screen.
 
 The runs are real; their times are then set to fixed values in the store, so the pictures do not change
 from one test run to the next. Update the pictures with `pytest tests/tui/test_snapshots.py --snapshot-update`."""
@@ -104,3 +105,30 @@ def test_help_screen(history, snap_compare) -> None:
         await pilot.pause(0.2)
 
     assert snap_compare(LauncherApp(history), terminal_size=(130, 50), run_before=run_before)
+
+
+def test_queues_screen(workspace, code_job, utc, snap_compare) -> None:
+    from launcher.queue import cancel_item, create_queue, launch_add
+    from tui.screens.queues import QueuesScreen
+
+    create_queue(workspace, "gpu")
+    items = [
+        launch_add(workspace, job="trainer", name="warmup", priority="high"),
+        launch_add(workspace, job="trainer", name="baseline", entry_point=["python", "train.py", "5"]),
+        launch_add(workspace, job="trainer", name="big", queue_name="gpu", priority="critical"),
+        launch_add(workspace, job="trainer", name="later", priority="low"),
+    ]
+    cancel_item(workspace, items[3].id)
+    for index, item in enumerate(items):
+        workspace.store.execute("UPDATE queue_items SET created_at=?, ended_at=NULL WHERE id=?",
+                                (T0 + 60 * index, item.id))
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        app.sub_title = "~/workspace"
+        await until(pilot, lambda: isinstance(app.screen, MainScreen) and app.screen.loaded_at)
+        await pilot.press("Q")
+        await until(pilot, lambda: isinstance(app.screen, QueuesScreen) and app.screen.loaded)
+        await pilot.pause(0.3)
+
+    assert snap_compare(LauncherApp(workspace), terminal_size=SIZE, run_before=run_before)

@@ -54,16 +54,19 @@ class QuitScreen(ModalScreen[str]):
     BINDINGS = [Binding("l", "choose('leave')", "Leave running"), Binding("s", "choose('stop')", "Stop them"),
                 Binding("escape,c", "choose('stay')", "Cancel")]
 
-    def __init__(self, active: list[str]) -> None:
+    def __init__(self, active: list[str], agent: str | None = None) -> None:
         super().__init__()
         self.active = active
+        self.agent = agent
 
     def compose(self) -> ComposeResult:
         shown = ", ".join(self.active[:8]) + (" ..." if len(self.active) > 8 else "")
+        agent = (f"\n\nThe agent running in this app ({self.agent}) stops taking items either way; "
+                 "stopping also stops its runs." if self.agent else "")
         with Vertical(classes="dialog"):
             yield Label(f"{len(self.active)} run(s) still active: {shown}\n\n"
                         "Leave them running (they keep going and show up when you reopen the launcher), "
-                        "stop them, or stay?")
+                        f"stop them, or stay?{agent}")
             with Horizontal(classes="buttons"):
                 yield Button("Leave running (l)", variant="primary", id="leave")
                 yield Button("Stop them (s)", variant="error", id="stop")

@@ -36,6 +36,8 @@ def help_sections() -> list[Table]:
     from tui.app import LauncherApp
     from tui.screens.launch_form import LaunchForm
     from tui.screens.main import MainScreen
+    from tui.screens.queues import QueuesScreen
+    from tui.screens.sweeps import SweepsScreen
     from tui.widgets.log_pane import LogPane
     from tui.widgets.log_view import LogView
     from tui.widgets.run_table import RunTable
@@ -49,6 +51,8 @@ def help_sections() -> list[Table]:
         bindings_table("Log pane", [*LogPane.BINDINGS, *LogView.BINDINGS,
                                     ("up,pgup", "", "Scroll up (pauses follow; new lines are counted)")]),
         bindings_table("Launch form", [*LaunchForm.BINDINGS, ("tab", "", "Next field; → accepts a job completion")]),
+        bindings_table("Queues (Q)", [*QueuesScreen.BINDINGS, ("tab", "", "Between the queues and their items")]),
+        bindings_table("Sweeps (W)", [*SweepsScreen.BINDINGS, ("tab", "", "Between the sweeps and their trials")]),
     ]
 
 

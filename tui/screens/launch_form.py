@@ -42,6 +42,7 @@ class LaunchForm(Screen[str | None]):
 
     BINDINGS = [
         Binding("ctrl+s", "launch", "Launch", priority=True),
+        Binding("f4", "queue", "Queue instead"),
         Binding("f2", "save_preset", "Save preset"),
         Binding("f3", "load_preset", "Load preset"),
         Binding("escape", "close", "Close"),
@@ -105,6 +106,7 @@ class LaunchForm(Screen[str | None]):
             yield Static("", id="error-config", classes="field-error")
             with Horizontal(classes="buttons"):
                 yield Button("Launch (ctrl+s)", variant="success", id="launch")
+                yield Button("Queue (f4)", variant="primary", id="queue")
                 yield Button("Save preset (f2)", id="save-preset")
                 yield Button("Load preset (f3)", id="load-preset")
                 yield Button("Close (esc)", id="close")
@@ -408,6 +410,72 @@ class LaunchForm(Screen[str | None]):
     def action_close(self) -> None:
         self.dismiss(None)
 
+    def screen_commands(self):
+        """Command palette entries for this screen (the app adds them)."""
+        from textual.app import SystemCommand
+
+        yield SystemCommand("Launch this form", "start the run now (ctrl+s)", self.action_launch)
+        yield SystemCommand("Queue this launch", "put it on a queue for an agent, with a priority (f4)", self.action_queue)
+        yield SystemCommand("Save the form as a preset", "a named TOML file (f2)", self.action_save_preset)
+        yield SystemCommand("Load a preset into the form", "(f3)", self.action_load_preset)
+
+    # -- queueing instead of launching ----------------------------------------------------------------
+    def action_queue(self) -> None:
+        """Put the form's settings on a queue (an agent launches them) instead of launching now."""
+        if self.launching:
+            return
+        settings = self._settings()
+        if settings is None:
+            return
+        from launcher.spec import merge_request
+
+        try:
+            merge_request(**settings)
+        except LaunchError as error:
+            self.show_launch_error(error)
+            return
+        self._pick_queue(settings)
+
+    @work(thread=True, exit_on_error=False, group="queue")
+    def _pick_queue(self, settings: dict[str, Any]) -> None:
+        from launcher.queue import queue_names
+
+        try:
+            names = queue_names(self.api)
+        except LaunchError as error:
+            self.app.call_from_thread(self.notify, str(error), severity="error")
+            return
+        self.app.call_from_thread(self._ask_queue, settings, names)
+
+    def _ask_queue(self, settings: dict[str, Any], names: list[str]) -> None:
+        from tui.screens.queue_dialogs import QueueTargetScreen
+
+        def chosen(target) -> None:
+            if target is not None:
+                self.launching = True
+                self._add_to_queue(settings, target.queue, target.priority)
+
+        self.app.push_screen(QueueTargetScreen(names), chosen)
+
+    @work(thread=True, exit_on_error=False, group="queue")
+    def _add_to_queue(self, settings: dict[str, Any], queue_name: str, priority: str) -> None:
+        from launcher.queue import add_item
+
+        try:
+            item = add_item(self.api, settings, queue_name=queue_name, priority=priority)
+        except LaunchError as error:
+            self.app.call_from_thread(self._launch_failed, error)
+            return
+        except Exception as error:  # noqa: BLE001 - never a traceback in the UI
+            self.app.call_from_thread(self._launch_failed, LaunchError(f"{type(error).__name__}: {error}"))
+            return
+        self.app.call_from_thread(self._queued, item.id, queue_name, priority)
+
+    def _queued(self, item_id: int, queue_name: str, priority: str) -> None:
+        self.launching = False
+        self.notify(f"queued as item {item_id} on {queue_name!r} ({priority}); an agent launches it (Q shows queues)")
+        self.dismiss(None)
+
     def action_save_preset(self) -> None:
         settings = self._settings()
         if settings is None:
@@ -462,7 +530,7 @@ class LaunchForm(Screen[str | None]):
 
     @on(Button.Pressed)
     def _button(self, event: Button.Pressed) -> None:
-        actions = {"launch": self.action_launch, "save-preset": self.action_save_preset,
+        actions = {"launch": self.action_launch, "queue": self.action_queue, "save-preset": self.action_save_preset,
                    "load-preset": self.action_load_preset, "close": self.action_close}
         actions[event.button.id or "close"]()
 

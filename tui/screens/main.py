@@ -16,6 +16,7 @@ from textual.widgets import Footer, Header, Input, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from launcher.errors import LaunchError
+from tui.live_metrics import LatestMetrics
 from tui.widgets.log_pane import LogPane
 from tui.widgets.run_table import RunTable
 
@@ -38,6 +39,8 @@ class MainScreen(Screen):
         Binding("d", "details_selected", "Details"),
         Binding("y", "copy_selected", "Copy id"),
         Binding("slash", "filter", "Filter"),
+        Binding("Q", "app.queues", "Queues"),
+        Binding("W", "app.sweeps", "Sweeps"),
         Binding("x", "close_tab", "Close tab", show=False),
         Binding("left_square_bracket", "tab(-1)", "Previous tab", show=False),
         Binding("right_square_bracket", "tab(1)", "Next tab", show=False),
@@ -69,12 +72,12 @@ class MainScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
         self.table.focus()
-        self._watch_runs()
+        self._watch_runs(self.table)
         self.set_interval(1.0, self.table.tick)
 
     # -- the live table -------------------------------------------------------------------------------
     @work(thread=True, exit_on_error=False, group="poll")
-    def _watch_runs(self) -> None:
+    def _watch_runs(self, table: RunTable) -> None:
         worker = get_current_worker()
         app = self.app
         try:
@@ -84,8 +87,21 @@ class MainScreen(Screen):
             records = []
         newest = max((r["updated_at"] for r in records), default=0.0)
         app.call_from_thread(self._loaded, records)
+        metrics = LatestMetrics(self.api)
+        metrics.note(records)
+        metrics_warned = False
+        del records
         next_reconcile = time.monotonic() + RECONCILE_SECONDS
         while not worker.is_cancelled:
+            try:
+                # One batch per refresh, for the runs on screen whose metrics may still change.
+                texts = metrics.refresh(table.window_run_ids())
+                if texts and not worker.is_cancelled:
+                    app.call_from_thread(table.set_metrics, texts)
+            except Exception as error:  # noqa: BLE001 - metrics are extra; the table goes on without them
+                if not metrics_warned:
+                    metrics_warned = True
+                    app.call_from_thread(self.notify, f"cannot read metrics: {error}", severity="warning")
             time.sleep(POLL_SECONDS)
             try:
                 if time.monotonic() >= next_reconcile:
@@ -99,6 +115,7 @@ class MainScreen(Screen):
                 app.call_from_thread(self.notify, f"cannot read runs: {error}", severity="warning")
                 continue
             if changed:
+                metrics.note(changed)
                 newest = max(newest, max(r["updated_at"] for r in changed))
                 if not worker.is_cancelled:
                     app.call_from_thread(self._changed, changed)
@@ -136,6 +153,14 @@ class MainScreen(Screen):
         box = self.query_one("#filter", Input)
         box.display = True
         box.focus()
+
+    def show_filter(self, text: str) -> None:
+        """Filter the table on this text and show it in the filter bar."""
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.value = text
+        self.table.set_filter(text)
+        self.table.focus()
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:

@@ -4,6 +4,8 @@ exit code, the error message of a failed run and its state history."""
 from __future__ import annotations
 
 import json
+import re
+import time
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
@@ -11,15 +13,18 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Header, Sparkline, Static
 
 from launcher.errors import LaunchError
 from tui import formatting
 
 if TYPE_CHECKING:
     from launcher.api import Api
+
+#: Points drawn per metric chart (the latest ones); the chart squeezes them into its width.
+CHART_POINTS = 400
 
 
 def details_table(record: dict[str, Any], events: list[dict[str, Any]], tail: list[str] | None = None) -> Table:
@@ -92,24 +97,62 @@ class RunDetailsScreen(Screen):
         yield Header()
         with VerticalScroll():
             yield Static("loading ...", id="details")
+            yield Static("Metrics", id="metrics-title", classes="section")
+            yield Vertical(id="metrics")
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = f"run {self.run_id}"
+        self.query_one("#metrics-title").display = False
+        #: name -> number of points drawn; the charts stop refreshing once the run's metrics are final
+        self.charts: dict[str, int] = {}
+        self._metrics_final = False
         self._load()
         self.set_interval(1.0, self._load)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="details")
     def _load(self) -> None:
+        from tui.live_metrics import SETTLE_SECONDS
+
         try:
             run = self.api.run(self.run_id)
             record = run.record
             events = self.api.store.run_events(self.run_id)
             tail = run.tail(8) if record["state"] in ("failed", "start_failed") else None
+            series = None
+            if not self._metrics_final:
+                series = self.api.metrics(self.run_id)
         except LaunchError as error:
             self.app.call_from_thread(self.notify, str(error), severity="error")
             return
-        self.app.call_from_thread(self.query_one("#details", Static).update, details_table(record, events, tail))
+        ended = record.get("ended_at")
+        final = not formatting.is_active(record) and ended is not None and time.time() - ended > SETTLE_SECONDS
+        self.app.call_from_thread(self._show, details_table(record, events, tail), series, final)
+
+    async def _show(self, table: Table, series: dict[str, list] | None, final: bool) -> None:
+        self.query_one("#details", Static).update(table)
+        if series is not None:
+            await self.show_metrics(series)
+            self._metrics_final = final
+
+    async def show_metrics(self, series: dict[str, list]) -> None:
+        """One line per metric (name, latest value, step, points) and a sparkline of its latest points."""
+        box = self.query_one("#metrics", Vertical)
+        self.query_one("#metrics-title").display = bool(series)
+        for name, points in sorted(series.items()):
+            widget_id = "metric-" + re.sub(r"[^A-Za-z0-9_-]", "_", name)
+            last = points[-1]
+            label = Text.assemble((name, "bold"), "  ", (formatting.number(last.value), "bold cyan"),
+                                  f"  step {last.step}  ({len(points)} points, min {formatting.number(min(p.value for p in points))}"
+                                  f", max {formatting.number(max(p.value for p in points))})")
+            data = [p.value for p in points[-CHART_POINTS:]]
+            if name not in self.charts:
+                await box.mount(Static(label, id=f"{widget_id}-label", classes="metric-label"),
+                                Sparkline(data, id=widget_id, classes="metric-chart"))
+            else:
+                box.query_one(f"#{widget_id}-label", Static).update(label)
+                box.query_one(f"#{widget_id}", Sparkline).data = data
+            self.charts[name] = len(points)
 
     def action_relaunch(self) -> None:
         self.app.pop_screen()

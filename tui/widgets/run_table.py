@@ -23,16 +23,19 @@ from tui import formatting
 
 #: (column key, header, width)
 COLUMNS = (
-    ("id", "ID", 12),
-    ("name", "NAME", 16),
-    ("job", "JOB", 30),
-    ("resource", "RESOURCE", 15),
+    ("id", "ID", 10),
+    ("name", "NAME", 14),
+    ("job", "JOB", 24),
+    ("resource", "RESOURCE", 13),
     ("state", "STATE", 12),
     ("started", "STARTED", 14),
-    ("duration", "DURATION", 9),
-    ("exit", "EXIT", 5),
+    ("duration", "DURATION", 8),
+    ("exit", "EXIT", 4),
+    ("metrics", "METRICS", 12),
 )
 GAP = 2
+#: The last column (METRICS) takes the width left on screen, at least its own width.
+FIXED_WIDTH = sum(w for _, _, w in COLUMNS[:-1]) + GAP * (len(COLUMNS) - 1)
 
 
 def _sort_key(column: str) -> Callable[[dict[str, Any]], Any]:
@@ -51,7 +54,7 @@ def _sort_key(column: str) -> Callable[[dict[str, Any]], Any]:
     return keys[column]
 
 
-def row_cells(record: dict[str, Any], now: float | None = None) -> tuple[Any, ...]:
+def row_cells(record: dict[str, Any], now: float | None = None, metrics: str = "") -> tuple[Any, ...]:
     return (
         record["id"],
         record.get("name") or "-",
@@ -61,11 +64,14 @@ def row_cells(record: dict[str, Any], now: float | None = None) -> tuple[Any, ..
         formatting.short_clock(record.get("started_at")),
         formatting.duration(record, now),
         formatting.exit_code(record),
+        metrics or "-",
     )
 
 
-def _search_text(record: dict[str, Any]) -> str:
-    return "\t".join(str(cell) for cell in row_cells(record)).lower()
+def _search_text(record: dict[str, Any], metrics: str = "") -> str:
+    # The sweep id is searchable too: `/` and a sweep's id shows that sweep's runs.
+    cells = [*row_cells(record, metrics=metrics), record.get("sweep_id") or ""]
+    return "\t".join(str(cell) for cell in cells).lower()
 
 
 def _fit(text: str, width: int) -> str:
@@ -127,6 +133,8 @@ class RunTable(ScrollView, can_focus=True):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.records: dict[str, dict[str, Any]] = {}
+        #: Run id -> its latest metrics as text (`loss=0.31 acc=0.9`), set by the main screen's poll.
+        self.metrics: dict[str, str] = {}
         self._search: dict[str, str] = {}
         self._order: list[str] = []
         self._index: dict[str, int] = {}
@@ -153,7 +161,24 @@ class RunTable(ScrollView, can_focus=True):
         return self._order[self.cursor] if 0 <= self.cursor < len(self._order) else None
 
     def get_row(self, run_id: str) -> tuple[Any, ...]:
-        return row_cells(self.records[run_id])
+        return row_cells(self.records[run_id], metrics=self.metrics.get(run_id, ""))
+
+    def window_run_ids(self, margin: int = 10) -> list[str]:
+        """The runs on screen (and a few around them); safe to call from a thread: `_order` is only replaced."""
+        order = self._order
+        top = max(0, int(self.scroll_y) - margin)
+        return order[top: top + max(1, self.size.height) + 2 * margin]
+
+    def set_metrics(self, texts: dict[str, str]) -> None:
+        """New metrics text for some runs; redraws when any shown one changed."""
+        changed = False
+        for run_id, text in texts.items():
+            if self.metrics.get(run_id, "") != text:
+                self.metrics[run_id] = text
+                self._search.pop(run_id, None)
+                changed = True
+        if changed:
+            self.refresh()
 
     def select_run(self, run_id: str) -> bool:
         row = self._index.get(run_id)
@@ -194,7 +219,7 @@ class RunTable(ScrollView, can_focus=True):
             return True
         text = self._search.get(run_id)
         if text is None:
-            text = self._search[run_id] = _search_text(self.records[run_id])
+            text = self._search[run_id] = _search_text(self.records[run_id], self.metrics.get(run_id, ""))
         return self.filter_text in text
 
     def _reorder(self) -> None:
@@ -205,7 +230,7 @@ class RunTable(ScrollView, can_focus=True):
         shown.sort(key=lambda run_id: key(records[run_id]), reverse=self.sort_reverse)
         self._order = shown
         self._index = {run_id: row for row, run_id in enumerate(shown)}
-        self.virtual_size = Size(sum(w for _, _, w in COLUMNS) + GAP * len(COLUMNS), len(shown) + 1)
+        self.virtual_size = Size(FIXED_WIDTH + COLUMNS[-1][2] + GAP, len(shown) + 1)
         row = self._index.get(keep, min(self.cursor, max(len(shown) - 1, 0))) if keep else 0
         if row != self.cursor or keep != self.selected_run_id:
             self.cursor = row
@@ -254,7 +279,9 @@ class RunTable(ScrollView, can_focus=True):
         x = event.x + int(self.scroll_x)
         if event.y == 0:
             start = 0
-            for key, _, width in COLUMNS:
+            for (key, _, _), width in zip(COLUMNS, self._widths(self.scrollable_content_region.width), strict=True):
+                if key == "metrics":
+                    return
                 if start <= x < start + width + GAP:
                     self.action_sort(key)
                     return
@@ -267,13 +294,19 @@ class RunTable(ScrollView, can_focus=True):
             self.cursor = row
 
     # -- drawing --------------------------------------------------------------------------------------
+    def _widths(self, width: int) -> list[int]:
+        last = max(COLUMNS[-1][2], width - FIXED_WIDTH - GAP)
+        return [w for _, _, w in COLUMNS[:-1]] + [last]
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.scrollable_content_region.width
+        widths = self._widths(width)
         base = self.rich_style
         if y == 0:
             style = self.get_component_rich_style("run-table--header")
-            segments = [Segment(" " + _fit(title, w) + " " * (GAP - 1), style) for _, title, w in COLUMNS]
+            segments = [Segment(" " + _fit(title, w) + " " * (GAP - 1), style)
+                        for (_, title, _), w in zip(COLUMNS, widths, strict=True)]
             return Strip(segments).crop_extend(scroll_x, scroll_x + width, style)
         row = scroll_y + y - 1
         if row >= len(self._order):
@@ -286,7 +319,8 @@ class RunTable(ScrollView, can_focus=True):
         else:
             style = base
         segments = []
-        for (_, _, w), cell in zip(COLUMNS, row_cells(self.records[run_id]), strict=True):
+        cells = row_cells(self.records[run_id], metrics=self.metrics.get(run_id, ""))
+        for w, cell in zip(widths, cells, strict=True):
             if isinstance(cell, Text):
                 cell_style = style + Style.parse(str(cell.style)) if row != self.cursor or not self.has_focus else style
                 segments.append(Segment(" " + _fit(cell.plain, w) + " " * (GAP - 1), cell_style))

@@ -1,0 +1,69 @@
+"""Which runs' latest metrics the run table needs, fetched in one batch per refresh from the poll thread.
+
+Only runs on screen are asked for, and a run that ended a while ago is asked once more and then never
+again (its metrics cannot change), so a workspace of many thousand runs costs a few rows per refresh."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from tui.formatting import ACTIVE_STATES, metrics_text
+
+if TYPE_CHECKING:
+    from launcher.api import Api
+
+#: A run's log may get its last lines a little after it ended (the engine waits as long before it stops
+#: indexing the run); after this, its metrics are final.
+SETTLE_SECONDS = 6.0
+#: Reading new log lines for metrics at most this often: live enough for a table, and a log flood's
+#: indexing shares the CPU with the UI as little as it can.
+REFRESH_SECONDS = 1.0
+
+
+class LatestMetrics:
+    """Used from one thread (the main screen's poll worker)."""
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        #: run id -> when it ended, or None while it is active
+        self.ended: dict[str, float | None] = {}
+        #: runs whose shown metrics are final
+        self.settled: set[str] = set()
+        self.shown: dict[str, str] = {}
+        self._next_at = 0.0
+
+    def note(self, records: Iterable[dict[str, Any]]) -> None:
+        """Remember what the poll saw of these runs (new runs, state changes)."""
+        for record in records:
+            run_id = record["id"]
+            if record.get("state") in ACTIVE_STATES:
+                self.ended[run_id] = None
+                self.settled.discard(run_id)
+            else:
+                self.ended[run_id] = record.get("ended_at") or record.get("updated_at") or 0.0
+
+    def wanted(self, window: Iterable[str]) -> list[str]:
+        return [run_id for run_id in window if run_id in self.ended and run_id not in self.settled]
+
+    def refresh(self, window: Iterable[str]) -> dict[str, str]:
+        """Fetch the window's runs that may have new metrics; returns {run id: text} for texts that changed."""
+        if time.monotonic() < self._next_at:
+            return {}
+        self._next_at = time.monotonic() + REFRESH_SECONDS
+        wanted = self.wanted(window)
+        if not wanted:
+            return {}
+        now = time.time()
+        latest = self.api.latest_metrics(wanted)
+        changes = {}
+        for run_id in wanted:
+            text = metrics_text(latest.get(run_id, {}))
+            if self.shown.get(run_id, "") != text:
+                self.shown[run_id] = text
+                changes[run_id] = text
+            ended = self.ended.get(run_id)
+            if ended is not None and now - ended > SETTLE_SECONDS:
+                self.settled.add(run_id)
+        return changes

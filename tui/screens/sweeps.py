@@ -1,0 +1,254 @@
+"""The sweeps screen: every sweep with its state and progress, and the chosen sweep's trials (parameters,
+state, run and the sweep's metric), best first. Pause, resume, cancel; create one from a TOML file."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from launcher.errors import LaunchError
+from tui import formatting
+from tui.screens.queues import ITEM_STYLES
+from tui.widgets.table_sync import cursor_key, sync_rows
+
+if TYPE_CHECKING:
+    from launcher.api import Api
+
+REFRESH_SECONDS = 1.0
+SWEEP_STYLES = {"running": "bold cyan", "paused": "bold yellow", "cancelled": "magenta", "finished": "green"}
+
+
+def sweep_row(sweep: dict[str, Any]) -> tuple[Any, ...]:
+    counts = sweep["counts"]
+    metric = sweep.get("metric")
+    return (
+        sweep["id"],
+        sweep["name"],
+        Text(sweep["state"], style=SWEEP_STYLES.get(sweep["state"], "")),
+        sweep.get("method") or "-",
+        f"{metric['name']} ({metric['goal']})" if metric else "-",
+        sweep["queue"],
+        str(sweep["trials"]),
+        str(counts["finished"]),
+        str(counts["claimed"] + counts["running"]),
+        str(counts["queued"]),
+        str(counts["failed"]),
+        str(counts["cancelled"]),
+    )
+
+
+def parameters_text(parameters: dict[str, Any]) -> str:
+    parts = []
+    for name, value in parameters.items():
+        shown = formatting.number(value) if isinstance(value, float) else json.dumps(value)
+        parts.append(f"{name}={shown}")
+    return " ".join(parts)
+
+
+def trial_row(rank: int | None, trial: dict[str, Any], metric: str | None) -> tuple[Any, ...]:
+    others = {k: v for k, v in trial["metrics"].items() if k != metric}
+    return (
+        str(rank) if rank is not None else "-",
+        str(trial["item_id"]),
+        Text(trial["state"], style=ITEM_STYLES.get(trial["state"], "")),
+        trial["run_id"] or "-",
+        formatting.number(trial["metric"]) if trial["metric"] is not None else "-",
+        parameters_text(trial["parameters"]),
+        " ".join(f"{k}={formatting.number(v)}" for k, v in others.items()) or (trial["message"] or ""),
+    )
+
+
+class SweepsScreen(Screen):
+    BINDINGS = [
+        Binding("escape,q", "app.pop_screen", "Back"),
+        Binding("n", "app.create_sweep", "New sweep (TOML)"),
+        Binding("p", "pause", "Pause"),
+        Binding("u", "resume", "Resume"),
+        Binding("c", "cancel_sweep", "Cancel sweep"),
+        Binding("f", "show_runs", "Its runs"),
+        Binding("enter", "show_run", "Show run"),
+        Binding("d", "run_details", "Run details"),
+        Binding("Q", "app.queues", "Queues"),
+    ]
+
+    def __init__(self, api: Api, select: str | None = None) -> None:
+        super().__init__()
+        self.api = api
+        self.selected_sweep: str | None = select
+        self.sweeps: dict[str, dict[str, Any]] = {}
+        self.trials: list[dict[str, Any]] = []
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("Sweeps", classes="section")
+        yield DataTable(id="sweeps", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="trials-title", classes="section")
+        yield DataTable(id="trials", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "sweeps"
+        sweeps = self.query_one("#sweeps", DataTable)
+        for key, title, width in (("id", "ID", 10), ("name", "NAME", 14), ("state", "STATE", 9), ("method", "METHOD", 6),
+                                  ("metric", "METRIC", 16), ("queue", "QUEUE", 8), ("trials", "TRIALS", 6),
+                                  ("done", "DONE", 5), ("running", "RUNNING", 7), ("queued", "QUEUED", 6),
+                                  ("failed", "FAILED", 6), ("cancelled", "CANCELLED", 9)):
+            sweeps.add_column(title, key=key, width=width)
+        trials = self.query_one("#trials", DataTable)
+        for key, title, width in (("rank", "#", 4), ("item", "ITEM", 6), ("state", "STATE", 9), ("run", "RUN", 10),
+                                  ("metric", "METRIC", 10), ("parameters", "PARAMETERS", 48),
+                                  ("other", "OTHER METRICS / REASON", 30)):
+            trials.add_column(title, key=key, width=width)
+        sweeps.focus()
+        self.refresh_data()
+        self.set_interval(REFRESH_SECONDS, self.refresh_data)
+
+    # -- data -----------------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="sweeps")
+    def refresh_data(self) -> None:
+        from launcher.sweeps import sweep_trials
+
+        try:
+            sweeps = self.api.sweeps()
+            chosen = self.selected_sweep if self.selected_sweep in {s["id"] for s in sweeps} else None
+            chosen = chosen or (sweeps[0]["id"] if sweeps else None)
+            trials = sweep_trials(self.api, chosen) if chosen else []
+        except LaunchError as error:
+            self.app.call_from_thread(self.notify, str(error), severity="error")
+            return
+        self.app.call_from_thread(self._loaded, sweeps, chosen, trials)
+
+    def _loaded(self, sweeps: list[dict[str, Any]], chosen: str | None, trials: list[dict[str, Any]]) -> None:
+        if self.selected_sweep is not None and chosen != self.selected_sweep and \
+                self.selected_sweep in {s["id"] for s in sweeps}:
+            return  # the choice changed meanwhile
+        self.sweeps = {s["id"]: s for s in sweeps}
+        self.selected_sweep = chosen
+        table = self.query_one("#sweeps", DataTable)
+        sync_rows(table, [(s["id"], sweep_row(s)) for s in sweeps])
+        if chosen is not None and cursor_key(table) != chosen:
+            table.move_cursor(row=table.get_row_index(chosen), animate=False)
+        self.trials = trials
+        sweep = self.sweeps.get(chosen) if chosen else None
+        metric = (sweep or {}).get("metric")
+        metric_name = metric["name"] if metric else None
+        rows = []
+        rank = 0
+        for trial in trials:
+            ranked = None
+            if metric_name and trial["metric"] is not None:
+                rank += 1
+                ranked = rank
+            rows.append((str(trial["item_id"]), trial_row(ranked, trial, metric_name)))
+        trials_table = self.query_one("#trials", DataTable)
+        sync_rows(trials_table, rows)
+        if sweep is None:
+            title = "No sweeps yet: n creates one from a TOML file (job, method, parameters, metric, queue)."
+        else:
+            order = (f"best first by {metric['name']} ({metric['goal']})" if metric else "in launch order (no metric)")
+            title = f"Trials of sweep {sweep['id']} ({sweep['name']}, {sweep['state']}): {order}"
+        self.query_one("#trials-title", Static).update(title)
+        self.loaded = True
+
+    def select_sweep(self, sweep_id: str) -> None:
+        self.selected_sweep = sweep_id
+        self.refresh_data()
+
+    @on(DataTable.RowHighlighted, "#sweeps")
+    def _sweep_highlighted(self) -> None:
+        key = cursor_key(self.query_one("#sweeps", DataTable))
+        if key is not None and key != self.selected_sweep:
+            self.selected_sweep = key
+            self.refresh_data()
+
+    @on(DataTable.RowSelected, "#sweeps")
+    def _sweep_selected(self) -> None:
+        self.query_one("#trials", DataTable).focus()
+
+    @on(DataTable.RowSelected, "#trials")
+    def _trial_selected(self) -> None:
+        self.action_show_run()
+
+    def _chosen(self) -> str | None:
+        if self.selected_sweep is None:
+            self.notify("no sweep selected", severity="warning", timeout=2)
+        return self.selected_sweep
+
+    def _selected_trial(self) -> dict[str, Any] | None:
+        key = cursor_key(self.query_one("#trials", DataTable))
+        trial = next((t for t in self.trials if str(t["item_id"]) == key), None)
+        if trial is None:
+            self.notify("no trial selected", severity="warning", timeout=2)
+        elif trial["run_id"] is None:
+            self.notify(f"trial (item {trial['item_id']}) has no run yet ({trial['state']})", severity="warning", timeout=3)
+            return None
+        return trial
+
+    # -- actions --------------------------------------------------------------------------------------
+    def action_pause(self) -> None:
+        if (sweep_id := self._chosen()) is not None:
+            self._move("pause", sweep_id)
+
+    def action_resume(self) -> None:
+        if (sweep_id := self._chosen()) is not None:
+            self._move("resume", sweep_id)
+
+    def action_cancel_sweep(self) -> None:
+        from tui.screens.dialogs import ConfirmScreen
+
+        if (sweep_id := self._chosen()) is None:
+            return
+        self.app.push_screen(ConfirmScreen(f"Cancel sweep {sweep_id}? Its waiting trials are cancelled and its "
+                                           "running runs stopped.", yes="Cancel sweep"),
+                             lambda yes: self._move("cancel", sweep_id) if yes else None)
+
+    @work(thread=True, exit_on_error=False, group="sweep-actions")
+    def _move(self, action: str, sweep_id: str) -> None:
+        from launcher.sweeps import cancel_sweep, pause_sweep, resume_sweep
+
+        operation = {"pause": pause_sweep, "resume": resume_sweep, "cancel": cancel_sweep}[action]
+        try:
+            sweep = operation(self.api, sweep_id)
+        except LaunchError as error:
+            self.app.call_from_thread(self.notify, str(error), severity="error")
+            return
+        self.app.call_from_thread(self.notify, f"sweep {sweep_id} is {sweep['state']}")
+        self.app.call_from_thread(self.refresh_data)
+
+    def action_show_runs(self) -> None:
+        """The run table, filtered to this sweep's runs (its id is searchable there)."""
+        if (sweep_id := self._chosen()) is None:
+            return
+        self.app.show_main()
+        self.app.main.show_filter(sweep_id)
+
+    def action_show_run(self) -> None:
+        if self.focused is self.query_one("#sweeps", DataTable):
+            self.query_one("#trials", DataTable).focus()
+            return
+        trial = self._selected_trial()
+        if trial is not None:
+            self.app.show_main()
+            self.app.select_run(trial["run_id"])
+
+    def action_run_details(self) -> None:
+        trial = self._selected_trial()
+        if trial is not None:
+            self.app.action_details(trial["run_id"])
+
+    def screen_commands(self):
+        """Command palette entries for this screen (the app adds them)."""
+        if self.selected_sweep is not None:
+            sweep_id = self.selected_sweep
+            yield SystemCommand(f"Pause sweep {sweep_id}", "agents stop taking its trials (p)", self.action_pause)
+            yield SystemCommand(f"Resume sweep {sweep_id}", "agents take its trials again (u)", self.action_resume)
+            yield SystemCommand(f"Cancel sweep {sweep_id}", "after a confirmation (c)", self.action_cancel_sweep)
+            yield SystemCommand(f"Runs of sweep {sweep_id}", "the run table filtered to them (f)", self.action_show_runs)
