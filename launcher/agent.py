@@ -25,7 +25,8 @@ from launcher.runners.base import RunHandle
 if TYPE_CHECKING:
     from launcher.api import Api
 
-ON_STOP = ("wait", "stop")
+#: After stop(): wait for the agent's runs, stop them, or leave them running (their items follow them).
+ON_STOP = ("wait", "stop", "leave")
 POLL_SECONDS = 0.5
 HOUSEKEEPING_SECONDS = 2.0
 
@@ -46,7 +47,8 @@ class Agent:
     """Run with `run()` (blocks until stopped) or `start()` (a background thread, e.g. inside the TUI).
 
     `stop()` stops taking items; then, with on_stop="wait" the agent returns once its runs have ended, with
-    "stop" it stops them first."""
+    "stop" it stops them first, with "leave" it returns at once and its runs go on (any process that opens
+    the workspace later brings their items up to date)."""
 
     def __init__(self, api: Api, queues: Sequence[str] = (queue.DEFAULT_QUEUE,), max_jobs: int = 1, *,
                  on_stop: str = "wait", poll_seconds: float = POLL_SECONDS,
@@ -259,7 +261,7 @@ class Agent:
         next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
         while True:
             self._collect_ended()
-            if not self._active:
+            if not self._active or self.on_stop == "leave":
                 return
             if self.on_stop == "stop" and not stopping:
                 stopping = True

@@ -327,8 +327,7 @@ class LauncherApp(App[int]):
         def chosen(choice: str | None) -> None:
             if choice == "leave":
                 if agent is not None:
-                    # It takes no more items; its runs go on (the agent thread ends with the process).
-                    agent.stop("wait")
+                    agent.stop("leave")  # it takes no more items; its runs go on
                 self.exit(0)
             elif choice == "stop":
                 if agent is not None:

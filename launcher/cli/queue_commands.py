@@ -75,13 +75,13 @@ def register(subparsers) -> None:
     agent = subparsers.add_parser(
         "agent", help="take items from queues and launch them",
         description="Take items from the queues (round-robin) and launch them, never more than --max-jobs at once. "
-                    "Ctrl-C stops taking items and, by --on-stop, waits for the runs or stops them; "
+                    "Ctrl-C stops taking items and, by --on-stop, waits for the runs, stops them or leaves them running; "
                     "a second Ctrl-C stops them.")
     agent.add_argument("-q", "--queue", action="append", dest="queues", help="queue to take items from (repeatable; "
                        "default: default)")
     agent.add_argument("-m", "--max-jobs", type=int, default=1, help="runs at once (-1: no limit; default 1)")
-    agent.add_argument("--on-stop", choices=("wait", "stop"), default="wait",
-                       help="on Ctrl-C, wait for the agent's runs (default) or stop them")
+    agent.add_argument("--on-stop", choices=("wait", "stop", "leave"), default="wait",
+                       help="on Ctrl-C, wait for the agent's runs (default), stop them, or leave them running")
     agent.add_argument("--poll", type=float, default=0.5, help="seconds between looks at the queues (default 0.5)")
     agent.set_defaults(handler=agent_command)
 

@@ -242,7 +242,8 @@ def test_an_item_claimed_with_its_run_created_follows_the_run(api, worker):
 
 
 @pytest.mark.parametrize("on_stop, run_state, item_state", [("wait", states.FINISHED, "finished"),
-                                                            ("stop", states.STOPPED, "cancelled")])
+                                                            ("stop", states.STOPPED, "cancelled"),
+                                                            ("leave", states.FINISHED, "finished")])
 def test_ctrl_c_stops_taking_items_then_waits_or_stops(api, worker, agent_process, tmp_path,
                                                        on_stop, run_state, item_state):
     gate = tmp_path / "gate"
@@ -257,6 +258,10 @@ def test_ctrl_c_stops_taking_items_then_waits_or_stops(api, worker, agent_proces
         assert agent.poll() is None  # still waiting for its run
         gate.write_text("go")
     assert agent.wait(timeout=60) == 0
+    if on_stop == "leave":
+        assert run.state == states.RUNNING  # the agent is gone, its run goes on
+        gate.write_text("go")
+        assert run.wait(timeout=60)
     assert run.state == run_state and first.state == item_state
     assert second.state == "queued"  # never taken after Ctrl-C
 
