@@ -210,10 +210,11 @@ def test_quitting_and_leaving_runs_running_stops_the_agent_taking_items(workspac
         await pilot.press("l")
 
     drive(app, scenario)
-    assert app.agent.state == "stopping"  # it takes no more items and leaves its run alone
+    assert app.agent.join(60)  # it takes no more items and leaves its run alone
+    assert workspace.run("first").state == "running"
     gate.write_text("go")
     assert workspace.run("first").wait(timeout=60) is True
-    assert app.agent.join(60) and second.state == "queued"
+    assert second.state == "queued"
 
 
 SWEEP_TOML = """\
