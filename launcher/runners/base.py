@@ -79,5 +79,6 @@ def check_resource_args(resource: str, args: Mapping[str, Any], known: tuple[str
         raise ResourceError(f"resource_args[{resource!r}] must be a mapping, got {args!r}")
     unknown = sorted(set(args) - set(known))
     if unknown:
-        raise ResourceError(f"unknown resource_args key {unknown[0]!r} for {resource}; "
+        names = ", ".join(repr(key) for key in unknown)
+        raise ResourceError(f"unknown resource_args key{'s' if len(unknown) > 1 else ''} {names} for {resource}; "
                             f"expected one of: {', '.join(known) or 'none'}")

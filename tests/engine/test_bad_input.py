@@ -50,6 +50,8 @@ CASES = [
     (dict(job="code", run_id="taken"), "run_id 'taken' is already used"),
     (dict(job="code", run_id="bad id!"), "run_id 'bad id!' is not valid"),
     (dict(job="code", resource_args={"local-process": {"gpus": 1}}), "unknown resource_args key 'gpus' for local-process"),
+    (dict(job="code", resource_args={"local-process": {"gpus": 1, "cpus": 2}}),
+     "unknown resource_args keys 'cpus', 'gpus' for local-process"),
     (dict(job="code", resource_args={"local-process": {"env_manager": "conda"}}), "env_manager 'conda' is not valid"),
     (dict(job="code", entry_point="python train.py"), "must be an argv list"),
 ]
