@@ -132,7 +132,8 @@ class Api:
         result = []
         for name in runners.resource_names():
             try:
-                reason = runners.get_runner(name).unavailable_reason()
+                runner = runners.get_runner(name)
+                reason = runner.unavailable_reason() or runner.unreachable_reason(self)
             except LaunchError as error:
                 reason = str(error)
             except ImportError as error:

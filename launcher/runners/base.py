@@ -57,6 +57,11 @@ class Runner(ABC):
         """None when the resource can be used on this machine, else why not (shown in the UI)."""
         return None
 
+    def unreachable_reason(self, api: Api) -> str | None:
+        """For a resource that is installed: None when the workspace's default target (a cluster, an
+        engine) answers, else why not. Must answer within about a second."""
+        return None
+
     def validate(self, spec: LaunchSpec) -> None:
         """Raise a ResourceError for resource_args this runner does not understand."""
         check_resource_args(self.name, spec.resource_args, self.resource_arg_keys)

@@ -71,6 +71,14 @@ class RayRunner(Runner):
                         f"{INSTALL_HINT}")
         return None
 
+    def unreachable_reason(self, api: Api) -> str | None:
+        try:
+            address, origin = cluster_address(api, {})
+            check_cluster(RayJobsApi(address, timeout=1.0), origin)
+        except ResourceError as error:
+            return str(error)
+        return None
+
     def validate(self, spec: LaunchSpec) -> None:
         args = spec.resource_args
         check_resource_args(self.name, args, self.resource_arg_keys)
