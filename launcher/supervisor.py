@@ -79,6 +79,8 @@ class Supervisor:
         self.argv = args[split + 1:]
         self.log = LogWriter(os.path.join(self.run_dir, LOG_FILE))
         self.cancel_requested = False
+        #: Whether the cancel came while the program still ran (a program that had ended keeps its result).
+        self.cancelled_before_exit = False
         self._store = None
 
     @property
@@ -179,12 +181,16 @@ class Supervisor:
             return self.default_grace
 
     def _pump(self, pid: int, out_r: int, err_r: int, wake_r: int) -> int:
+        """Copy output to the log until the program has exited and its pipes are closed, stopping the run's
+        processes on cancel. Returns the program's exit status."""
+        become_subreaper()  # orphans of the program are re-parented here, where they can be found
         poller = select.poll()
         streams = {out_r: STDOUT, err_r: STDERR}
         for fd in (out_r, err_r, wake_r):
             poller.register(fd, select.POLLIN)
         kill_at: float | None = None
         drain_until: float | None = None
+        close_at: float | None = None
         returncode: int | None = None
         terminated = False
         while streams or returncode is None:
@@ -193,20 +199,31 @@ class Supervisor:
                 terminated = True
                 grace = self._grace_period()
                 self.log.note(f"cancel requested: sending SIGTERM, SIGKILL after {grace:g}s")
-                _signal_group(pid, signal.SIGTERM)
+                self._signal_run(pid, signal.SIGTERM, everywhere=True)
                 kill_at = now + grace
             if kill_at is not None and now >= kill_at:
-                _signal_group(pid, signal.SIGKILL)
+                self._signal_run(pid, signal.SIGKILL, everywhere=True)
                 kill_at = None
             if returncode is None:
                 returncode = _reap(pid)
                 if returncode is not None:
+                    self.cancelled_before_exit = self.cancel_requested
                     drain_until = now + DRAIN_SECONDS
+            _reap_orphans(pid)
             if drain_until is not None and now >= drain_until:
-                # The program is gone but a child it left behind still holds the pipes: stop it.
-                _signal_group(pid, signal.SIGKILL)
-                drain_until = now + 5.0
-            deadlines = [t for t in (kill_at, drain_until) if t is not None]
+                # The program is gone but processes it left behind still hold the pipes: stop them, and
+                # stop reading soon after even if something out of reach keeps a pipe open.
+                self._signal_run(pid, signal.SIGKILL, everywhere=True)
+                drain_until = None
+                close_at = now + DRAIN_SECONDS
+            if close_at is not None and now >= close_at:
+                for fd in list(streams):
+                    poller.unregister(fd)
+                    os.close(fd)
+                    del streams[fd]
+                self.log.note("output pipes still held open after the program ended; stopped reading")
+                break
+            deadlines = [t for t in (kill_at, drain_until, close_at) if t is not None]
             timeout = max(0.0, min(deadlines) - now) if deadlines else 1.0
             for fd, _ in poller.poll(timeout * 1000):
                 if fd == wake_r:
@@ -215,6 +232,8 @@ class Supervisor:
                     except BlockingIOError:
                         pass
                     continue
+                if fd not in streams:
+                    continue
                 data = os.read(fd, 1 << 16)
                 if data:
                     self.log.write(streams[fd], data)
@@ -222,11 +241,26 @@ class Supervisor:
                     poller.unregister(fd)
                     os.close(fd)
                     del streams[fd]
-        _signal_group(pid, signal.SIGKILL)  # no process of the run outlives it
+        self._signal_run(pid, signal.SIGKILL, everywhere=terminated)  # no process of the run outlives it
+        _reap_orphans(pid)
         return returncode
 
+    def _signal_run(self, pid: int, signum: int, *, everywhere: bool = False) -> None:
+        """Signal every process of the run: the program's group and the supervisor's descendants (even
+        those that moved to a session of their own); with `everywhere`, also processes elsewhere that carry
+        the run's id in their environment."""
+        _signal_group(pid, signum)
+        others = descendants(os.getpid())
+        if everywhere:
+            others |= tagged_processes(self.run_id, exclude=os.getpid())
+        for other in others:
+            try:
+                os.kill(other, signum)
+            except (ProcessLookupError, PermissionError):
+                pass
+
     def _finish(self, returncode: int) -> None:
-        if self.cancel_requested:
+        if self.cancelled_before_exit:
             self.store.transition(self.run_id, states.STOPPED, message="stopped by request", exit_code=returncode)
         elif returncode == 0:
             self.store.transition(self.run_id, states.FINISHED, exit_code=0)
@@ -238,6 +272,68 @@ class Supervisor:
         else:
             self.store.transition(self.run_id, states.FAILED, message=f"exit code {returncode}",
                                   exit_code=returncode)
+
+
+def become_subreaper() -> None:
+    """Make orphaned descendants children of this process (Linux prctl PR_SET_CHILD_SUBREAPER)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: the process group and the environment scan still find most processes
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live descendant of a process, read from /proc/PID/task/TID/children (cheap: no full scan)."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children") as f:
+                    children = [int(c) for c in f.read().split()]
+            except (OSError, ValueError):
+                continue
+            for child in children:
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
+    return found
+
+
+def tagged_processes(run_id: str, exclude: int) -> set[int]:
+    """Processes whose environment carries the run's id: this reaches even a daemon that left the process
+    tree before the supervisor became its subreaper. A full /proc scan, so only done on cancel."""
+    marker = f"LAUNCHER_RUN_ID={run_id}".encode()
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != exclude:
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    if marker in f.read().split(b"\0"):
+                        found.add(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def _reap_orphans(program_pid: int) -> None:
+    """Collect re-parented orphans' exit status so they do not linger as zombies, leaving the program's
+    own status for _reap."""
+    while True:
+        try:
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if info is None or info.si_pid == program_pid:
+            return
+        os.waitpid(info.si_pid, 0)
 
 
 def _reap(pid: int) -> int | None:

@@ -180,3 +180,37 @@ def test_cancel_right_after_launch_leaves_nothing_running(api, make_code_dir):
         run = launch(api, job="sleeper", synchronous=False)
         assert run.cancel(grace_period=1).state == states.STOPPED
         wait_for(lambda run_dir=run.dir: not processes_of(run_dir), timeout=15, what="no process of the run left")
+
+
+ESCAPER = """
+import os, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; print('child up', flush=True); time.sleep(600)"],
+                         start_new_session=True)
+open("child", "w").write(str(child.pid))
+while not os.path.exists("child-seen"):
+    time.sleep(0.01)
+if sys.argv[1] == "wait":
+    time.sleep(600)
+"""
+
+
+def test_a_child_in_its_own_session_does_not_keep_a_finished_run_alive(api, make_code_dir):
+    make_job(api, make_code_dir, "escaper", ESCAPER)
+    run = launch(api, job="escaper", entry_point=["python", "main.py", "exit"], synchronous=False)
+    child_file = run.dir / "src" / "child"
+    wait_for(lambda: "child up" in run.get_logs() and child_file.exists(), what="child started")
+    (run.dir / "src" / "child-seen").write_text("")
+    assert run.wait(timeout=30)  # finished, although the child still held the output pipes
+    assert run.get_status().exit_code == 0
+    wait_for(lambda: not pid_alive(int(child_file.read_text())), timeout=10, what="escaped child stopped")
+
+
+def test_cancel_stops_a_child_that_left_the_process_group(api, make_code_dir):
+    make_job(api, make_code_dir, "escaper", ESCAPER)
+    run = launch(api, job="escaper", entry_point=["python", "main.py", "wait"], synchronous=False)
+    child_file = run.dir / "src" / "child"
+    wait_for(lambda: "child up" in run.get_logs() and child_file.exists(), what="child started")
+    (run.dir / "src" / "child-seen").write_text("")
+    assert run.cancel(grace_period=1).state == states.STOPPED
+    wait_for(lambda: not pid_alive(int(child_file.read_text())), timeout=10, what="escaped child stopped")
+    wait_for(lambda run_dir=run.dir: not processes_of(run_dir), timeout=10, what="no process of the run left")
