@@ -3,11 +3,30 @@
     from launcher import Api, launch
     run = launch(Api(), job="me/demo/train:latest", config={"overrides": {"run_config": {"lr": 0.1}}})
 
-Names are imported on first use so that `import launcher` (and `launcher --help`) stays fast."""
+Names are imported on first use so that `import launcher` (and `launcher --help`) stays fast.
+
+The public API is this package's names and the modules in PUBLIC_MODULES; the TUI (and any other
+front end) uses nothing else, and never the store directly. The other modules are the engine's insides."""
 
 from __future__ import annotations
 
 __all__ = ["Api", "ExecutionError", "LaunchError", "Run", "launch", "launch_add"]
+
+PUBLIC_MODULES = (
+    "launcher",
+    "launcher.api",       # Api: the workspace (jobs, runs, resources, queues, sweeps, metrics, settings)
+    "launcher.run",       # Run: status, wait, cancel, logs, events
+    "launcher.launch",    # launch(), and submit() for launches that outlive the caller
+    "launcher.spec",      # merge_request(): validating launch settings before launching
+    "launcher.errors",    # the LaunchError family
+    "launcher.states",    # run states
+    "launcher.logfile",   # LogLine and LogReader: reading a run's log as it grows
+    "launcher.schema",    # typed parameter values from text
+    "launcher.presets",   # saved launch settings (TOML files)
+    "launcher.queue",     # launch_add() and queue items
+    "launcher.agent",     # Agent: taking items from queues
+    "launcher.sweeps",    # sweeps and their trials
+)
 
 _EXPORTS = {
     "Api": "launcher.api",

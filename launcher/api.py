@@ -153,6 +153,15 @@ class Api:
                 runners.get_runner(record["resource"]).reattach(self, record)
             except (LaunchError, ImportError):
                 continue  # the resource cannot be reached now; its runs stay as they are
+        if run_ids is None:
+            from launcher.runners.base import TIDY_DIR
+
+            try:
+                pending = [name for name in os.listdir(self.home / TIDY_DIR) if name in runners.RESOURCES]
+            except FileNotFoundError:
+                pending = []
+            for name in pending:
+                runners.get_runner(name).tidy(self)
 
     # -- settings -------------------------------------------------------------------------------------
     def get_setting(self, key: str, default: Any = None) -> Any:

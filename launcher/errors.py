@@ -32,6 +32,10 @@ class RunError(LaunchError):
     """A run cannot be found, created or changed as asked."""
 
 
+class StoreError(LaunchError):
+    """The workspace database cannot be used (locked by another process for too long, damaged, ...)."""
+
+
 class ExecutionError(LaunchError):
     """A synchronous launch whose run did not finish successfully."""
 

@@ -49,11 +49,8 @@ def launch(
     if not synchronous:
         lifecycle.track(run)
         return run
-    try:
+    with lifecycle.stop_on_termination(run):
         succeeded = run.wait()
-    except KeyboardInterrupt:
-        run.cancel()
-        raise
     if not succeeded:
         raise execution_error(run)
     return run

@@ -8,6 +8,8 @@ import atexit
 import os
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -29,6 +31,33 @@ def track(run: Run) -> None:
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, _make_handler(signum, signal.getsignal(signum)))
+
+
+class _Terminated(BaseException):
+    """SIGTERM, turned into an exception so that a synchronous launch can stop its run on the way out."""
+
+
+@contextmanager
+def stop_on_termination(run: Run) -> Iterator[None]:
+    """While a synchronous launch waits: Ctrl-C (SIGINT) or SIGTERM stops the run, then ends the caller as
+    the signal would have."""
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        def terminated(signum: int, frame: object) -> None:
+            raise _Terminated()
+        previous = signal.signal(signal.SIGTERM, terminated) or signal.SIG_DFL
+    try:
+        yield
+    except KeyboardInterrupt:
+        run.cancel()
+        raise
+    except _Terminated:
+        run.cancel()
+        stop_all()  # the caller's asynchronous runs too, as their own SIGTERM handling would
+        raise SystemExit(128 + signal.SIGTERM) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _unfinished() -> list[Run]:

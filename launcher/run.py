@@ -68,6 +68,10 @@ class Run:
         record = self.record
         return RunStatus(record["state"], record["message"], record["exit_code"])
 
+    def events(self) -> list[dict[str, Any]]:
+        """The run's state changes, oldest first: [{"state", "at", "message"}]."""
+        return self.api.store.run_events(self.id)
+
     @property
     def state(self) -> str:
         return self.get_status().state

@@ -85,13 +85,15 @@ class LaunchSpec:
 def merge_request(*, config: Mapping[str, Any] | None = None, parameters: Mapping[str, Any] | None = None,
                   **explicit: Any) -> LaunchRequest:
     """Merge explicit launch() arguments over a launch config in W&B Launch's format."""
+    if config is not None and not isinstance(config, Mapping):
+        raise ConfigError(f"config must be a mapping of launch settings, got {type(config).__name__} {config!r}")
     config = copy.deepcopy(dict(config)) if config is not None else {}
-    if not isinstance(config, dict):
-        raise ConfigError(f"config must be a mapping of launch settings, got {type(config).__name__}")
     unknown = sorted(set(config) - set(CONFIG_KEYS))
     if unknown:
         raise ConfigError(f"unknown config key {unknown[0]!r}; expected one of: {', '.join(CONFIG_KEYS)}")
-    overrides = config.get("overrides") or {}
+    overrides = config.get("overrides", {})
+    if overrides is None:
+        overrides = {}
     if not isinstance(overrides, dict):
         raise ConfigError(f"config 'overrides' must be a mapping, got {overrides!r}")
     bad = sorted(set(overrides) - set(OVERRIDE_KEYS))
@@ -112,11 +114,13 @@ def merge_request(*, config: Mapping[str, Any] | None = None, parameters: Mappin
     except (TypeError, ValueError) as error:
         raise ConfigError(f"run_config values must be JSON values: {error}") from None
 
-    args = overrides.get("args") or []
+    args = overrides.get("args")
+    args = [] if args is None else args
     if not isinstance(args, list | tuple) or not all(isinstance(a, str | int | float) for a in args):
         raise ConfigError(f"overrides.args must be a list of strings, got {args!r}")
 
-    docker = config.get("docker") or {}
+    docker = config.get("docker", {})
+    docker = {} if docker is None else docker
     if not isinstance(docker, dict):
         raise ConfigError(f"config 'docker' must be a mapping, got {docker!r}")
 
@@ -130,7 +134,8 @@ def merge_request(*, config: Mapping[str, Any] | None = None, parameters: Mappin
         return None
 
     entry_point = pick("entry_point", overrides.get("entry_point"), config.get("entry_point"))
-    resource_args = pick("resource_args", config.get("resource_args")) or {}
+    resource_args = pick("resource_args", config.get("resource_args"))
+    resource_args = {} if resource_args is None else resource_args
     if not isinstance(resource_args, Mapping) or not all(isinstance(v, Mapping) for v in resource_args.values()):
         raise SpecError(f"resource_args must map resource names to settings, e.g. "
                         f"{{'local-process': {{'env': {{...}}}}}}, got {resource_args!r}")

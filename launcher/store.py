@@ -84,10 +84,12 @@ RUN_COLUMNS = ("id", "name", "project", "entity", "job", "resource", "state", "m
 
 
 class Store:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, timeout: float = 30.0) -> None:
         self.path = os.fspath(path)
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        #: How long a statement waits for another process's write lock before giving up.
+        self.timeout = timeout
+        self._conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
@@ -106,7 +108,7 @@ class Store:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE takes the write lock up front, so read-then-write sequences are atomic
         across processes (claims, version numbers, unique run ids)."""
-        with self._lock:
+        with self._lock, self._errors_as_launch_errors():
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
@@ -117,12 +119,27 @@ class Store:
                 self._conn.execute("COMMIT")
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
-        with self._lock:
+        with self._lock, self._errors_as_launch_errors():
             return self._conn.execute(sql, params).fetchall()
 
     def execute(self, sql: str, params: tuple | dict = ()) -> int:
-        with self._lock:
+        with self._lock, self._errors_as_launch_errors():
             return self._conn.execute(sql, params).rowcount
+
+    @contextmanager
+    def _errors_as_launch_errors(self) -> Iterator[None]:
+        """A database that is locked for too long or damaged is a condition the user can act on: say which
+        file and what happened, in one line, instead of a traceback."""
+        try:
+            yield
+        except sqlite3.OperationalError as error:
+            from launcher.errors import StoreError
+
+            text = str(error)
+            if "locked" in text or "busy" in text:
+                raise StoreError(f"the workspace database {self.path} stayed locked by another process for "
+                                 f"{self.timeout:g}s; try again when it is done") from None
+            raise StoreError(f"the workspace database {self.path} cannot be used: {text}") from None
 
     def _migrate(self) -> None:
         with self.transaction() as conn:

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import json
+import shlex
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from launcher.errors import ConfigError
+from launcher.errors import ConfigError, SpecError
+
+
+def split_command(text: str, what: str) -> list[str]:
+    """A command line typed by the user, split into argv the way a shell splits words (nothing runs it)."""
+    try:
+        words = shlex.split(text)
+    except ValueError as error:
+        raise SpecError(f"{what} {text!r} cannot be split into words: {error}") from None
+    if not words:
+        raise SpecError(f"{what} {text!r} is empty; expected a command such as 'python train.py'")
+    return words
 
 
 def load_config(value: str) -> dict[str, Any]:
@@ -15,6 +27,8 @@ def load_config(value: str) -> dict[str, Any]:
     if len(value) < 4096 and path.is_file():
         text, origin = path.read_text(), f"config file {value!r}"
         kinds = ["toml"] if path.suffix == ".toml" else ["json"] if path.suffix == ".json" else ["json", "toml"]
+    elif path.suffix in (".json", ".toml") and "\n" not in value:
+        raise ConfigError(f"config file {value!r} does not exist")
     else:
         text, origin, kinds = value, f"config {value!r}", ["json", "toml"]
     problems = []

@@ -23,7 +23,8 @@ def register(subparsers) -> None:
                                     "$LAUNCHER_BASE_IMAGE, or launcher-base:bookworm)")
     base.add_argument("--check", action="store_true", help="only say whether it exists (exit code 1 if not)")
     base.add_argument("--rebuild", action="store_true", help="build it even when it exists")
-    base.add_argument("--mirror", help="Debian mirror for debootstrap (default: $DEBIAN_MIRROR or deb.debian.org)")
+    base.add_argument("--mirror", help="Debian mirror for debootstrap (default: $DEBIAN_MIRROR, else the host's apt "
+                                       "mirror, else deb.debian.org; the same recipe as scripts/docker-up)")
     base.set_defaults(handler=base_command)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from typing import Any
 
@@ -38,7 +37,7 @@ def register(subparsers) -> None:
 
 
 def launch_command(args: argparse.Namespace, open_api) -> int:
-    from launcher.cli.config_input import load_config, parse_json_mapping
+    from launcher.cli.config_input import load_config, parse_json_mapping, split_command
     from launcher.spec import merge_request
 
     settings: dict[str, Any] = {}
@@ -46,7 +45,7 @@ def launch_command(args: argparse.Namespace, open_api) -> int:
         from launcher.presets import load_preset
 
         settings.update(load_preset(args.preset))
-    entry_point = list(args.command) or (shlex.split(args.entry_point) if args.entry_point else None)
+    entry_point = list(args.command) or (split_command(args.entry_point, "--entry-point") if args.entry_point else None)
     flags = {
         "job": args.job, "entry_point": entry_point, "version": args.version, "name": args.name,
         "resource": args.resource, "project": args.project, "entity": args.entity,

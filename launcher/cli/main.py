@@ -113,6 +113,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as error:  # noqa: BLE001 - a bug must still not show the user a traceback
+        import os
+
+        if os.environ.get("LAUNCHER_DEBUG"):
+            raise
+        print(f"launcher: internal error: {type(error).__name__}: {error} "
+              "(set LAUNCHER_DEBUG=1 to see where)", file=sys.stderr)
+        return 70
 
 
 def open_tui(open_api) -> int:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import signal
 import sys
 import time
 from typing import Any
 
-from launcher.cli.main import EXIT_OK, EXIT_RUN_FAILED
+from launcher.cli.main import EXIT_BAD_INPUT, EXIT_OK, EXIT_RUN_FAILED
 from launcher.cli.output import table, when
 
 
@@ -87,10 +86,10 @@ def register(subparsers) -> None:
 
 
 def add_command(args: argparse.Namespace, open_api) -> int:
-    from launcher.cli.config_input import load_config, parse_json_mapping
+    from launcher.cli.config_input import load_config, parse_json_mapping, split_command
     from launcher.queue import launch_add
 
-    entry_point = list(args.command) or (shlex.split(args.entry_point) if args.entry_point else None)
+    entry_point = list(args.command) or (split_command(args.entry_point, "--entry-point") if args.entry_point else None)
     settings: dict[str, Any] = {
         "job": args.job, "entry_point": entry_point, "version": args.version, "name": args.name,
         "resource": args.resource, "project": args.project, "entity": args.entity,
@@ -157,11 +156,17 @@ def cancel_command(args: argparse.Namespace, open_api) -> int:
 
     api = open_api()
     items = [get_item(api, value) for value in args.items]
+    ended = []
     for item in items:
+        before = item.state
         state = cancel_item(api, item.id)
+        if before in ("finished", "failed", "cancelled"):
+            ended.append(item.id)
+            print(f"item {item.id} had already ended ({before}); nothing to cancel", file=sys.stderr)
+            continue
         detail = f" (its run {item.record.run_id} is being stopped)" if state == "running" else ""
         print(f"item {item.id} {state}{detail}")
-    return EXIT_OK
+    return EXIT_BAD_INPUT if ended else EXIT_OK
 
 
 def create_command(args: argparse.Namespace, open_api) -> int:

@@ -53,7 +53,7 @@ def logs_command(args: argparse.Namespace, open_api) -> int:
     run = open_api().find_run(args.run)
     if args.follow:
         follow_output(run, timestamps=args.timestamps)
-        return EXIT_OK
+        return EXIT_RUN_FAILED if run.get_status().state in ("failed", "start_failed") else EXIT_OK
     out = sys.stdout.buffer
     for line in run.log_lines():
         prefix = (line.timestamp + " ").encode() if args.timestamps else b""

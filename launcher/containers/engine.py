@@ -20,7 +20,7 @@ from launcher.errors import LaunchError, ResourceError
 #: Supported by Docker 20.10 and by every later engine (they accept API versions back to 1.24).
 API_VERSION = "1.41"
 DEFAULT_HOST = "unix:///var/run/docker.sock"
-START_HINT = "bash scripts/docker-up"
+START_HINT = "bash scripts/docker-up (or `dockerd`, or `systemctl start docker`)"
 STDOUT_FRAME, STDERR_FRAME = 1, 2
 _FRAME_HEADER = struct.Struct(">BxxxL")
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")

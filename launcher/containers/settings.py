@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -11,7 +12,7 @@ from launcher.errors import ResourceError
 RESOURCE = "local-container"
 #: Keys that map to the container's settings.
 CONTAINER_KEYS = ("env", "volumes", "mounts", "gpus", "cpus", "memory", "shm_size", "network", "user",
-                  "working_dir", "labels", "extra_hosts")
+                  "working_dir", "labels", "extra_hosts", "init")
 #: Keys about the image and the run around the container.
 RUN_KEYS = ("base_image", "registry", "keep", "grace_period")
 KEYS = CONTAINER_KEYS + RUN_KEYS
@@ -44,9 +45,10 @@ def check(args: Mapping[str, Any]) -> None:
     reserved = sorted(k for k in labels if k.startswith("launcher."))
     if reserved:
         raise _bad("labels", reserved[0], "label names not starting with 'launcher.' (the launcher sets those)")
-    keep = args.get("keep", False)
-    if not isinstance(keep, bool):
-        raise _bad("keep", keep, "true or false")
+    for key, default in (("keep", False), ("init", True)):
+        value = args.get(key, default)
+        if not isinstance(value, bool):
+            raise _bad(key, value, "true or false")
     grace_period(args)
 
 
@@ -63,7 +65,10 @@ def environment(args: Mapping[str, Any]) -> dict[str, str]:
 
 def host_settings(args: Mapping[str, Any]) -> dict[str, Any]:
     """The HostConfig part of the container's settings for these resource args."""
-    host: dict[str, Any] = {}
+    # An init process (the engine's docker-init) as PID 1 forwards signals and reaps zombies: a program
+    # that is PID 1 itself ignores SIGTERM unless it handles it, so every cancel would wait out the grace
+    # period and end in SIGKILL.
+    host: dict[str, Any] = {"Init": args.get("init", True) is not False}
     binds = _binds(args.get("volumes"))
     if binds:
         host["Binds"] = binds
@@ -145,7 +150,15 @@ def _bind_string(source: str, target: str, mode: str) -> str:
         raise _bad("volumes", f"{source}:{target}", "a host path (or volume name) and an absolute container path")
     if "/" in source and not source.startswith("/"):
         raise _bad("volumes", source, "an absolute host path or a volume name")
+    _check_host_path("volumes", source)
     return f"{source}:{target}:{mode}"
+
+
+def _check_host_path(key: str, source: str) -> None:
+    # The engine would create a missing bind source as an empty root-owned folder: almost always a typo.
+    if source.startswith("/") and not os.path.exists(source):
+        raise ResourceError(f"resource_args {RESOURCE}.{key}: host path {source!r} does not exist; expected an "
+                            "existing file or folder on this machine")
 
 
 def _mounts(mounts: Any) -> list[dict[str, Any]]:
@@ -166,6 +179,8 @@ def _mounts(mounts: Any) -> list[dict[str, Any]]:
             source = mount.get("source")
             if not isinstance(source, str) or not source or (kind == "bind" and not source.startswith("/")):
                 raise _bad("mounts", mount, "a source: an absolute host path for bind, a volume name for volume")
+            if kind == "bind":
+                _check_host_path("mounts", source)
             entry["Source"] = source
         result.append(entry)
     return result

@@ -346,8 +346,13 @@ class ContainerSupervisor:
                 if self.cancel_requested and info["State"]["Running"] and not self.stop_sent:
                     self._send_stop()
                 self.store.transition(self.run_id, states.RUNNING)
-                self._replay_logs(container, follow=bool(info["State"]["Running"]))
+                following = bool(info["State"]["Running"])
+                self._replay_logs(container, follow=following)
                 exit_code = self.engine.wait_container(container)
+                if following:
+                    # A follow-mode /logs ends when the container exits without sending a last message
+                    # that has no newline; a plain replay has it (the skip counts drop the rest).
+                    self._replay_logs(container, follow=False)
             except (EngineLost, EngineUnavailable):
                 if not self._await_engine():
                     return
@@ -375,8 +380,10 @@ class ContainerSupervisor:
             except EngineUnavailable:
                 pass
             if self.cancel_requested:
+                self._leave_container()
                 self._end(states.STOPPED, "stopped by request while the Docker engine was not answering; "
-                                          "its container could not be stopped or removed")
+                                          "its container could not be stopped or removed yet (the workspace "
+                                          "removes it when it next reaches the engine)")
                 return False
             end = time.monotonic() + ENGINE_RETRY_SECONDS
             while time.monotonic() < end and not self.cancel_requested:
@@ -390,6 +397,14 @@ class ContainerSupervisor:
             self.engine.remove_container(self.container)
         except LaunchError as error:
             self.log.note(f"removing container {self.container[:12]} failed: {error}")
+            self._leave_container()
+
+    def _leave_container(self) -> None:
+        """The run ends with its container perhaps still on the engine: a later use removes it."""
+        if not self.plan.get("keep"):
+            from launcher.containers import leftovers
+
+            leftovers.mark(self.plan["workspace"], self.run_id)
 
     def _finish(self, exit_code: int) -> None:
         self._remove()
@@ -437,6 +452,8 @@ def main() -> int:
         return 0
     except BaseException as error:  # a supervisor must never leave its run looking alive
         supervisor.log.note(f"supervisor error: {error!r}")
+        if supervisor.container is not None:
+            supervisor._leave_container()
         supervisor.store.transition(supervisor.run_id, states.FAILED, message=f"supervisor error: {error!r}")
         raise
     finally:

@@ -1,9 +1,13 @@
 """The default base image, built locally from Debian packages: no image registry is needed.
 
-The same recipe as scripts/docker-up (which must work before the launcher is installed): debootstrap a
-minimal bookworm with python3, pip, venv, git and CA certificates; copy this machine's CA bundle in, so
-that pip inside builds trusts the same authorities as the host (networks that inspect TLS); point pip at
-the host's package index when it names a remote one; `docker import` the tree."""
+The one recipe for it (scripts/docker-up runs this module too, with the system's python3, before the
+launcher is installed: standard library only): debootstrap a minimal bookworm with python3, pip, venv,
+git and CA certificates from the host's Debian mirror; copy this machine's CA bundle in, so that pip
+inside builds trusts the same authorities as the host (networks that inspect TLS); point pip at the
+host's package index when it names a remote one; `docker import` the tree.
+
+    python3 -m launcher.images.base_image [--tag TAG] [--mirror URL] [--print-mirror]
+"""
 
 from __future__ import annotations
 
@@ -33,6 +37,10 @@ IMAGE_CHANGES = (
 )
 
 
+APT_DIR = Path("/etc/apt")
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+
+
 class BaseImageError(LaunchError):
     """The base image cannot be built here."""
 
@@ -55,7 +63,7 @@ def build(engine: Engine, tag: str = DEFAULT_TAG, *, mirror: str | None = None,
         raise BaseImageError("building the base image needs root (debootstrap creates device files); "
                              "run it as root, or use: sudo bash scripts/docker-up")
     engine.ping(timeout=5)
-    mirror = mirror or os.environ.get("DEBIAN_MIRROR") or "http://deb.debian.org/debian"
+    mirror = mirror or debian_mirror()
     rootfs = Path(tempfile.mkdtemp(prefix="launcher-rootfs-"))
     try:
         progress(f"debootstrap {SUITE} from {mirror} (about a minute)")
@@ -79,6 +87,63 @@ def build(engine: Engine, tag: str = DEFAULT_TAG, *, mirror: str | None = None,
     if described is None:
         raise BaseImageError(f"the import finished but the engine has no image {tag}")
     return described
+
+
+def debian_mirror(apt_dir: Path = APT_DIR) -> str:
+    """Where debootstrap gets packages: $DEBIAN_MIRROR, else the host's own Debian mirror (apt's sources,
+    one-line `deb URL suite components` entries and deb822 `URIs:` stanzas), else deb.debian.org."""
+    return os.environ.get("DEBIAN_MIRROR") or next(iter(host_debian_mirrors(apt_dir)), DEFAULT_MIRROR)
+
+
+def host_debian_mirrors(apt_dir: Path = APT_DIR) -> list[str]:
+    """The host's enabled Debian archive URLs (not security ones), in apt's order of its files."""
+    files = [apt_dir / "sources.list"]
+    parts = apt_dir / "sources.list.d"
+    if parts.is_dir():
+        files += sorted(p for p in parts.iterdir() if p.suffix in (".list", ".sources"))
+    found: list[str] = []
+    for path in files:
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        entries = _deb822_uris(text) if path.suffix == ".sources" else _one_line_uris(text)
+        found += [uri.rstrip("/") for uri in entries if _is_debian_archive(uri)]
+    return list(dict.fromkeys(found))
+
+
+def _one_line_uris(text: str) -> list[str]:
+    uris = []
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split()
+        if not words or words[0] != "deb":
+            continue
+        words = words[1:]
+        if words and words[0].startswith("["):  # options: [arch=amd64 signed-by=...]
+            while words and not words[0].endswith("]"):
+                words = words[1:]
+            words = words[1:]
+        if words:
+            uris.append(words[0])
+    return uris
+
+
+def _deb822_uris(text: str) -> list[str]:
+    uris = []
+    for stanza in text.split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in stanza.splitlines():
+            if line.startswith("#") or ":" not in line or line[:1].isspace():
+                continue
+            key, _, value = line.partition(":")
+            fields[key.strip().lower()] = value.strip()
+        if "deb" in fields.get("types", "").split() and fields.get("enabled", "yes").lower() != "no":
+            uris += fields.get("uris", "").split()
+    return uris
+
+
+def _is_debian_archive(uri: str) -> bool:
+    return uri.startswith(("http://", "https://")) and uri.rstrip("/").endswith("/debian")
 
 
 def pip_config() -> str:
@@ -123,3 +188,38 @@ def _import(engine: Engine, rootfs: Path, tag: str) -> None:
     finally:
         tar.stdout.close()
         tar.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the base image unless the engine has it (scripts/docker-up runs this)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python3 -m launcher.images.base_image", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tag", default=os.environ.get("LAUNCHER_BASE_IMAGE") or DEFAULT_TAG)
+    parser.add_argument("--mirror", help="Debian mirror (default: $DEBIAN_MIRROR, the host's, deb.debian.org)")
+    parser.add_argument("--rebuild", action="store_true", help="build it even when it exists")
+    parser.add_argument("--print-mirror", action="store_true", help="print the mirror it would use and exit")
+    args = parser.parse_args(argv)
+    if args.print_mirror:
+        print(args.mirror or debian_mirror())
+        return 0
+    engine = Engine()
+    try:
+        engine.ping(timeout=5)
+        present = describe(engine, args.tag)
+        if present is not None and not args.rebuild:
+            print(f"base image {args.tag} is present", file=sys.stderr)
+            return 0
+        built = build(engine, args.tag, mirror=args.mirror,
+                      progress=lambda line: print(f"building {args.tag}: {line}", file=sys.stderr, flush=True))
+    except LaunchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"built {args.tag} ({built['id'][7:19]}, {built['size'] / 1e6:.0f} MB)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

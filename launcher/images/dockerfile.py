@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path, PurePosixPath
 
 from launcher.jobs.inspect import script_of
@@ -35,9 +34,15 @@ def find_dockerfile(source: Path, argv: tuple[str, ...] | list[str]) -> str | No
     return None
 
 
-def generated_dockerfile(base_image: str, argv: tuple[str, ...] | list[str], has_requirements: bool) -> str:
+def generated_dockerfile(base_image: str, has_requirements: bool) -> str:
     """A Dockerfile for a job without one. Requirements get their own layer before the source, so a code
-    change does not reinstall them; the program runs as a non-root user."""
+    change does not reinstall them; the program runs as a non-root user.
+
+    No ENTRYPOINT: every run passes its entry point and arguments when its container is created, so one
+    image serves every entry point of a source and a change of entry point needs no build. An ENTRYPOINT
+    left out of the tag's hash would be stale in a reused image (misleading for a plain `docker run` of a
+    pushed one); one kept in the hash would rebuild for every entry point. Such an image runs the base
+    image's command (python3); run it with the job's command: `docker run IMAGE python train.py`."""
     lines = [
         f"FROM {base_image}",
         f"RUN python3 -m venv {VENV_DIR}",
@@ -54,12 +59,4 @@ def generated_dockerfile(base_image: str, argv: tuple[str, ...] | list[str], has
         f"WORKDIR {APP_DIR}",
         "USER launcher",
     ]
-    if argv:
-        lines.append("ENTRYPOINT " + json.dumps(list(argv)))
     return "\n".join(lines) + "\n"
-
-
-def without_entrypoint(dockerfile: str) -> str:
-    """The part of a generated Dockerfile that decides the image's content (its tag's hash): every run
-    passes its own argv, so one image serves all entry points and parameters of a source."""
-    return "".join(line for line in dockerfile.splitlines(keepends=True) if not line.startswith("ENTRYPOINT "))

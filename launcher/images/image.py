@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re  # loaded by json anyway
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +20,8 @@ from launcher.errors import LaunchError
 from launcher.logfile import LAUNCHER, LogWriter
 
 #: Bump when the way images are built changes, so old tags are not reused for new recipes.
-RECIPE_VERSION = 1
+#: 2: generated Dockerfiles have no ENTRYPOINT (images of 1 carry a stale one).
+RECIPE_VERSION = 2
 CONTEXT_FILE = "build-context.tar"
 
 
@@ -74,7 +76,7 @@ def image_hash(engine: Engine, build: dict[str, Any]) -> str:
         "recipe": RECIPE_VERSION,
         "source": build.get("source_key") or tree_digest(Path(build["context"])),
         "dockerfile": build.get("dockerfile"),
-        "generated": build.get("generated_key"),
+        "generated": build.get("generated"),
         "requirements": sorted(build.get("requirements") or []),
     }
     if build.get("generated") is not None:
@@ -152,12 +154,13 @@ def _build(engine: Engine, build: dict[str, Any], tag: str, run_dir: Path, log: 
                     raise Cancelled("cancelled during the image build")
                 text = message.get("stream")
                 if text:
+                    text = strip_terminal_codes(text)
                     log.write(LAUNCHER, text.encode("utf-8", "replace"))
                     for line in text.splitlines():
                         if line.startswith("Step "):
                             step = line.strip()
                 if "error" in message:
-                    error = (message.get("errorDetail") or {}).get("message") or message["error"]
+                    error = strip_terminal_codes((message.get("errorDetail") or {}).get("message") or message["error"])
                     log.note(error)
                     raise ImageError(f"image build failed at {step}: {error.strip()}")
     except EngineError as error:
@@ -166,6 +169,15 @@ def _build(engine: Engine, build: dict[str, Any], tag: str, run_dir: Path, log: 
         context.unlink(missing_ok=True)
     if engine.image(tag) is None:
         raise ImageError(f"image build ended without producing {tag} (last step: {step})")
+
+
+#: Terminal control sequences (colours, cursor moves, titles, charsets) that build steps print for a terminal.
+_TERMINAL_CODES = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[()*+][0-9A-Za-z]|[@-Z\\-_])")
+
+
+def strip_terminal_codes(text: str) -> str:
+    """The build's output without ANSI escape sequences: the run's log holds text, not screen codes."""
+    return _TERMINAL_CODES.sub("", text)
 
 
 def write_context(build: dict[str, Any], destination: Path) -> str:
@@ -226,8 +238,27 @@ def _push(engine: Engine, local: str, pushed: str, log: LogWriter, cancelled: Ca
         _follow(engine.push(pushed), log, cancelled, verbose=True)
     except (ImageError, EngineError) as error:
         engine.remove_image(pushed)  # the tag must not claim an image the registry does not have
-        raise ImageError(f"pushing {pushed} failed: {error}") from None
+        raise ImageError(push_error_message(pushed, str(error))) from None
     log.note(f"pushed {pushed}")
+
+
+def push_error_message(pushed: str, error: str) -> str:
+    """One line for a failed push: a registry that answered with an HTTP error is named with that status
+    (the engine's own text for it is often a body parse error such as "invalid character 'M'")."""
+    import http
+
+    found = re.search(r"\bHTTP (?:status:? )?([45]\d\d)\b", error) or re.search(r"\b([45]\d\d) ([A-Z][A-Za-z ]+)", error)
+    if found is None:
+        return f"pushing {pushed} failed: {error.splitlines()[0] if error else 'no reason given'}"
+    status = int(found.group(1))
+    try:
+        phrase = http.HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "error"
+    registry = pushed.split("/", 1)[0] if "/" in pushed else "docker.io"
+    hint = ("check the credentials for it (docker login)" if status in (401, 403)
+            else "check the repository and that the registry accepts pushes")
+    return f"the registry at {registry} refused the push of {pushed} (HTTP {status} {phrase}); {hint}"
 
 
 def _follow(messages: Iterator[dict[str, Any]], log: LogWriter, cancelled: Callable[[], bool],

@@ -80,9 +80,11 @@ class GitCache:
 
     @contextmanager
     def _locked(self, url: str):
+        # One lock for the whole cache (fetches are short), so a URL that turns out not to exist leaves
+        # no file of its own behind.
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self._repo_dir(url).with_suffix(".lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # one fetch per repository at a time, across processes
+        with open(self.root / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one fetch at a time, across processes
             yield
 
     def _repo(self, url: str):

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from launcher.spec import LaunchSpec
 
 
+#: Folder of the workspace where runners leave markers of pending clean-up, one sub-folder per resource.
+TIDY_DIR = "tidy"
+
+
 class RunHandle:
     """What `start` returns. Runners whose runs can be awaited cheaply in-process override `wait`."""
 
@@ -73,6 +77,13 @@ class Runner(ABC):
     @abstractmethod
     def cancel(self, api: Api, run: Mapping[str, Any], grace_period: float | None) -> None:
         """Stop the run (SIGTERM, grace period, SIGKILL or the resource's equivalent)."""
+
+    def tidy(self, api: Api) -> None:
+        """Finish clean-up that could not be done when a run ended (a container left while its engine was
+        away). The runner leaves a file per pending item in `api.home / TIDY_DIR / name`; opening the
+        workspace calls this only when that folder exists, so a workspace with nothing pending pays one
+        stat."""
+        return None
 
     def reattach(self, api: Api, run: Mapping[str, Any]) -> None:
         """Pick up a run that is still active in the store but whose launching process may be gone."""

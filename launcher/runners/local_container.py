@@ -5,7 +5,9 @@ container's settings, labels) and starts the run's supervisor (launcher/containe
 a separate small process in its own session that owns the run from then on, so the run outlives the
 launching process. The supervisor holds an exclusive lock on the run folder's lock file while it lives;
 `reattach` (called when a workspace is opened) starts a new supervisor for an active run whose lock is
-free, and that supervisor picks the run up from its container, found by its labels."""
+free, and that supervisor picks the run up from its container, found by its labels. Containers of runs
+that ended while the engine was away are removed the next time the workspace reaches the engine (`tidy`,
+from `start` and `reattach`; see launcher/containers/leftovers.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from launcher import states
-from launcher.containers import settings, supervisor
+from launcher.containers import leftovers, settings, supervisor
 from launcher.containers.settings import LABEL_JOB, LABEL_RUN, LABEL_WORKSPACE
 from launcher.environment import run_environment
 from launcher.errors import LaunchError, ResourceError
@@ -87,6 +89,9 @@ class LocalContainerRunner(Runner):
         if spec.docker_image is not None and (spec.repository or spec.resource_args.get("registry")):
             raise ResourceError(f"repository/registry apply to images the launcher builds; image "
                                 f"{spec.docker_image!r} is run as it is (push it yourself, or leave them out)")
+        if spec.docker_image is not None and spec.resource_args.get("base_image"):
+            raise ResourceError(f"resource_args local-container.base_image applies to images the launcher builds; "
+                                f"image {spec.docker_image!r} is run as it is (leave base_image out)")
         if spec.docker_image is None and not spec.argv:
             raise ResourceError("local-container needs an entry point to run a code or git job")
 
@@ -117,6 +122,7 @@ class LocalContainerRunner(Runner):
         api.store.update_handle(spec.run_id, supervisor_pid=process.pid,
                                 supervisor_start=process_start_time(process.pid),
                                 container_name=plan["name"], **({"container_id": container} if container else {}))
+        self.tidy(api, client)
         return ProcessHandle(process)
 
     def _start_locked(self, api: Api, spec: LaunchSpec, run_dir: Path, client, plan: dict[str, Any],
@@ -154,12 +160,11 @@ class LocalContainerRunner(Runner):
         source = run_dir / "src"
         own = recipes.find_dockerfile(source, spec.argv)
         base = base_image(api, spec.resource_args)
-        generated = None if own else recipes.generated_dockerfile(base, spec.argv, bool(spec.requirements))
+        generated = None if own else recipes.generated_dockerfile(base, bool(spec.requirements))
         return {"build": {
             "context": str(source),
             "dockerfile": own,
             "generated": generated,
-            "generated_key": recipes.without_entrypoint(generated) if generated else None,
             "requirements": list(spec.requirements),
             "requirements_file": recipes.REQUIREMENTS_FILE,
             "source_dir": recipes.SOURCE_DIR,
@@ -227,11 +232,26 @@ class LocalContainerRunner(Runner):
                 client.stop_container(container["Id"], max(0, int(grace + 0.999)))
                 client.remove_container(container["Id"])
         except EngineUnavailable as error:
-            message = f"stopped by request; its container could not be stopped or removed: {error}"
+            message = f"stopped by request; its container could not be stopped or removed yet: {error}"
+            if not run["spec"].get("resource_args", {}).get("keep"):
+                leftovers.mark(workspace_label(api), run["id"])
         _note(api.run_dir(run["id"]), message)
         api.store.transition(run["id"], states.STOPPED, message=message)
 
+    def tidy(self, api: Api, client=None) -> None:
+        """Remove containers of this workspace's ended runs that could not be removed when they ended
+        (the engine was away). Cheap unless there are some: one directory listing."""
+        if not leftovers.pending(workspace_label(api)):
+            return
+        try:
+            client = client or engine()
+            client.ping(timeout=PING_SECONDS)
+            leftovers.remove(client, api.store, workspace_label(api))
+        except LaunchError:
+            pass  # still away: the markers stay for the next time
+
     def reattach(self, api: Api, run: Mapping[str, Any]) -> None:
+        self.tidy(api)
         run_dir = api.run_dir(run["id"])
         young = time.time() - run["created_at"] < START_TIMEOUT_SECONDS
         if not (run_dir / supervisor.PLAN_FILE).exists():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -57,6 +58,12 @@ class LocalProcessRunner(Runner):
                                 "expected a number of seconds >= 0")
         if not spec.argv:
             raise ResourceError("local-process needs an entry point to run")
+        program = spec.argv[0]
+        # A bare name is looked up on PATH (python means the run's interpreter); paths are checked against
+        # the job's source when the spec is resolved.
+        if "/" not in program and program not in ("python", "python3") and shutil.which(program, path=_path(args)) is None:
+            raise ResourceError(f"program {program!r} of the entry point is not found on PATH; give a path such as "
+                                f"'./{program}' for a file in the job's source, or install it")
 
     def start(self, api: Api, spec: LaunchSpec, run_dir: Path) -> RunHandle:
         args = spec.resource_args
@@ -111,6 +118,11 @@ class LocalProcessRunner(Runner):
         else:
             api.store.transition(run["id"], states.FAILED,
                                  message="the run's supervisor ended unexpectedly; exit code unknown")
+
+
+def _path(args: Mapping[str, Any]) -> str | None:
+    """The PATH the program will see."""
+    return str(args.get("env", {}).get("PATH", os.environ.get("PATH", os.defpath)))
 
 
 def _starting(run: Mapping[str, Any]) -> bool:

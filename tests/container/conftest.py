@@ -55,6 +55,40 @@ def engine_ready() -> None:
     pytest.skip(f"container tests skipped: {problem}")
 
 
+#: Image names the tests (and the launcher runs they start) create.
+OUR_IMAGES = ("launcher/", "launcher-test/", "127.0.0.1:")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_new_images(engine_ready):
+    """Images created during the session go at its end: the launcher's builds, the tests' own images and
+    registry tags. Images that existed before (the base image above all) stay."""
+    client = main_client()
+    before_ids = {image.id for image in client.images.list(all=True)}
+    before_tags = {tag for image in client.images.list(all=True) for tag in image.tags}
+    yield
+    import docker.errors
+
+    for image in client.images.list(all=True):
+        for tag in image.tags:
+            if tag not in before_tags and tag.startswith(OUR_IMAGES):
+                try:
+                    client.images.remove(tag)  # the last tag of a new image: the image and its layers go
+                except docker.errors.NotFound:
+                    pass
+    progress = True
+    while progress:  # untagged images left by builds; children before their parents
+        progress = False
+        for image in client.images.list(all=True):
+            if image.id not in before_ids and not image.tags:
+                try:
+                    client.images.remove(image.id)
+                    progress = True
+                except docker.errors.APIError:
+                    pass  # still a parent of another image, or in use
+    client.close()
+
+
 @pytest.fixture(autouse=True)
 def _needs_engine(engine_ready, home: Path, monkeypatch: pytest.MonkeyPatch):
     """Every container test: an engine, the default base image, and no container of its workspace left."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from launcher import launch
+from launcher import Api, launch
 from launcher.containers.engine import Engine
+from launcher.containers.leftovers import pending
 from launcher.errors import ResourceError
 from launcher.launch import submit
 from launcher.runners import get_runner
 from launcher.spec import merge_request
+from tests.container.conftest import PrivateEngine
 from tests.waiting import wait_for
 
 RESOURCE = "local-container"
@@ -18,7 +20,8 @@ RESOURCE = "local-container"
 def test_no_engine_answering(api, tmp_path, monkeypatch):
     nothing = tmp_path / "nothing-listens-here.sock"
     monkeypatch.setenv("DOCKER_HOST", f"unix://{nothing}")
-    expected = f"no Docker engine answers at unix://{nothing}; start one with: bash scripts/docker-up"
+    expected = (f"no Docker engine answers at unix://{nothing}; start one with: bash scripts/docker-up "
+                "(or `dockerd`, or `systemctl start docker`)")
 
     assert get_runner(RESOURCE).unavailable_reason() == expected
     [resource] = [r for r in api.resources() if r["name"] == RESOURCE]
@@ -31,9 +34,10 @@ def test_no_engine_answering(api, tmp_path, monkeypatch):
     assert (record["state"], record["message"]) == ("start_failed", expected)
 
 
-def _running_on(private_engine, api, command: str):
+def _running_on(private_engine, api, command: str, keep: bool = False):
     image = private_engine.import_tiny_image()
-    run = submit(api, merge_request(docker_image=image, entry_point=["sh", "-c", command]))
+    run = submit(api, merge_request(docker_image=image, entry_point=["sh", "-c", command],
+                                    resource_args={RESOURCE: {"keep": keep}}))
     wait_for(lambda: "before" in run.get_logs(), timeout=30, what="the container's first output")
     assert run.state == "running"
     return run
@@ -56,8 +60,9 @@ def test_engine_going_away_mid_run_ends_the_run_clearly_once_it_answers(api, pri
     assert not run.wait(timeout=60)
     status = run.get_status()
     assert status.state == "failed"
-    assert status.exit_code == 137
-    assert status.message == "killed by SIGKILL (the Docker engine went away during the run)"
+    # The restarted engine stops what it lost with SIGTERM, which the container's init passes on.
+    assert status.exit_code == 143
+    assert status.message == "killed by SIGTERM (the Docker engine went away during the run)"
     assert run.get_logs() == "before\n"  # replayed from the log driver without repeating a byte
     assert Engine(private_engine.host).containers({"launcher.run_id": run.id}) == []
 
@@ -72,3 +77,28 @@ def test_cancel_while_the_engine_is_away(api, private_engine, monkeypatch):
     status = run.cancel(grace_period=0)
     assert status.state == "stopped"
     assert "while the Docker engine was not answering" in status.message
+
+    private_engine.start()
+    engine = Engine(private_engine.host)
+    assert engine.containers({"launcher.run_id": run.id}) != []  # left behind: nobody could remove it
+    assert pending(api.home.resolve()) == [run.id]
+    Api(api.home).close()  # reopening the workspace, now that the engine answers, removes it
+    assert engine.containers({"launcher.run_id": run.id}) == []
+    assert pending(api.home.resolve()) == []
+
+
+def test_a_launch_removes_containers_left_by_runs_that_ended_while_the_engine_was_away(api, private_engine,
+                                                                                       monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", private_engine.host)
+    run = _running_on(private_engine, api, "echo before; sleep 300")
+    kept = _running_on(private_engine, api, "echo before; sleep 300", keep=True)
+    private_engine.kill()
+    for each in (run, kept):
+        wait_for(lambda each=each: any("lost the connection" in n for n in _notes(each)), timeout=30,
+                 what="the supervisors to notice")
+        assert each.cancel(grace_period=0).state == "stopped"
+    private_engine.start()
+    launch(api, docker_image=PrivateEngine.IMAGE, entry_point=["sh", "-c", "true"])
+    engine = Engine(private_engine.host)
+    assert engine.containers({"launcher.run_id": run.id}) == []
+    assert len(engine.containers({"launcher.run_id": kept.id})) == 1  # kept, as asked

@@ -162,3 +162,31 @@ def test_cancel_a_reattached_run_whose_container_is_silent(api, home, shared, do
     assert _lines(again) == EXPECTED[:5]
     assert workspace_containers(docker_client, api.home) == []
     reopened.close()
+
+
+#: Prints lines, waits for /shared/go1, prints one more, waits for /shared/go2, ends with a partial line.
+ENDS_WITHOUT_NEWLINE = (
+    "import os, time\n"
+    "def wait(name):\n    while not os.path.exists(name):\n        time.sleep(0.02)\n"
+    "for i in range(3):\n    print('line', i, flush=True)\n"
+    "wait('/shared/go1')\nprint('after', flush=True)\n"
+    "wait('/shared/go2')\nprint('partial-no-newline', end='', flush=True)\n"
+)
+
+
+def test_reattached_run_keeps_a_last_line_without_a_newline(api, home, shared, docker_client):
+    run = submit(api, merge_request(docker_image=BASE, entry_point=["python3", "-c", ENDS_WITHOUT_NEWLINE],
+                                    resource_args={RESOURCE: {"volumes": [f"{shared}:/shared"]}}))
+    wait_for(lambda: _lines(run) == ["line 0", "line 1", "line 2"], timeout=30, what="the first lines")
+    _kill_supervisor(run)
+
+    reopened = Api(home)
+    again = reopened.run(run.id)
+    (shared / "go1").write_text("")
+    # Seen only through the new supervisor, which follows the running container's log driver.
+    wait_for(lambda: "after" in _lines(again), timeout=30, what="the reattached supervisor to follow")
+    (shared / "go2").write_text("")
+    assert again.wait(timeout=60)
+    assert again.get_log_bytes(("stdout",)) == b"line 0\nline 1\nline 2\nafter\npartial-no-newline"
+    assert workspace_containers(docker_client, api.home) == []
+    reopened.close()

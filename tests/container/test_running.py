@@ -10,7 +10,6 @@ import pytest
 
 from launcher import launch
 from launcher.containers.engine import Engine
-from launcher.environment import run_environment
 from launcher.errors import LaunchError, ResourceError
 from launcher.launch import submit
 from launcher.logfile import STDERR, STDOUT
@@ -49,20 +48,33 @@ def shared(tmp_path: Path) -> Path:
     return path
 
 
-def test_config_reaches_the_program_as_on_local_process(api):
-    code = ("import json, os\n"
-            "env = {k: v for k, v in os.environ.items() if k.startswith(('LAUNCHER_', 'WANDB_', 'PYTHONUNBUF'))}\n"
-            "print(json.dumps({'env': env, 'file': json.load(open(os.environ['LAUNCHER_CONFIG_FILE']))}))\n")
-    config = {"lr": 0.1, "layers": [1, 2], "name": "x y"}
-    run = launch(api, docker_image=BASE, entry_point=python(code), config={"overrides": {"run_config": config}})
+SHOW_CONFIG = ("import json, os\n"
+               "env = {k: v for k, v in os.environ.items() if k.startswith(('LAUNCHER_', 'WANDB_', 'PYTHONUNBUF'))}\n"
+               "print(json.dumps({'env': env, 'file': json.load(open(os.environ['LAUNCHER_CONFIG_FILE']))}))\n")
+#: What legitimately differs between two runs of one job on two resources.
+PER_RUN = {"LAUNCHER_RUN_ID", "WANDB_RUN_ID", "LAUNCHER_RESOURCE", "LAUNCHER_CONFIG_FILE"}
 
-    seen = json.loads(run.get_logs())
-    expected = run_environment(run.spec, "/launcher/config.json")
-    assert seen["env"] == expected
-    assert seen["env"]["LAUNCHER_RUN_ID"] == run.id
-    assert seen["env"]["LAUNCHER_RESOURCE"] == RESOURCE
-    assert json.loads(seen["env"]["LAUNCHER_CONFIG"]) == config
-    assert seen["file"] == config
+
+def test_config_reaches_the_program_as_on_local_process(api, make_code_dir, monkeypatch):
+    monkeypatch.delenv("LAUNCHER_HOME")  # only in this test process: not something a run is given
+    # Its own small Dockerfile: a quick build on the base image (local-process ignores it).
+    source = make_code_dir({"show.py": SHOW_CONFIG, "Dockerfile": f"FROM {BASE}\nCOPY show.py /w/\nWORKDIR /w\n"})
+    job = api.create_job("code", str(source), name="show-config", entry_point=["python3", "show.py"])
+    config = {"overrides": {"run_config": {"lr": 0.1, "layers": [1, 2], "name": "x y"}}}
+    seen = {}
+    for resource in ("local-process", RESOURCE):
+        run = launch(api, job=job.ref, resource=resource, name="same-name", config=config)
+        seen[resource] = (run, json.loads(run.get_logs()))
+
+    (local_run, local), (container_run, contained) = seen["local-process"], seen[RESOURCE]
+    assert {k: v for k, v in contained["env"].items() if k not in PER_RUN} == \
+        {k: v for k, v in local["env"].items() if k not in PER_RUN}
+    assert contained["file"] == local["file"] == config["overrides"]["run_config"]
+    assert (contained["env"]["LAUNCHER_RUN_ID"], contained["env"]["WANDB_RUN_ID"]) == (container_run.id,) * 2
+    assert (local["env"]["LAUNCHER_RUN_ID"], local["env"]["WANDB_RUN_ID"]) == (local_run.id,) * 2
+    assert (local["env"]["LAUNCHER_RESOURCE"], contained["env"]["LAUNCHER_RESOURCE"]) == ("local-process", RESOURCE)
+    assert contained["env"]["LAUNCHER_CONFIG_FILE"] == "/launcher/config.json"
+    assert {"LAUNCHER_CONFIG", "WANDB_CONFIG", "LAUNCHER_JOB", "WANDB_JOB_NAME", "PYTHONUNBUFFERED"} <= set(local["env"])
 
 
 def test_resource_args_reach_the_container(api, shared, docker_client):
@@ -73,7 +85,8 @@ def test_resource_args_reach_the_container(api, shared, docker_client):
             "open('/shared/facts.json', 'w').write(json.dumps(facts))\n")
     args = {"env": {"FOO": "bar"}, "volumes": [f"{shared}:/shared"], "mounts": [{"type": "tmpfs", "target": "/scratch"}],
             "cpus": 1.5, "memory": "256m", "shm_size": "64m", "network": "none", "user": "1234:1234",
-            "working_dir": "/tmp", "labels": {"team": "ml"}, "extra_hosts": {"myhost": "10.1.2.3"}, "keep": True}
+            "working_dir": "/tmp", "labels": {"team": "ml"}, "extra_hosts": {"myhost": "10.1.2.3"}, "keep": True,
+            "init": False}
     run = launch(api, docker_image=BASE, entry_point=python(code), resource_args={RESOURCE: args})
 
     facts = json.loads((shared / "facts.json").read_text())
@@ -85,6 +98,7 @@ def test_resource_args_reach_the_container(api, shared, docker_client):
     assert host["ShmSize"] == 64 << 20
     assert host["NetworkMode"] == "none"
     assert host["ExtraHosts"] == ["myhost:10.1.2.3"]
+    assert host["Init"] is False
     assert container.labels["team"] == "ml"
     assert container.labels["launcher.run_id"] == run.id
     assert container.status == "exited"
@@ -101,11 +115,20 @@ def test_bad_resource_args_are_one_line_errors_and_store_nothing(api):
                           ({"memory": "lots"}, "local-container.memory 'lots' is not valid"),
                           ({"volumes": ["nocolon"]}, "local-container.volumes 'nocolon' is not valid"),
                           ({"labels": {"launcher.run_id": "x"}}, "label names not starting with 'launcher.'"),
-                          ({"cpus": 0}, "local-container.cpus 0 is not valid")):
+                          ({"cpus": 0}, "local-container.cpus 0 is not valid"),
+                          ({"init": "yes"}, "local-container.init 'yes' is not valid; expected true or false"),
+                          ({"volumes": ["/launcher-test-missing/data:/data"]},
+                           "local-container.volumes: host path '/launcher-test-missing/data' does not exist; "
+                           "expected an existing file or folder on this machine"),
+                          ({"volumes": {"/launcher-test-missing/data": "/data"}},
+                           "host path '/launcher-test-missing/data' does not exist"),
+                          ({"mounts": [{"type": "bind", "source": "/launcher-test-missing/m", "target": "/m"}]},
+                           "local-container.mounts: host path '/launcher-test-missing/m' does not exist")):
         with pytest.raises(ResourceError, match=expected.replace(".", r"\.")) as caught:
             launch(api, docker_image=BASE, entry_point=["true"], resource_args={RESOURCE: bad})
         assert "\n" not in str(caught.value)
     assert api.runs() == []
+    assert not Path("/launcher-test-missing").exists()  # the engine did not make it either
 
 
 def test_gpu_request_on_a_machine_without_gpus(api, docker_client):
@@ -159,6 +182,15 @@ def test_cancel_sends_sigterm_and_removes_the_container(api, docker_client):
     status = run.cancel(grace_period=10)
     assert status.state == "stopped"
     assert "got SIGTERM" in run.get_logs()
+    assert workspace_containers(docker_client, api.home) == []
+
+
+def test_cancel_stops_a_program_without_a_signal_handler_at_once(api, docker_client):
+    # PID 1 of a container ignores SIGTERM unless it handles it: the container's init is PID 1 instead.
+    run = start(api, "import time\nprint('ready', flush=True)\ntime.sleep(60)\n")
+    wait_for(lambda: "ready" in run.get_logs(), timeout=30, what="the program to be ready")
+    status = run.cancel(grace_period=30)
+    assert (status.state, status.exit_code) == ("stopped", 128 + 15)  # SIGTERM ended it, not SIGKILL (137)
     assert workspace_containers(docker_client, api.home) == []
 
 

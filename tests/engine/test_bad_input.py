@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from launcher import LaunchError, launch
+from launcher import Api, LaunchError, launch
 
 
 def workspace_fingerprint(api) -> tuple:
@@ -97,3 +97,42 @@ def test_cli_config_file_errors_name_the_file(jobs, home, tmp_path):
     bad.write_text("overrides = [\n")
     result = cli(home, "launch", "-j", "code", "-c", str(bad))
     assert result.returncode == 2 and f"config file '{bad}' is not valid TOML" in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["launch", "-j", "code", "-e", 'python train.py "x'], "--entry-point 'python train.py \"x' cannot be split"),
+    (["job", "create", "code", ".", "-e", 'python "x'], "cannot be split into words: No closing quotation"),
+    (["launch", "-j", "code", "-c", "missing.toml"], "config file 'missing.toml' does not exist"),
+    (["launch", "-j", "code", "-c", '{"overrides": []}'], "config 'overrides' must be a mapping, got []"),
+    (["launch", "-j", "code", "-e", "no-such-program-anywhere --flag"], "program 'no-such-program-anywhere' of the entry point is not found on PATH"),
+])
+def test_cli_more_bad_input(jobs, home, args, message):
+    before = workspace_fingerprint(jobs)
+    result = cli(home, *args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert workspace_fingerprint(jobs) == before
+
+
+def test_config_that_is_not_a_mapping_is_refused(jobs):
+    with pytest.raises(LaunchError, match=r"config must be a mapping of launch settings, got list \[1\]"):
+        launch(jobs, job="code", config=[1])
+
+
+def test_a_locked_database_is_a_one_line_error(home):
+    import sqlite3
+
+    from launcher.errors import StoreError
+    from launcher.store import Store
+
+    Api(home).close()
+    holder = sqlite3.connect(home / "launcher.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        store = Store(home / "launcher.db", timeout=0.2)
+        with pytest.raises(StoreError, match="stayed locked by another process for 0.2s"):
+            store.insert_run({"id": "r1", "resource": "local-process", "spec": {}})
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

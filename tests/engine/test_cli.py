@@ -52,6 +52,9 @@ def test_failed_run_gives_non_zero_exit(home):
     result = cli(home, "launch", "-j", "fails")
     assert result.returncode == 1
     assert "fails on purpose" in result.stderr and "failed: exit code 3" in result.stderr
+    run_id = result.stderr.split()[1]
+    assert cli(home, "logs", "-f", run_id).returncode == 1
+    assert cli(home, "status", run_id).returncode == 1
 
 
 def test_toml_config_file_and_argv_after_dashdash(home, tmp_path):

@@ -108,6 +108,7 @@ def test_git_errors(api, git_repo, tmp_path):
         api.create_job("git", str(tmp_path / "nope.git"), entry_point=["python", "train.py"])
     with pytest.raises(SourceError, match="cannot be fetched"):
         api.create_job("git", "file:///nonexistent/repo.git", entry_point=["python", "train.py"])
+    assert [p.name for p in (api.home / "git-cache").iterdir()] == [".lock"]  # nothing for the bad URL
     with pytest.raises(SourceError, match="'no-such-branch' is not a branch, tag or commit"):
         api.create_job("git", str(git_repo.bare), ref="no-such-branch", entry_point=["python", "train.py"])
     with pytest.raises(SourceError, match="may not start with '-'"):

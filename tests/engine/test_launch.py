@@ -79,6 +79,7 @@ def test_failed_run_raises_execution_error_with_exit_code_and_tail(api, make_cod
     assert "exit code 3" in str(caught.value)
     run = api.run(caught.value.run_id)
     assert run.get_status() == run.get_status().__class__(states.FAILED, "exit code 3", 3)
+    assert [event["state"] for event in run.events()] == [states.STARTING, states.RUNNING, states.FAILED]
 
 
 def test_asynchronous_launch_returns_at_once(api, make_code_dir):

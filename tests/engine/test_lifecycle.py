@@ -50,3 +50,14 @@ def test_interrupt_stops_the_runs(api, home, signum):
     process.send_signal(signum)
     process.wait(timeout=60)
     assert run.get_status().state == states.STOPPED
+
+
+def test_sigterm_during_a_synchronous_launch_stops_the_run(api, home):
+    code = SCRIPT.format(home=str(home), program=WAITS_FOR_FILE, after="").replace(
+        "synchronous=False", "synchronous=True, run_id='sync-run'")
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: api.store.get_run("sync-run") is not None and "up" in api.run("sync-run").get_logs(),
+             what="program running")
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 128 + signal.SIGTERM
+    assert api.run("sync-run").get_status().state == states.STOPPED

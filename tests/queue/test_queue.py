@@ -112,7 +112,10 @@ def test_bad_queue_and_priority_are_one_line_errors(api, worker, cli):
 def test_failed_items_keep_the_reason(api, worker, start_agent, make_code_dir):
     bad_job = launch_add(api, job=worker, entry_point=["python", "missing.py"])
     crashed = launch_add(api, job=worker, config=run_config(exit=3))
-    no_program = launch_add(api, entry_point=["no-such-program-for-launcher-tests"])
+    missing_program = launch_add(api, entry_point=["no-such-program-for-launcher-tests"])
+    not_executable = make_code_dir({"tool.sh": "echo never runs\n"})  # a file without its executable bit
+    api.create_job("code", str(not_executable), name="not-executable", entry_point=["./tool.sh"])
+    no_program = launch_add(api, job="not-executable")
     fine = launch_add(api, job=worker, run_id="wanted-id")
     # Both pass when queued; the second finds the id taken when it is launched.
     same_id = launch_add(api, job=worker, run_id="wanted-id", priority="low")
@@ -129,7 +132,10 @@ def test_failed_items_keep_the_reason(api, worker, start_agent, make_code_dir):
     assert crashed.wait_until_finished(timeout=30).state == states.FAILED
     assert crashed.state == "failed" and crashed.message == "run failed: exit code 3"
     assert no_program.wait_until_finished(timeout=30).state == states.START_FAILED
-    assert no_program.message.startswith("run failed to start: could not start 'no-such-program-for-launcher-tests'")
+    assert no_program.message.startswith("run failed to start: could not start './tool.sh'")
+    with pytest.raises(RunError, match="launch rejected: program 'no-such-program-for-launcher-tests' of the entry "
+                                       "point is not found on PATH"):
+        missing_program.wait_until_finished(timeout=30)
 
 
 def test_cancel_and_remove(api, worker, start_agent, tmp_path, cli):
@@ -158,6 +164,8 @@ def test_cancel_and_remove(api, worker, start_agent, tmp_path, cli):
         waiting.wait_until_running(timeout=5)
     assert "does not exist" in one_line_error(cli("queue", "cancel", "999"))
     assert "not valid; expected a number" in one_line_error(cli("queue", "cancel", "abc"))
+    again = cli("queue", "cancel", str(waiting.id))
+    assert again.returncode == 2 and f"item {waiting.id} had already ended (cancelled)" in again.stderr
 
 
 def test_cli_lists_items_and_queues(api, worker, cli):
