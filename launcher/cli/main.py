@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("launcher.cli.run_commands", "show a run's state and details"),
     "cancel": ("launcher.cli.run_commands", "stop a run (SIGTERM, grace period, SIGKILL)"),
     "job": ("launcher.cli.job_commands", "create and inspect jobs"),
+    "settings": ("launcher.cli.settings_commands", "show or change the workspace's settings"),
     "queue": ("launcher.cli.queue_commands", "put launches on a queue; list, cancel and remove items"),
     "queues": ("launcher.cli.queue_commands", "list queues with their item counts, and agents"),
     "agent": ("launcher.cli.queue_commands", "take items from queues and launch them (--max-jobs N)"),

@@ -90,3 +90,13 @@ def test_help_is_fast_and_lists_commands():
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
     # Heavy modules stay out of --help.
     assert not imported & {"git", "docker", "textual", "ray", "yaml", "sqlite3"}
+
+
+def test_settings(home):
+    assert cli(home, "settings", "ray_address", "http://10.0.0.5:8265").returncode == 0
+    assert cli(home, "settings", "ray_address").stdout.strip() == "http://10.0.0.5:8265"
+    assert "ray_address" in cli(home, "settings").stdout
+    assert cli(home, "settings", "ray_address", "").returncode == 0
+    assert cli(home, "settings", "ray_address").stdout.strip() == "-"
+    wrong = cli(home, "settings", "colour", "blue")
+    assert wrong.returncode == 2 and "setting 'colour' is not known" in wrong.stderr
