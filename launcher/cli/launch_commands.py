@@ -16,6 +16,15 @@ def register(subparsers) -> None:
                     "Ctrl-C while following a synchronous run stops it.",
         epilog="example: launcher launch -j demo -c '{\"overrides\": {\"run_config\": {\"lr\": 0.1}}}'  |  "
                "launcher launch -j demo -- python train.py --epochs 3")
+    add_launch_arguments(parser)
+    parser.add_argument("--preset", help="start from a saved preset (flags given here win)")
+    parser.add_argument("--async", dest="asynchronous", action="store_true", help="print the run id and return")
+    parser.add_argument("-q", "--quiet", action="store_true", help="do not print the run's output")
+    parser.set_defaults(handler=launch_command)
+
+
+def add_launch_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that describe a launch: launch() parameters, shared by `launch` and `queue add`."""
     parser.add_argument("-j", "--job", help="job reference: entity/project/name:alias")
     parser.add_argument("-e", "--entry-point", help="entry point: an MLproject entry point name, or a command "
                         "line split into argv like a shell would split it (never run through a shell)")
@@ -28,23 +37,14 @@ def register(subparsers) -> None:
     parser.add_argument("--entity")
     parser.add_argument("-d", "--docker-image", help="launch this image directly, without a job")
     parser.add_argument("-c", "--config", help="launch config (W&B launch format): a JSON/TOML file or text")
-    parser.add_argument("--run-id", help="the run id (must not be in use)")
+    parser.add_argument("--run-id", help="the run id (must not be in use when the run starts)")
     parser.add_argument("--repository", help="registry repository built images are pushed to")
-    parser.add_argument("--preset", help="start from a saved preset (flags given here win)")
-    parser.add_argument("--async", dest="asynchronous", action="store_true", help="print the run id and return")
-    parser.add_argument("-q", "--quiet", action="store_true", help="do not print the run's output")
-    parser.set_defaults(handler=launch_command)
 
 
-def launch_command(args: argparse.Namespace, open_api) -> int:
+def launch_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """launch() keyword arguments from the flags that were given."""
     from launcher.cli.config_input import load_config, parse_json_mapping, split_command
-    from launcher.spec import merge_request
 
-    settings: dict[str, Any] = {}
-    if args.preset:
-        from launcher.presets import load_preset
-
-        settings.update(load_preset(args.preset))
     entry_point = list(args.command) or (split_command(args.entry_point, "--entry-point") if args.entry_point else None)
     flags = {
         "job": args.job, "entry_point": entry_point, "version": args.version, "name": args.name,
@@ -53,7 +53,18 @@ def launch_command(args: argparse.Namespace, open_api) -> int:
         "resource_args": parse_json_mapping(args.resource_args, "--resource-args") if args.resource_args else None,
         "config": load_config(args.config) if args.config else None,
     }
-    settings.update({k: v for k, v in flags.items() if v is not None})
+    return {k: v for k, v in flags.items() if v is not None}
+
+
+def launch_command(args: argparse.Namespace, open_api) -> int:
+    from launcher.spec import merge_request
+
+    settings: dict[str, Any] = {}
+    if args.preset:
+        from launcher.presets import load_preset
+
+        settings.update(load_preset(args.preset))
+    settings.update(launch_settings(args))
     request = merge_request(**settings)
     api = open_api()
     from launcher.launch import submit

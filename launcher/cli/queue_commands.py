@@ -9,6 +9,7 @@ import sys
 import time
 from typing import Any
 
+from launcher.cli.launch_commands import add_launch_arguments, launch_settings
 from launcher.cli.main import EXIT_BAD_INPUT, EXIT_OK, EXIT_RUN_FAILED
 from launcher.cli.output import table, when
 
@@ -22,20 +23,7 @@ def register(subparsers) -> None:
                               epilog="example: launcher queue add -j demo --priority high -c '{\"parameters\": {\"lr\": 0.1}}'")
     add.add_argument("-q", "--queue", default="default", help="queue name (default: default)")
     add.add_argument("--priority", help="critical, high, medium (default) or low")
-    add.add_argument("-j", "--job", help="job reference: entity/project/name:alias")
-    add.add_argument("-e", "--entry-point", help="entry point: an MLproject entry point name, or a command line "
-                     "split into argv like a shell would split it (never run through a shell)")
-    add.add_argument("command", nargs="*", help="entry point argv after '--' (alternative to -e)")
-    add.add_argument("--version", help="git ref (branch, tag or commit) for git jobs")
-    add.add_argument("-n", "--name", help="run name")
-    add.add_argument("-r", "--resource", help="resource: local-process, local-container, ray")
-    add.add_argument("-R", "--resource-args", help="resource args as JSON, keyed by resource name")
-    add.add_argument("-p", "--project")
-    add.add_argument("--entity")
-    add.add_argument("-d", "--docker-image", help="launch this image directly, without a job")
-    add.add_argument("-c", "--config", help="launch config (W&B launch format): a JSON/TOML file or text")
-    add.add_argument("--run-id", help="the run id (must not be in use when it is launched)")
-    add.add_argument("--repository", help="registry repository built images are pushed to")
+    add_launch_arguments(add)
     add.set_defaults(handler=add_command)
 
     listing = commands.add_parser("list", help="list queued, running and ended items")
@@ -86,19 +74,9 @@ def register(subparsers) -> None:
 
 
 def add_command(args: argparse.Namespace, open_api) -> int:
-    from launcher.cli.config_input import load_config, parse_json_mapping, split_command
     from launcher.queue import launch_add
 
-    entry_point = list(args.command) or (split_command(args.entry_point, "--entry-point") if args.entry_point else None)
-    settings: dict[str, Any] = {
-        "job": args.job, "entry_point": entry_point, "version": args.version, "name": args.name,
-        "resource": args.resource, "project": args.project, "entity": args.entity,
-        "docker_image": args.docker_image, "run_id": args.run_id, "repository": args.repository,
-        "resource_args": parse_json_mapping(args.resource_args, "--resource-args") if args.resource_args else None,
-        "config": load_config(args.config) if args.config else None,
-    }
-    item = launch_add(open_api(), queue_name=args.queue, priority=args.priority,
-                      **{k: v for k, v in settings.items() if v is not None})
+    item = launch_add(open_api(), queue_name=args.queue, priority=args.priority, **launch_settings(args))
     record = item.record
     print(f"queued item {item.id} on {record.queue} ({record.priority})", file=sys.stderr)
     print(item.id)
