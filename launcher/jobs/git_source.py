@@ -37,6 +37,9 @@ def normalize_url(url: str) -> str:
                           "use file://, ssh://, https:// or a local path")
     if any(ord(c) < 32 for c in url):
         raise SourceError(f"git URL {url!r} contains control characters")
+    host = _host(url)
+    if host is not None and host.startswith("-"):
+        raise SourceError(f"git URL {url!r} is refused: its host {host!r} would be read by ssh as an option")
     match = _SCHEME.match(url)
     if match:
         if match["scheme"].lower() not in ("file", "git", "http", "https", "ssh"):
@@ -49,6 +52,17 @@ def normalize_url(url: str) -> str:
     if not path.exists():
         raise SourceError(f"git repository {url!r} does not exist (expected a URL or a local repository path)")
     return str(path.resolve())
+
+
+def _host(url: str) -> str | None:
+    """The host part of a scheme URL (ssh://user@host:port/path) or an scp-like one (user@host:path)."""
+    scheme = _SCHEME.match(url)
+    if scheme:
+        authority = url[scheme.end():].split("/", 1)[0]
+        return authority.rsplit("@", 1)[-1]
+    if "@" in url.split("/", 1)[0] and ":" in url:
+        return url.split(":", 1)[0].rsplit("@", 1)[-1]
+    return None
 
 
 def check_ref(ref: str) -> str:
@@ -189,7 +203,9 @@ class GitCache:
 
 def _git_reason(error) -> str:
     stderr = (getattr(error, "stderr", "") or "").strip().strip("'").strip()
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    # GitPython prefixes what git printed with "stderr: '" and quotes it.
+    lines = [line.strip().removeprefix("stderr:").strip().strip("'").strip() for line in stderr.splitlines()]
+    lines = [line for line in lines if line]
     for line in lines:
         if line.lower().startswith(("fatal:", "error:")):
             return line

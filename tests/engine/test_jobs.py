@@ -96,7 +96,8 @@ def test_git_job_default_branch_and_ref(api, git_repo):
 
 
 @pytest.mark.parametrize("url", ["--upload-pack=touch /tmp/pwned", "ext::sh -c touch% /tmp/pwned", "-oProxyCommand=x",
-                                 "fd::17", "gopher://example.invalid/repo"])
+                                 "fd::17", "gopher://example.invalid/repo", "ssh://-oProxyCommand=touch%20x/repo",
+                                 "git@-oProxyCommand=x:repo.git"])
 def test_git_urls_that_could_pass_options_are_refused(api, url):
     with pytest.raises(SourceError, match="refused|unsupported scheme"):
         api.create_job("git", url, entry_point=["python", "train.py"])
@@ -106,7 +107,7 @@ def test_git_urls_that_could_pass_options_are_refused(api, url):
 def test_git_errors(api, git_repo, tmp_path):
     with pytest.raises(SourceError, match="does not exist"):
         api.create_job("git", str(tmp_path / "nope.git"), entry_point=["python", "train.py"])
-    with pytest.raises(SourceError, match="cannot be fetched"):
+    with pytest.raises(SourceError, match="cannot be fetched: fatal: '/nonexistent/repo.git' does not appear"):
         api.create_job("git", "file:///nonexistent/repo.git", entry_point=["python", "train.py"])
     assert [p.name for p in (api.home / "git-cache").iterdir()] == [".lock"]  # nothing for the bad URL
     with pytest.raises(SourceError, match="'no-such-branch' is not a branch, tag or commit"):
