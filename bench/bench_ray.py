@@ -9,7 +9,9 @@ with the same working directory, measured in the same run on the same cluster:
 
     python bench/bench_ray.py [--repeat 5] [--address http://HOST:8265]
 
-Without --address it starts a Ray head node on 127.0.0.1 for the bench and stops it at the end.
+Without --address it starts a Ray head node for the bench, in a network namespace of its own as the tests
+do (tests/ray/cluster.py), and stops it at the end; it then also prints how long the head node took to
+start and what making and removing the namespace costs of that.
 Prints each way's median, and the ratios launcher/sdk and launcher/cli."""
 
 from __future__ import annotations
@@ -69,13 +71,23 @@ def main() -> int:
     options = parser.parse_args()
 
     cluster = None
+    setup: dict[str, float] = {}
     if options.address:
         address = options.address
     else:
         from tests.ray.cluster import start_cluster
+        from tests.ray.netns import create_namespace, delete_namespace
 
+        namespace_costs = []
+        for _ in range(5):
+            started = time.perf_counter()
+            delete_namespace(create_namespace())
+            namespace_costs.append(time.perf_counter() - started)
+        setup["network namespace (make + remove)"] = statistics.median(namespace_costs)
         print("starting a local Ray head node ...", flush=True)
+        started = time.perf_counter()
         cluster = start_cluster()
+        setup["head node start (namespace included)"] = time.perf_counter() - started
         address = cluster.address
     scratch = Path(tempfile.mkdtemp(prefix="bench-ray-"))
     try:
@@ -103,8 +115,12 @@ def main() -> int:
         if cluster is not None:
             from tests.ray.cluster import stop_cluster
 
+            started = time.perf_counter()
             stop_cluster(cluster)
+            setup["head node stop (namespace included)"] = time.perf_counter() - started
 
+    for name, seconds in setup.items():
+        print(f"{name}: {seconds:.3f} s")
     medians = {name: statistics.median(values) for name, values in times.items()}
     print(f"trivial run, median of {options.repeat} (seconds, end to end):")
     for name, values in times.items():

@@ -16,7 +16,7 @@ from textual.message import Message
 from textual.screen import Screen
 
 from launcher.errors import LaunchError
-from tui.commands import PresetCommands
+from tui.commands import PresetCommands, binding_commands
 from tui.screens.main import MainScreen
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ class LauncherApp(App[int]):
         yield from getattr(screen, "screen_commands", lambda: ())()
         if main is not None:
             yield SystemCommand("Filter runs", "show runs containing some text (/)", main.action_filter)
-            yield SystemCommand("Close log tab", "close the active pinned log tab (x)", main.action_close_tab)
+        yield from binding_commands(screen)
         yield SystemCommand("Help", "every key binding (?)", self.action_help)
         yield SystemCommand("Quit launcher", "runs keep going unless you stop them (q)", self.action_quit)
 
@@ -201,10 +201,11 @@ class LauncherApp(App[int]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
-    def action_new_launch(self, initial: dict[str, Any] | None = None, title: str = "Launch a run") -> None:
+    def action_new_launch(self, initial: dict[str, Any] | None = None, title: str = "Launch a run",
+                          version_hint: str = "") -> None:
         from tui.screens.launch_form import LaunchForm
 
-        self.push_screen(LaunchForm(self.api, initial, title=title), self._after_launch)
+        self.push_screen(LaunchForm(self.api, initial, title=title, version_hint=version_hint), self._after_launch)
 
     def show_main(self) -> None:
         """Close every screen above the main one."""
@@ -235,14 +236,15 @@ class LauncherApp(App[int]):
         table.select_run(record["id"])
 
     def action_relaunch(self, run_id: str) -> None:
-        from tui.form_model import settings_from_spec
+        from tui.form_model import pinned_version_hint, settings_from_spec
 
         try:
             spec = self.api.run(run_id).spec
         except LaunchError as error:
             self.notify(str(error), severity="error")
             return
-        self.action_new_launch(settings_from_spec(spec), title=f"Relaunch run {run_id}")
+        self.action_new_launch(settings_from_spec(spec), title=f"Relaunch run {run_id}",
+                               version_hint=pinned_version_hint(spec))
 
     def action_cancel_run(self, run_id: str) -> None:
         from tui.screens.dialogs import ConfirmScreen

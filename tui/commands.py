@@ -1,10 +1,57 @@
-"""Command palette: launch a preset straight from it (every app action is there as a system command)."""
+"""Command palette: launch a preset straight from it, and every key binding of the focused widgets (the
+log pane's modes, the run table's sorts, the screen's tab keys) as a command."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import partial
 
+from textual.app import SystemCommand
+from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.dom import DOMNode
+from textual.screen import Screen
+
+#: Cursor and scrolling keys: commands for them would only clutter the palette.
+NAVIGATION_ACTIONS = frozenset({"cursor", "page", "first", "last", "select", "scroll_home", "scroll_end",
+                                "clear_filter", "app.pop_screen"})
+#: Actions of the main screen that the app already offers with the selected run's id in their title.
+COVERED_ACTIONS = frozenset({"app.new_launch", "relaunch_selected", "cancel_selected", "logs_selected",
+                             "details_selected", "copy_selected", "filter", "app.queues", "app.sweeps"})
+
+
+def _action_name(action: str) -> str:
+    return action.split("(", 1)[0]
+
+
+def binding_commands(screen: Screen) -> Iterator[SystemCommand]:
+    """One command per key binding of the focused widget and the widgets around it (the launcher's own
+    widgets, not Textual's inputs), then of the screen unless it lists its own commands."""
+    chain: list[DOMNode] = []
+    node: DOMNode | None = screen.focused
+    while node is not None and node is not screen:
+        if type(node).__module__.startswith("tui."):
+            chain.append(node)
+        node = node.parent
+    if not hasattr(screen, "screen_commands"):
+        chain.append(screen)
+    seen: set[str] = set()
+    for owner in chain:
+        for binding in owner.BINDINGS:
+            if not isinstance(binding, Binding) or not binding.description:
+                continue
+            name = _action_name(binding.action)
+            if name in NAVIGATION_ACTIONS or binding.action in COVERED_ACTIONS or binding.description in seen:
+                continue
+            seen.add(binding.description)
+            key = screen.app.get_key_display(binding)
+            yield SystemCommand(binding.description, f"{_where(owner)} ({key})",
+                                partial(owner.run_action, binding.action))
+
+
+def _where(owner: DOMNode) -> str:
+    return {"LogPane": "log pane", "LogView": "log pane", "RunTable": "run table"}.get(
+        type(owner).__name__, type(owner).__name__)
 
 
 class PresetCommands(Provider):
@@ -21,6 +68,8 @@ class PresetCommands(Provider):
     async def discover(self) -> Hits:
         for title, callback, help_text in self._hits():
             yield DiscoveryHit(title, callback, help=help_text)
+        for problem in self.problems:
+            yield DiscoveryHit(f"preset problem: {problem}", _nothing, help="fix or delete the file")
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
@@ -28,10 +77,21 @@ class PresetCommands(Provider):
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), callback, help=help_text)
+        if not about_presets(query):
+            return  # a problem's text (a path, an error) would match almost any query and clutter the list
         for problem in self.problems:
-            score = matcher.match(f"preset problem {problem}")
-            if score > 0:
-                yield Hit(score, matcher.highlight(f"preset problem: {problem}"), lambda: None, help="fix or delete the file")
+            title = f"preset problem: {problem}"
+            yield Hit(max(matcher.match(title), 0.5), matcher.highlight(title), _nothing, help="fix or delete the file")
+
+
+def about_presets(query: str) -> bool:
+    """True for queries that ask about presets: 'preset', 'presets', 'pres', 'preset problem' ..."""
+    text = query.strip().lower()
+    return "preset" in text or (len(text) >= 3 and "preset".startswith(text))
+
+
+def _nothing() -> None:
+    """A preset problem is information only."""
 
 
 def _read_presets() -> tuple[list[str], list[str]]:

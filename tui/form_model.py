@@ -155,8 +155,11 @@ def settings_from_spec(spec: Any) -> dict[str, Any]:
         "job": spec.job, "name": spec.name, "resource": spec.resource, "project": spec.project,
         "entity": spec.entity, "repository": spec.repository,
     }
-    if spec.job_kind == "git" and spec.version:
-        settings["version"] = spec.version
+    if spec.job_kind == "git":
+        # The commit the run ran, not the branch it named: once the branch moves, the branch runs other code.
+        commit = (spec.source or {}).get("commit")
+        if commit or spec.version:
+            settings["version"] = commit or spec.version
     if spec.entry_point_name:
         settings["entry_point"] = [spec.entry_point_name]
     elif spec.argv:
@@ -168,6 +171,14 @@ def settings_from_spec(spec: Any) -> dict[str, Any]:
     if spec.run_config:
         settings["config"] = {"overrides": {"run_config": dict(spec.run_config)}}
     return {k: v for k, v in settings.items() if v is not None}
+
+
+def pinned_version_hint(spec: Any) -> str:
+    """What a relaunch's pinned commit was named when the run was launched ('' when there is nothing to say)."""
+    commit = (spec.source or {}).get("commit") if spec.job_kind == "git" else None
+    if not commit or not spec.version or spec.version == commit:
+        return ""
+    return f"pinned to the commit the run ran; it was launched at {spec.version!r} (type that to run its latest commit)"
 
 
 _CONFIG_VALUE = re.compile(r"config value '?([A-Za-z0-9_.-]+?)'?[= ]")

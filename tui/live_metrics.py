@@ -5,10 +5,12 @@ again (its metrics cannot change), so a workspace of many thousand runs costs a 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from launcher.errors import LaunchError
 from tui.formatting import ACTIVE_STATES, metrics_text
 
 if TYPE_CHECKING:
@@ -20,6 +22,10 @@ SETTLE_SECONDS = 6.0
 #: Reading new log lines for metrics at most this often: live enough for a table, and a log flood's
 #: indexing shares the CPU with the UI as little as it can.
 REFRESH_SECONDS = 1.0
+#: A run whose log grows faster than this is in a flood: its metrics are read once it slows down or ends.
+#: Reading them means indexing every new byte of its log in this process, and the engine's indexer holds
+#: the GIL for tens of milliseconds per few MB, which would stall key presses during the flood.
+FLOOD_BYTES_PER_SECOND = 2_000_000
 
 
 class LatestMetrics:
@@ -33,6 +39,10 @@ class LatestMetrics:
         self.settled: set[str] = set()
         self.shown: dict[str, str] = {}
         self._next_at = 0.0
+        #: run id -> (its log file, its size and when it was seen), to tell a flood
+        self._logs: dict[str, tuple[str, int, float]] = {}
+        #: runs left out of the last refresh because their log floods
+        self.deferred: set[str] = set()
 
     def note(self, records: Iterable[dict[str, Any]]) -> None:
         """Remember what the poll saw of these runs (new runs, state changes)."""
@@ -45,7 +55,23 @@ class LatestMetrics:
                 self.ended[run_id] = record.get("ended_at") or record.get("updated_at") or 0.0
 
     def wanted(self, window: Iterable[str]) -> list[str]:
-        return [run_id for run_id in window if run_id in self.ended and run_id not in self.settled]
+        candidates = [run_id for run_id in window if run_id in self.ended and run_id not in self.settled]
+        self.deferred = {run_id for run_id in candidates if self.ended[run_id] is None and self._flooding(run_id)}
+        return [run_id for run_id in candidates if run_id not in self.deferred]
+
+    def _flooding(self, run_id: str) -> bool:
+        """Whether the active run's log grew faster than FLOOD_BYTES_PER_SECOND since the last look."""
+        known = self._logs.get(run_id)
+        try:
+            path = known[0] if known else os.fspath(self.api.run(run_id).log_path)
+            size = os.stat(path).st_size
+        except (OSError, LaunchError):
+            return False
+        now = time.monotonic()
+        self._logs[run_id] = (path, size, now)
+        if known is None:
+            return size > FLOOD_BYTES_PER_SECOND * REFRESH_SECONDS
+        return (size - known[1]) > FLOOD_BYTES_PER_SECOND * max(now - known[2], 1e-3)
 
     def refresh(self, window: Iterable[str]) -> dict[str, str]:
         """Fetch the window's runs that may have new metrics; returns {run id: text} for texts that changed."""

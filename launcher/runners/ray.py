@@ -33,7 +33,7 @@ from launcher.logfile import LogWriter
 from launcher.processes import try_lock
 from launcher.runners import ray_monitor
 from launcher.runners.base import ProcessHandle, RunHandle, Runner, check_resource_args
-from launcher.runners.ray_jobs_api import ClusterUnreachable, JobNotFound, RayJobsApi, normalize_address
+from launcher.runners.ray_jobs_api import ClusterError, JobNotFound, RayJobsApi, normalize_address
 from launcher.runners.ray_package import CONFIG_RELATIVE, stage_working_dir
 
 if TYPE_CHECKING:
@@ -109,8 +109,8 @@ class RayRunner(Runner):
         if (run_dir / ray_monitor.CANCEL_FILE).exists():  # cancelled while we were submitting
             try:
                 jobs.stop(spec.run_id)
-            except (ClusterUnreachable, JobNotFound):
-                pass
+            except (ClusterError, JobNotFound):
+                pass  # the monitor tries again, and records the stop
         return ProcessHandle(spawn_monitor(api, run_dir, spec.run_id))
 
     def _submit(self, spec: LaunchSpec, run_dir: Path, address: str, ray_version: str, entrypoint: str) -> None:
@@ -143,15 +143,24 @@ class RayRunner(Runner):
                 return  # still being submitted: start() stops the job once it is in
             api.store.transition(run["id"], states.STOPPED, message="stopped before it reached the Ray cluster")
             return
+        jobs = RayJobsApi(handle["address"])
         try:
-            RayJobsApi(handle["address"]).stop(run["id"])
+            jobs.stop(run["id"])
+            status = jobs.job(run["id"]).get("status")
         except JobNotFound:
             api.store.transition(run["id"], states.STOPPED,
                                  message="stopped by request (the Ray cluster no longer knew the job)")
             return
-        except ClusterUnreachable as error:
+        except ClusterError as error:
             raise ResourceError(f"cannot stop run {run['id']}: the Ray cluster at {handle['address']} "
                                 f"does not answer ({error})") from None
+        if status == "PENDING":
+            # Ray answers "stopped" but leaves a job that waits to be scheduled PENDING: its stop is queued
+            # for a job supervisor that does not exist yet. It ends the job at once if it is ever scheduled.
+            if api.store.transition(run["id"], states.STOPPED, message=ray_monitor.PENDING_STOP_MESSAGE):
+                _note(run_dir, "stopped while still pending on the Ray cluster; Ray keeps the job listed as "
+                               "PENDING until it is scheduled (then it stops at once) or its start timeout passes")
+            return
         if not ray_monitor.monitor_alive(run_dir):
             spawn_monitor(api, run_dir, run["id"])  # someone must record the stop
 
@@ -165,6 +174,10 @@ class RayRunner(Runner):
         latest = api.store.get_run(run["id"])
         if latest is None or states.is_terminal(latest["state"]):
             return
+        gave_up = latest["handle"].get("monitor_gave_up_at")
+        pause = ray_monitor.seconds_setting(ray_monitor.REATTACH_PAUSE_ENV, ray_monitor.REATTACH_PAUSE_DEFAULT)
+        if gave_up is not None and time.time() - gave_up < pause:
+            return  # the last monitor gave up on an unreachable cluster a short while ago
         if "address" not in latest["handle"]:
             if time.time() - latest["created_at"] < START_TIMEOUT_SECONDS:
                 return  # the engine is between recording the run and calling start()
@@ -200,7 +213,7 @@ def address_problem(value: object, origin: str) -> str | None:
 def check_cluster(jobs: RayJobsApi, origin: str) -> dict[str, Any]:
     try:
         return jobs.version()
-    except ClusterUnreachable as error:
+    except ClusterError as error:
         raise ResourceError(f"the Ray cluster at {jobs.address} ({origin}) does not answer: {error}; "
                             f"{ADDRESS_HELP}") from None
 

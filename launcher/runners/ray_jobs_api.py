@@ -1,5 +1,6 @@
 """A small client for the Ray Jobs REST API of a cluster's dashboard (GET /api/version, /api/jobs/ID,
-/api/jobs/ID/logs, POST /api/jobs/ID/stop, and the log-tail websocket).
+/api/jobs/ID/logs, POST /api/jobs/ID/stop, and the log-tail websocket), plus the state API's raw log
+file endpoint for the job's driver log, byte for byte.
 
 Only submission goes through Ray's SDK (it packages and uploads the working directory). Everything a
 run's monitor and `cancel` do afterwards goes through here because the SDK's requests carry no
@@ -8,6 +9,7 @@ It imports only the standard library (aiohttp lazily, for the tail), which keeps
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import urllib.error
@@ -17,12 +19,23 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 DEFAULT_TIMEOUT = 10.0
-#: Seconds between websocket pings while tailing: a cluster that vanishes is noticed within about this.
-TAIL_HEARTBEAT = 15.0
 
 
-class ClusterUnreachable(Exception):
-    """The cluster did not answer, or answered with something that is not the Ray Jobs API."""
+class ClusterError(Exception):
+    """A request to the cluster that gave no usable answer."""
+
+
+class ClusterUnreachable(ClusterError):
+    """The cluster did not answer: refused, reset or timed out (or is not a Ray dashboard at all)."""
+
+
+class ClusterAnswerError(ClusterError):
+    """The cluster answered, with an HTTP error or with something that is not the Jobs API's JSON: it is
+    up, and asking again may well give the same answer (Ray answers 500 for a log it cannot decode)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class JobNotFound(Exception):
@@ -47,7 +60,7 @@ class RayJobsApi:
             raise ClusterUnreachable(_reason(error.reason)) from None
         except TimeoutError:
             raise ClusterUnreachable(f"no answer within {self.timeout:g}s") from None
-        except (OSError, ValueError) as error:  # reset connections, malformed addresses
+        except (OSError, ValueError, http.client.HTTPException) as error:  # resets, bad addresses, cut answers
             raise ClusterUnreachable(_reason(error)) from None
 
     def _json(self, method: str, path: str, *, job_id: str | None = None) -> Any:
@@ -55,12 +68,11 @@ class RayJobsApi:
         if status == 404 and job_id is not None:
             raise JobNotFound(job_id)
         if status != 200:
-            text = body.decode("utf-8", "replace").strip().splitlines()
-            raise ClusterUnreachable(f"HTTP {status} from {path}" + (f": {text[-1][:200]}" if text else ""))
+            raise _answer_error(status, path, body)
         try:
             return json.loads(body)
         except ValueError:
-            raise ClusterUnreachable(f"{path} did not answer with JSON; is this a Ray dashboard?") from None
+            raise ClusterAnswerError(f"{path} did not answer with JSON; is this a Ray dashboard?") from None
 
     def version(self) -> dict[str, Any]:
         """{'ray_version': ..., 'session_name': ...}; the session name changes when the cluster restarts."""
@@ -81,20 +93,35 @@ class RayJobsApi:
     def logs(self, job_id: str) -> str:
         return self._json("GET", f"/api/jobs/{_quote(job_id)}/logs", job_id=job_id).get("logs") or ""
 
+    def driver_log(self, node_id: str, job_id: str) -> bytes:
+        """The job's whole log file from the node that ran its driver, byte for byte. The Jobs API reads
+        that file as UTF-8 text, so it fails (HTTP 500) on a log with bytes that are not; this does not."""
+        query = urllib.parse.urlencode({"node_id": node_id, "filename": f"job-driver-{job_id}.log", "lines": -1})
+        path = f"/api/v0/logs/file?{query}"
+        status, body = self._request("GET", path)
+        if status != 200:
+            raise _answer_error(status, path, body)
+        return body
+
     def stop(self, job_id: str) -> bool:
         return bool(self._json("POST", f"/api/jobs/{_quote(job_id)}/stop", job_id=job_id).get("stopped"))
 
     # -- the log tail ---------------------------------------------------------------------------------
     async def tail(self, job_id: str) -> AsyncIterator[str]:
         """The job's log from its start, in chunks as the driver writes them; ends when the job has
-        ended and its log is read. Raises ClusterUnreachable when the stream breaks off."""
+        ended and its log is read. Raises ClusterUnreachable when the stream breaks off.
+
+        No websocket heartbeat: Ray's tail handlers never read from the socket, so they never answer a
+        ping, and a heartbeat would break every stream that is quiet for a while (a pending job, a
+        program that prints nothing for a minute). A cluster that vanishes is noticed by the status
+        polls instead, and the caller then opens a new stream."""
         import aiohttp
 
         url = f"{self.address}/api/jobs/{_quote(job_id)}/logs/tail"
         timeout = aiohttp.ClientTimeout(total=None, connect=self.timeout, sock_connect=self.timeout)
         try:
             async with aiohttp.ClientSession(timeout=timeout) as session, \
-                    session.ws_connect(url, heartbeat=TAIL_HEARTBEAT) as ws:
+                    session.ws_connect(url) as ws:
                 async for message in ws:
                     if message.type == aiohttp.WSMsgType.TEXT:
                         yield message.data
@@ -105,9 +132,14 @@ class RayJobsApi:
         except aiohttp.WSServerHandshakeError as error:
             if error.status == 404:
                 raise JobNotFound(job_id) from None
-            raise ClusterUnreachable(f"log stream refused: HTTP {error.status}") from None
+            raise ClusterAnswerError(f"log stream refused: HTTP {error.status}", error.status) from None
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
             raise ClusterUnreachable(_reason(error) or type(error).__name__) from None
+
+
+def _answer_error(status: int, path: str, body: bytes) -> ClusterAnswerError:
+    text = body.decode("utf-8", "replace").strip().splitlines()
+    return ClusterAnswerError(f"HTTP {status} from {path}" + (f": {text[-1][:200]}" if text else ""), status)
 
 
 def _quote(job_id: str) -> str:

@@ -7,7 +7,11 @@ everything after it as the program's stdout, so the program's output stays byte-
 
 Every (re)connection replays the Ray log from its start. The follower counts the program characters it
 has written; after a reconnect, or in a new monitor process (the count is then read back from the run's
-log file, which is the truth), it skips that many before writing again, so nothing is written twice."""
+log file, which is the truth), it skips that many before writing again, so nothing is written twice.
+
+Characters are counted on text decoded with surrogate escapes, and written back with them: a log whose
+bytes are not UTF-8 (fetched raw from the driver's node, since Ray's Jobs API cannot serve it) reaches
+the run's log byte for byte, and counts the same in a later monitor."""
 
 from __future__ import annotations
 
@@ -42,7 +46,7 @@ class LogFollower:
                 output.append(line.data + (b"\n" if line.newline else b""))
             elif line.stream == LAUNCHER and line.text == first_marker_line:
                 self.header_written = True
-        self.written = len(b"".join(output).decode("utf-8", "replace"))
+        self.written = len(b"".join(output).decode("utf-8", "surrogateescape"))
         if self.written:
             self.header_written = True
 
@@ -69,7 +73,7 @@ class LogFollower:
         self._seen += len(text)
         fresh = text[skip:]
         if fresh:
-            self.writer.write(STDOUT, fresh.encode("utf-8", "replace"))
+            self.writer.write(STDOUT, fresh.encode("utf-8", "surrogateescape"))
             self.written += len(fresh)
 
     def finish(self, full_log: str) -> None:

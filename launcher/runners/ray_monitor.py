@@ -7,7 +7,13 @@ monitor follows a run, and `RayRunner.reattach` starts a new one when none holds
 
 A cluster that stops answering is reported in the run's log and retried with backoff; it never ends the
 run, let alone as a success. Only the cluster's own word (the job's terminal status, or that it no longer
-knows the job) does.
+knows the job) does. After a long outage (GIVE_UP_ENV, default ten minutes) the monitor says so in the
+log, records when it gave up, and exits leaving the run as it is; `RayRunner.reattach` starts another
+one later, but not sooner than REATTACH_PAUSE_ENV after that.
+
+The end is decided by the job's status alone. The job's full log is then fetched once more to catch up
+on what the tail had not delivered; that fetch is best effort (a few tries), because a log Ray cannot
+serve must not keep a finished run running.
 
 Run as `python -P -m launcher.runners.ray_monitor DB RUN_DIR RUN_ID`; it imports neither Ray nor the
 engine's heavier modules, so it starts in a fraction of a second."""
@@ -20,13 +26,14 @@ import os
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from launcher import states
 from launcher.logfile import LogWriter
 from launcher.processes import try_lock
-from launcher.runners.ray_jobs_api import ClusterUnreachable, JobNotFound, RayJobsApi
+from launcher.runners.ray_jobs_api import ClusterAnswerError, ClusterError, JobNotFound, RayJobsApi
 from launcher.runners.ray_logs import HEADER_NOTE_PREFIX, LogFollower
 from launcher.store import Store
 
@@ -39,6 +46,29 @@ TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 POLL_FAST, POLL_FAST_FOR, POLL_MAX = 0.05, 10.0, 1.0
 RETRY_FIRST, RETRY_MAX = 0.5, 30.0
 STATUS, LOG_STREAM = "job status", "log stream"
+PENDING_STOP_MESSAGE = "stopped by request while pending on the Ray cluster (before its entry point started)"
+#: Tries at the job's full log once it has ended (RETRY_FIRST doubling in between: about 3.5 s).
+LOG_FETCH_TRIES = 4
+#: Seconds of a cluster not answering after which a monitor gives up, and after which reattach may
+#: start another one; environment variables override them (tests use short ones).
+GIVE_UP_ENV, GIVE_UP_DEFAULT = "LAUNCHER_RAY_GIVE_UP_AFTER", 600.0
+REATTACH_PAUSE_ENV, REATTACH_PAUSE_DEFAULT = "LAUNCHER_RAY_REATTACH_PAUSE", 300.0
+
+
+def seconds_setting(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return value if value >= 0 else default
+
+
+class GaveUp(Exception):
+    """The cluster has not answered for longer than the monitor waits."""
+
+    def __init__(self, since: float) -> None:
+        super().__init__(since)
+        self.since = since  # wall-clock time the outage began
 
 
 def monitor_alive(run_dir: Path) -> bool:
@@ -63,60 +93,88 @@ class Monitor:
         self.jobs = RayJobsApi(self.address)
         self.follower = LogFollower(self.log, run_id, self.handle["entrypoint"], run_dir / LOG_FILE)
         self.running_recorded = record["state"] == states.RUNNING
-        self._down_since: dict[str, float] = {}
+        self.give_up_after = seconds_setting(GIVE_UP_ENV, GIVE_UP_DEFAULT)
+        #: channel -> (monotonic, wall-clock) time the outage on it began
+        self._down_since: dict[str, tuple[float, float]] = {}
         self._tail_ended = asyncio.Event()
+        self._tail_task: asyncio.Task | None = None
+        self._status_came_back = False
 
     # -- connection trouble ---------------------------------------------------------------------------
     # Reported once per outage and per channel (job status, log stream), so a log stream that keeps
     # breaking while status requests go through does not fill the run's log with notes.
     def _lost(self, channel: str, error: Exception) -> None:
         if channel not in self._down_since:
-            self._down_since[channel] = time.monotonic()
+            self._down_since[channel] = (time.monotonic(), time.time())
             self.log.note(f"lost connection to the Ray cluster at {self.address} ({channel}): {error}; retrying")
 
-    def _back(self, channel: str) -> None:
+    def _back(self, channel: str) -> bool:
         since = self._down_since.pop(channel, None)
-        if since is not None:
-            self.log.note(f"reconnected to the Ray cluster at {self.address} ({channel}) after "
-                          f"{time.monotonic() - since:.1f}s")
+        if since is None:
+            return False
+        self.log.note(f"reconnected to the Ray cluster at {self.address} ({channel}) after "
+                      f"{time.monotonic() - since[0]:.1f}s")
+        return True
 
     async def _call(self, function, *args):
-        """A Jobs API call, retried until the cluster answers (JobNotFound is an answer)."""
+        """A Jobs API call, retried with backoff until the cluster answers (JobNotFound is an answer),
+        or until it has not for give_up_after seconds (GaveUp)."""
         delay = RETRY_FIRST
         while True:
             try:
                 result = await asyncio.to_thread(function, *args)
-            except ClusterUnreachable as error:
+            except ClusterError as error:
                 self._lost(STATUS, error)
-                await asyncio.sleep(delay)
+                began, began_wall = self._down_since[STATUS]
+                left = began + self.give_up_after - time.monotonic()
+                if left <= 0:
+                    raise GaveUp(began_wall) from None
+                await asyncio.sleep(min(delay, left))
                 delay = min(delay * 2, RETRY_MAX)
                 continue
-            self._back(STATUS)
+            if self._back(STATUS):
+                self._status_came_back = True
             return result
 
     # -- following ------------------------------------------------------------------------------------
     async def run(self) -> None:
         if self._ended_elsewhere():
             return
-        tail = asyncio.create_task(self._tail())
         try:
             job = await self._poll_until_end()
+        except GaveUp as gave_up:
+            self._give_up(gave_up.since)
+            return
         finally:
-            tail.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await tail
+            await self._stop_tail()
         if job is None:
             return
-        try:
-            full_log = await self._call(self.jobs.logs, self.run_id)
-        except JobNotFound:
-            full_log = ""
-        self.follower.finish(full_log)
+        if job["status"] != "MISSING" and not job.get("stopped_pending"):
+            await self._catch_up(job)
         self._record_end(job)
+
+    def _give_up(self, since: float) -> None:
+        when = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        self.log.note(f"giving up on the Ray cluster at {self.address}: cluster unreachable since {when}; "
+                      "run state unknown; the next reattach will retry")
+        self.store.update_handle(self.run_id, monitor_gave_up_at=time.time())
 
     def _ended_elsewhere(self) -> bool:
         record = self.store.get_run(self.run_id)
         return record is None or states.is_terminal(record["state"])
+
+    def _cancel_requested(self) -> bool:
+        return (self.run_dir / CANCEL_FILE).exists()
+
+    def _start_tail(self) -> None:
+        self._tail_task = asyncio.create_task(self._tail())
+
+    async def _stop_tail(self) -> None:
+        task, self._tail_task = self._tail_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _tail(self) -> None:
         delay = RETRY_FIRST
@@ -130,11 +188,12 @@ class Monitor:
             except JobNotFound:
                 self._tail_ended.set()
                 return
-            except ClusterUnreachable as error:
+            except ClusterError as error:
                 self._lost(LOG_STREAM, error)
             else:
                 # The stream ended: normally because the job has; the status poll decides, and
-                # cancels this task. If the job goes on after all, follow it again.
+                # cancels this task. If the job goes on after all, follow it again. (Ray also ends the
+                # stream early, without an error, at output that is not UTF-8.)
                 self._tail_ended.set()
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX)
@@ -151,15 +210,69 @@ class Monitor:
             except JobNotFound:
                 return {"status": "MISSING"}
             status = job.get("status")
-            if status == "RUNNING":
-                self._record_running()
             if status in TERMINAL:
                 return job
+            if status == "PENDING":
+                # No log to follow yet (Ray's tail would only wait for the job to be scheduled).
+                if self._cancel_requested():
+                    return await self._stop_pending(job)
+            else:
+                if status == "RUNNING":
+                    self._record_running()
+                if self._status_came_back:
+                    # The stream may hang on a connection the outage left half-open: open a new one.
+                    self._status_came_back = False
+                    await self._stop_tail()
+                if self._tail_task is None:
+                    self._start_tail()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._tail_ended.wait(), delay)
             self._tail_ended.clear()
             if time.monotonic() >= fast_until:
                 delay = min(delay * 1.5, POLL_MAX)
+
+    async def _stop_pending(self, job: dict[str, Any]) -> dict[str, Any]:
+        """A stop was requested and the job is still waiting to be scheduled. Ray's stop answers
+        "stopped" but leaves such a job PENDING (it queues the stop on a job supervisor that does not
+        exist yet), so the run is recorded as stopped here; the queued stop ends the job at once if
+        the cluster ever schedules it, and Ray fails it when its start timeout passes."""
+        with contextlib.suppress(ClusterError, JobNotFound):
+            await asyncio.to_thread(self.jobs.stop, self.run_id)
+        return {**job, "status": "STOPPED", "stopped_pending": True}
+
+    async def _catch_up(self, job: dict[str, Any]) -> None:
+        """Write what the tail had not delivered from the job's full log; say so when it cannot be had."""
+        text, problem = await self._full_log(job)
+        if text is not None:
+            self.follower.finish(text)
+        else:
+            self.log.note(f"the rest of the job's log could not be fetched from the Ray cluster at {self.address} "
+                          f"({problem}); the output above is what arrived while the job ran")
+
+    async def _full_log(self, job: dict[str, Any]) -> tuple[str | None, str]:
+        """(the job's whole log, or None; the last problem). Bytes that are not UTF-8 come through as
+        surrogate escapes, which the log follower writes back as the same bytes."""
+        delay, problem = RETRY_FIRST, ""
+        for attempt in range(LOG_FETCH_TRIES):
+            try:
+                return await asyncio.to_thread(self.jobs.logs, self.run_id), ""
+            except JobNotFound:
+                return "", ""
+            except ClusterAnswerError as error:
+                problem = str(error)
+                node = job.get("driver_node_id")
+                if node:  # Ray cannot serve the log as text: take the raw file from the driver's node
+                    try:
+                        raw = await asyncio.to_thread(self.jobs.driver_log, node, self.run_id)
+                        return raw.decode("utf-8", "surrogateescape"), ""
+                    except ClusterError as raw_error:
+                        problem = f"{error}; the raw log: {raw_error}"
+            except ClusterError as error:
+                problem = str(error)
+            if attempt + 1 < LOG_FETCH_TRIES:
+                await asyncio.sleep(delay)
+                delay *= 2
+        return None, problem
 
     def _record_running(self) -> None:
         if not self.running_recorded:
@@ -188,6 +301,8 @@ class Monitor:
             self._record_running()  # the entry point did start, however briefly
         if status == "SUCCEEDED":
             self.store.transition(self.run_id, states.FINISHED, exit_code=code if code is not None else 0)
+        elif job.get("stopped_pending"):
+            self.store.transition(self.run_id, states.STOPPED, message=PENDING_STOP_MESSAGE)
         elif status == "STOPPED":
             self.store.transition(self.run_id, states.STOPPED, message="stopped by request", exit_code=code)
         elif code is None:

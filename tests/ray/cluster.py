@@ -1,4 +1,10 @@
-"""Start and stop a real Ray head node on 127.0.0.1 with its own free ports and temp dir (tests, bench).
+"""Start and stop a real Ray head node for tests and the bench, in a network namespace of its own.
+
+Ray does not stay on loopback: whatever --node-ip-address says, its GCS, raylet, agents and client
+server listen on every interface of the machine. So the head node runs inside a network namespace made
+for it (tests/ray/netns.py) whose only way out is a veth pair on a private /30: nothing outside this
+machine can reach it, and the tests reach its dashboard at the namespace's address. Inside the fresh
+namespace every port is free, so Ray's usual ports are used.
 
 `ray start` runs in a session of its own, so every Ray process it leaves behind is in that session or a
 descendant of one that is (job drivers start sessions of their own under Ray's workers): stopping the
@@ -19,6 +25,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.ray.netns import ClusterNamespace, create_namespace, delete_namespace
 from tests.waiting import wait_for
 
 #: The cluster's limit on an uploaded working directory (Ray's default is 512 MiB); small here so that a
@@ -28,6 +35,7 @@ START_TIMEOUT = 180.0
 #: How long Ray's processes get to exit after SIGTERM (GCS and the autoscaler may ignore it).
 TERM_GRACE = 5.0
 STOP_TIMEOUT = 60.0
+DASHBOARD_PORT = 8265
 
 
 @dataclass
@@ -35,6 +43,15 @@ class RayCluster:
     address: str
     temp_dir: Path
     session_id: int
+    namespace: ClusterNamespace
+
+    @property
+    def host(self) -> str:
+        return self.namespace.inner_ip
+
+    @property
+    def dashboard_port(self) -> int:
+        return DASHBOARD_PORT
 
 
 def free_ports(count: int) -> list[int]:
@@ -113,7 +130,7 @@ def start_cluster(package_limit: int | None = None) -> RayCluster:
     ray_bin = Path(sys.executable).parent / "ray"
     # Short: Ray's socket paths live under the temp dir and are limited to 107 bytes.
     temp_dir = Path(tempfile.mkdtemp(prefix="lr-", dir="/tmp"))
-    gcs, dashboard, client, agent_http, agent_grpc, node_manager, object_manager, runtime_env, metrics = free_ports(9)
+    namespace = create_namespace()
     env = dict(os.environ)
     env.pop("RAY_ADDRESS", None)
     # Jobs run `python` from the PATH of the process that started the cluster, as on a real cluster.
@@ -121,15 +138,13 @@ def start_cluster(package_limit: int | None = None) -> RayCluster:
     if package_limit is not None:
         env["RAY_max_grpc_message_size"] = str(package_limit)
     env["RAY_USAGE_STATS_ENABLED"] = "0"
-    argv = [str(ray_bin), "start", "--head", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
-            f"--port={gcs}", f"--dashboard-port={dashboard}", f"--ray-client-server-port={client}",
-            f"--dashboard-agent-listen-port={agent_http}", f"--dashboard-agent-grpc-port={agent_grpc}",
-            f"--node-manager-port={node_manager}", f"--object-manager-port={object_manager}",
-            f"--runtime-env-agent-port={runtime_env}", f"--metrics-export-port={metrics}",
-            f"--temp-dir={temp_dir}", "--num-cpus=4", "--disable-usage-stats"]
+    argv = [*namespace.exec_prefix(), str(ray_bin), "start", "--head",
+            f"--node-ip-address={namespace.inner_ip}", f"--dashboard-host={namespace.inner_ip}",
+            f"--dashboard-port={DASHBOARD_PORT}", f"--temp-dir={temp_dir}", "--num-cpus=4",
+            "--disable-usage-stats"]
     starter = subprocess.Popen(argv, env=env, cwd=temp_dir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, start_new_session=True)
-    cluster = RayCluster(f"http://127.0.0.1:{dashboard}", temp_dir, starter.pid)
+    cluster = RayCluster(f"http://{namespace.inner_ip}:{DASHBOARD_PORT}", temp_dir, starter.pid, namespace)
     try:
         output, _ = starter.communicate(timeout=START_TIMEOUT)
         if starter.returncode != 0:
@@ -146,8 +161,24 @@ def start_cluster(package_limit: int | None = None) -> RayCluster:
 
 
 def stop_cluster(cluster: RayCluster) -> None:
-    _stop(cluster.session_id)
-    shutil.rmtree(cluster.temp_dir, ignore_errors=True)
+    try:
+        _stop(cluster.session_id)
+    finally:
+        delete_namespace(cluster.namespace)
+        shutil.rmtree(cluster.temp_dir, ignore_errors=True)
+
+
+def processes_outside_namespace(cluster: RayCluster) -> list[int]:
+    """The cluster's processes that are not in its network namespace (there should be none)."""
+    inside = f"net:[{cluster.namespace.inode()}]"
+    outside = []
+    for pid in sorted(cluster_processes(cluster.session_id)):
+        try:
+            if os.readlink(f"/proc/{pid}/ns/net") != inside:
+                outside.append(pid)
+        except OSError:
+            continue  # exited meanwhile
+    return outside
 
 
 def job_status(cluster: RayCluster, job_id: str) -> str:

@@ -1,15 +1,22 @@
-"""A TCP relay on 127.0.0.1 in front of the test cluster's dashboard, which a test can cut and restore:
-a real dropped connection between the launcher and the cluster, caused on purpose."""
+"""A TCP relay on 127.0.0.1 in front of the test cluster's dashboard (in its network namespace), which a
+test can cut and restore: a real dropped connection between the launcher and the cluster, caused on
+purpose."""
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
+from collections.abc import Callable
 
 
 class Relay:
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_host: str, target_port: int, refuse: Callable[[str], bool] | None = None) -> None:
+        """refuse: given an HTTP request's path, whether to answer it with a 500 here instead of passing
+        it on (a fault injected on purpose: a cluster that fails one kind of request)."""
+        self.target_host = target_host
         self.target_port = target_port
+        self.refuse = refuse
         self.port = 0
         self._listener: socket.socket | None = None
         self._connections: list[socket.socket] = []
@@ -20,11 +27,15 @@ class Relay:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        """Listen, on the same port as before after a cut. The port comes from below the kernel's
+        ephemeral range, so no outgoing connection on this machine can take it while the relay is cut."""
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
+        if self.port:
+            listener.bind(("127.0.0.1", self.port))
+        else:
+            self.port = _bind_below_ephemeral(listener)
         listener.listen(64)
-        self.port = listener.getsockname()[1]
         self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
@@ -48,8 +59,10 @@ class Relay:
                 client, _ = listener.accept()
             except OSError:
                 return
+            if self.refuse is not None and self._refused(client):
+                continue
             try:
-                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
+                upstream = socket.create_connection((self.target_host, self.target_port), timeout=10)
                 upstream.settimeout(None)
             except OSError:
                 client.close()
@@ -62,6 +75,26 @@ class Relay:
                 self._connections += [client, upstream]
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _refused(self, client: socket.socket) -> bool:
+        try:
+            client.settimeout(10)
+            head = client.recv(65536, socket.MSG_PEEK)
+            client.settimeout(None)
+        except OSError:
+            client.close()
+            return True
+        parts = head.split(b"\r\n", 1)[0].split()
+        if len(parts) < 2 or not self.refuse(parts[1].decode("latin-1")):
+            return False
+        body = b"refused by the test relay"
+        try:
+            client.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\n"
+                           b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+        except OSError:
+            pass
+        client.close()
+        return True
 
     @staticmethod
     def _pump(source: socket.socket, sink: socket.socket) -> None:
@@ -77,3 +110,16 @@ class Relay:
                 except OSError:
                     pass
                 s.close()
+
+
+def _bind_below_ephemeral(listener: socket.socket) -> int:
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    candidates = random.sample(range(max(1024, low - 8000), low), 200)
+    for port in candidates:
+        try:
+            listener.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return port
+    raise OSError(f"no free port between {candidates[0]} and {low} for the relay")

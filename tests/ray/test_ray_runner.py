@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 
 import pytest
@@ -14,8 +15,16 @@ import pytest
 from launcher import Api, launch
 from launcher.errors import ExecutionError, ResourceError
 from launcher.logfile import LAUNCHER, STDOUT
-from launcher.runners.ray_monitor import monitor_alive
-from tests.ray.cluster import PACKAGE_LIMIT, free_ports, job_status
+from launcher.runners import ray as ray_runner
+from launcher.runners.ray_monitor import GIVE_UP_ENV, REATTACH_PAUSE_ENV, monitor_alive
+from tests.ray.cluster import (
+    PACKAGE_LIMIT,
+    cluster_processes,
+    free_ports,
+    job_status,
+    processes_outside_namespace,
+)
+from tests.ray.netns import addresses, listeners
 from tests.ray.proxy import Relay
 from tests.waiting import wait_for
 
@@ -44,12 +53,21 @@ print("second")
 sys.stdout.write("tail")
 """
 SLEEP = "import time\nprint('ready', flush=True)\ntime.sleep(300)\n"
+# Bytes that are not UTF-8, after a first line; with an argument, only once that file exists.
+NOT_UTF8 = """\
+import os, sys, time
+print("before", flush=True)
+deadline = time.time() + 120
+while sys.argv[1:] and not os.path.exists(sys.argv[1]) and time.time() < deadline:
+    time.sleep(0.05)
+sys.stdout.buffer.write(b"caf\\xe9 \\xff\\n")
+"""
 IGNORES = {".gitignore": "*.json\n.launcher/\nbuild/\n", ".rayignore": "notes.txt\n"}
 
 
 @pytest.fixture
 def code_job(ray_api, make_code_dir):
-    src = make_code_dir({"train.py": TRAIN, "fail.py": FAIL, "wait.py": WAIT, "sleep.py": SLEEP,
+    src = make_code_dir({"train.py": TRAIN, "fail.py": FAIL, "wait.py": WAIT, "sleep.py": SLEEP, "bytes.py": NOT_UTF8,
                          "build/out.bin": b"\0" * 10, "notes.txt": "not for the cluster", **IGNORES})
     ray_api.create_job("code", str(src), name="scripts", entry_point=["python", "train.py"])
     return "scripts"
@@ -72,7 +90,7 @@ def test_successful_run_gets_its_config_and_quoted_args(ray_api, code_job, ray_c
     assert lines[:5] == [f"file {json.dumps(config, sort_keys=True)}", f"env {json.dumps(config, sort_keys=True)}",
                          "abs True", f"args {json.dumps(args)}", "run ray-ok-1 ray-ok-1 x y"]
     # .gitignore and .rayignore are respected; the config travels although .gitignore matches it.
-    assert lines[5] == "files ['.launcher', 'fail.py', 'sleep.py', 'train.py', 'wait.py']"
+    assert lines[5] == "files ['.launcher', 'bytes.py', 'fail.py', 'sleep.py', 'train.py', 'wait.py']"
     assert "to stderr" in lines  # Ray merges stderr into the job's one log
     notes = [line.text for line in run.log_lines() if line.stream == LAUNCHER]
     assert any(n.startswith("ray: Running entrypoint for job ray-ok-1") for n in notes)
@@ -156,7 +174,7 @@ def test_run_outlives_the_process_that_launched_it(ray_api, code_job, tmp_path):
 
 
 def test_dropped_connection_is_reported_retried_and_not_success(ray_api, code_job, tmp_path, ray_cluster):
-    relay = Relay(int(ray_cluster.address.rsplit(":", 1)[1]))
+    relay = Relay(ray_cluster.host, ray_cluster.dashboard_port)
     relay.start()
     go = tmp_path / "go"
     try:
@@ -265,3 +283,121 @@ def test_git_job_requirements_go_to_the_runtime_env(ray_api, git_repo, ray_clust
     with urllib.request.urlopen(f"{ray_cluster.address}/api/jobs/{run.id}", timeout=10) as response:
         runtime_env = json.loads(response.read())["runtime_env"]
     assert "PyYAML" in json.dumps(runtime_env["pip"]) and "pathspec" in json.dumps(runtime_env["pip"])
+
+
+def lost_connection_notes(run) -> list[str]:
+    return [line.text for line in run.log_lines() if "lost connection" in line.text]
+
+
+def test_output_that_is_not_utf8_is_kept_byte_for_byte_and_the_run_ends(ray_api, code_job):
+    # Ray's Jobs API reads the job's log as UTF-8: its logs endpoint answers 500 and its tail stops at
+    # the first byte that is not. The run must end all the same, with the bytes the program wrote.
+    run = launch(ray_api, job=code_job, entry_point=["python", "bytes.py"], resource="ray", synchronous=False)
+    assert run.wait(timeout=120), run.tail()
+    assert run.get_status().state == "finished"
+    assert run.get_log_bytes() == b"before\ncaf\xe9 \xff\n"
+    assert not lost_connection_notes(run)
+
+
+def test_log_that_cannot_be_fetched_at_the_end_keeps_what_the_tail_gave(ray_api, code_job, ray_cluster, tmp_path):
+    # The cluster fails every request for the whole log (the Jobs API's and the raw file's), as it
+    # might for a log it cannot read: the run still ends, with what the tail delivered and a note.
+    relay = Relay(ray_cluster.host, ray_cluster.dashboard_port,
+                  refuse=lambda path: path.split("?")[0].endswith("/logs") or path.startswith("/api/v0/logs"))
+    relay.start()
+    try:
+        go = tmp_path / "go"
+        run = launch(ray_api, job=code_job, entry_point=["python", "bytes.py", str(go)], resource="ray",
+                     resource_args={"ray": {"address": relay.address}}, synchronous=False)
+        wait_for(lambda: "before" in program_lines(run), timeout=120, what="the first line in the run's log")
+        go.touch()
+        assert run.wait(timeout=120), run.tail()
+    finally:
+        relay.cut()
+    assert run.get_log_bytes() == b"before\n"
+    notes = [line.text for line in run.log_lines() if "could not be fetched" in line.text]
+    assert len(notes) == 1 and "HTTP 500" in notes[0], run.tail()
+
+
+def test_pending_and_quiet_jobs_are_not_lost_connections_and_pending_cancel_stops(ray_api, code_job, ray_cluster):
+    pending = launch(ray_api, job=code_job, entry_point=["python", "sleep.py"], resource="ray",
+                     resource_args={"ray": {"num_cpus": 100}}, synchronous=False)  # the cluster has 4
+    quiet = launch(ray_api, job=code_job, entry_point=["python", "sleep.py"], resource="ray", synchronous=False)
+    wait_for(lambda: "ready" in program_lines(quiet), timeout=120, what="the quiet program to start")
+    assert job_status(ray_cluster, pending.id) == "PENDING" and pending.state == "starting"
+    # Ray's log tail never answers a websocket ping: a heartbeat would have broken both streams after
+    # 15 s + 7.5 s of quiet. Watch for longer than that, stopping early if a note appears.
+    window_end = time.monotonic() + 25
+    wait_for(lambda: time.monotonic() > window_end or lost_connection_notes(pending) or lost_connection_notes(quiet),
+             timeout=40, interval=0.5, what="the quiet window to pass")
+    assert lost_connection_notes(pending) == [] and lost_connection_notes(quiet) == []
+    # Ray answers "stopped" to a pending job and leaves it PENDING; the run must stop all the same.
+    status = pending.cancel(grace_period=0)
+    assert status.state == "stopped", status
+    assert status.message.startswith("stopped by request while pending")
+    assert any("still pending on the Ray cluster" in line.text for line in pending.log_lines())
+    assert quiet.cancel(grace_period=0).state == "stopped"
+
+
+def test_monitor_gives_up_on_a_long_outage_and_reattach_waits(ray_api, code_job, tmp_path, ray_cluster, monkeypatch):
+    monkeypatch.setenv(GIVE_UP_ENV, "2")
+    monkeypatch.setenv(REATTACH_PAUSE_ENV, "3600")
+    spawned = []
+    real_spawn = ray_runner.spawn_monitor
+
+    def recording_spawn(api, run_dir, run_id):  # a spy: the real monitor is started
+        spawned.append(run_id)
+        return real_spawn(api, run_dir, run_id)
+
+    monkeypatch.setattr(ray_runner, "spawn_monitor", recording_spawn)
+    relay = Relay(ray_cluster.host, ray_cluster.dashboard_port)
+    relay.start()
+    go = tmp_path / "go"
+    try:
+        run = launch(ray_api, job=code_job, entry_point=["python", "wait.py", str(go)], resource="ray",
+                     resource_args={"ray": {"address": relay.address}}, synchronous=False)
+        wait_for(lambda: "first" in program_lines(run), timeout=120, what="the first line in the run's log")
+        relay.cut()
+        wait_for(lambda: not monitor_alive(run.dir), timeout=60, what="the monitor to give up")
+        notes = [line.text for line in run.log_lines() if "cluster unreachable since" in line.text]
+        assert len(notes) == 1 and notes[0].endswith("; run state unknown; the next reattach will retry")
+        assert ray_api.store.get_run(run.id)["state"] == "running"  # left as it is: the cluster decides
+        # Reopening the workspace does not start a monitor straight away against the same outage...
+        spawned.clear()
+        ray_api.reconcile([run.id])
+        assert spawned == [] and run.state == "running"
+        # ...but does once the pause has passed (moved back here rather than waited for).
+        ray_api.store.update_handle(run.id, monitor_gave_up_at=time.time() - 3601)
+        relay.start()
+        go.touch()
+        ray_api.reconcile([run.id])
+        assert spawned == [run.id]
+        assert run.wait(timeout=120)
+    finally:
+        relay.cut()
+    assert run.get_log_bytes() == b"first\nsecond\ntail"
+
+
+def test_resources_say_whether_the_cluster_answers(ray_api, ray_cluster):
+    resources = {r["name"]: r for r in ray_api.resources()}
+    assert resources["ray"]["available"] is True and resources["ray"]["reason"] is None
+    [port] = free_ports(1)
+    ray_api.set_setting("ray_address", f"http://127.0.0.1:{port}")
+    ray = {r["name"]: r for r in ray_api.resources()}["ray"]
+    assert ray["available"] is False
+    assert f"the Ray cluster at http://127.0.0.1:{port} (workspace setting 'ray_address') does not answer" \
+        in ray["reason"]
+
+
+def test_test_cluster_is_reachable_only_inside_its_own_network_namespace(ray_cluster):
+    # Ray listens on every interface whatever --node-ip-address says; the namespace is what keeps it in.
+    assert cluster_processes(ray_cluster.session_id)
+    assert processes_outside_namespace(ray_cluster) == []
+    inside = addresses(ray_cluster.namespace)
+    assert sorted(a for a in inside if not a.startswith("fe80:")) == sorted(
+        ["127.0.0.1/8", "::1/128", f"{ray_cluster.host}/30"])
+    assert f"{ray_cluster.host}:{ray_cluster.dashboard_port}" in listeners(ray_cluster.namespace)
+    # And nothing of the cluster listens in this (the machine's) namespace.
+    ours = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+    pids = cluster_processes(ray_cluster.session_id)
+    assert [line for line in ours.splitlines() if any(f"pid={pid}," in line for pid in pids)] == []

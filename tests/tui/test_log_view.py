@@ -77,3 +77,61 @@ def test_wrap_and_only_matching_lines_change_the_rows_not_the_lines() -> None:
         assert view.row_count == 15
 
     run(scenario)
+
+
+def test_turning_only_matches_off_keeps_the_current_match_at_the_top() -> None:
+    async def scenario(pilot, view: LogView) -> None:
+        view.append(lines(0, 900))
+        await pilot.pause()
+        view.set_modes(search="line 0003")  # lines 300 to 399
+        assert view.jump_to_match(forward=True) and view.jump_to_match(forward=True)
+        assert view.texts()[int(view.scroll_y)].startswith("line 000301")
+        view.set_modes(only_matches=True)
+        await pilot.pause()
+        assert view.row_count == 100 and int(view.scroll_y) == 1  # the same line, among the matches only
+        view.scroll_to(y=5, animate=False, immediate=True)  # the reader moves on to line 305
+        view.set_modes(only_matches=False)
+        await pilot.pause()
+        assert not view.follow and view.texts()[int(view.scroll_y)].startswith("line 000305")
+
+    run(scenario)
+
+
+FLOOD_PY = """\
+import sys
+sys.stdout.writelines(f"line {i:06d} of the flood\\n" for i in range(int(sys.argv[1])))
+"""
+
+
+def test_a_pane_far_behind_its_log_skips_to_the_tail_and_says_so(workspace, make_code_dir) -> None:
+    from launcher.launch import submit
+    from launcher.spec import merge_request
+    from tests.tui.conftest import until
+    from tui.widgets.log_pane import LogPane
+
+    source = make_code_dir({"flood.py": FLOOD_PY})
+    workspace.create_job("code", str(source), name="flood", entry_point=["python", "flood.py"])
+    run_ = submit(workspace, merge_request(job="flood", entry_point=["python", "flood.py", "60000"], run_id="flood"))
+    run_.wait(timeout=60)
+
+    class PaneApp(App):
+        def compose(self) -> ComposeResult:
+            yield LogPane(workspace, "flood", max_lines=2000)
+
+    async def main() -> None:
+        app = PaneApp()
+        async with app.run_test(size=(100, 20)) as pilot:
+            pane = app.query_one(LogPane)
+            await until(pilot, lambda: pane.state == "finished" and not pane.busy, what="the pane to catch up")
+            view = pane.view
+            texts = view.texts()
+            assert texts[-1] == "line 059999 of the flood"
+            assert view.received < 2000 and view.skipped > 55_000  # not 60,000 lines parsed and handed over
+            assert any("lines" in t and "skipped" in t and "full log is on disk" in t for t in texts)
+            status = str(pane.query_one(".log-status").render())
+            assert "skipped" in status
+            # The lines after the skip are whole and in order.
+            numbers = [int(t.split()[1]) for t in texts if t.startswith("line ")]
+            assert numbers == list(range(numbers[0], 60_000))
+
+    asyncio.run(main())

@@ -48,7 +48,7 @@ def test_a_run_started_by_the_cli_appears_and_reaches_its_final_state_with_its_l
         await until(pilot, lambda: "fromcli" in main.table.rows, what="the CLI's run in the table")
         await until(pilot, lambda: main.table.records["fromcli"]["state"] == "finished", what="the final state")
         row = main.table.get_row("fromcli")
-        assert str(row[4]) == "finished" and row[7] == "0"
+        assert str(row[5]) == "finished" and row[8] == "0"
         pane = main.query_one("#pane-selected", LogPane)
         await until(pilot, lambda: pane.run_id == "fromcli" and pane.state == "finished" and pane.view.received == 7,
                     what="the log pane to show the run's lines")

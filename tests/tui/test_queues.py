@@ -150,12 +150,15 @@ def test_an_agent_in_the_app_drains_an_item_into_a_run_with_metrics_in_the_table
         await until(pilot, lambda: app.screen is main and main.table.selected_run_id == "drained",
                     what="the item's run selected in the run table")
         await until(pilot, lambda: main.table.records["drained"]["state"] == "finished")
-        await until(pilot, lambda: main.table.get_row("drained")[8] == "acc=0.8 loss=0.2", what="metrics in the table")
+        await until(pilot, lambda: main.table.get_row("drained")[9] == "acc=0.8 loss=0.2", what="metrics in the table")
 
         await pilot.press("d")
         details = await until(pilot, lambda: isinstance(app.screen, RunDetailsScreen) and app.screen)
         await until(pilot, lambda: len(details.query(Sparkline)) == 2, what="one chart per metric")
         assert details.query_one("#metric-loss", Sparkline).data == [0.9, 0.4, 0.2]
+        shown = await until(pilot, lambda: _plain(details.query_one("#details")) if "queue item" in _plain(
+            details.query_one("#details")) else "", what="the queue item in the details")
+        assert f"#{item.id} on queue 'default'" in shown
         assert "0.2" in str(details.query_one("#metric-loss-label").render())
         await pilot.press("escape")
 
@@ -179,7 +182,7 @@ def test_quitting_with_the_agent_and_its_run_active_can_stop_both(workspace, wor
         app.start_agent(["default"], 1)
         await until(pilot, lambda: main.table.records.get("gated", {}).get("state") == "running", timeout=60,
                     what="the agent's run running")
-        await until(pilot, lambda: main.table.get_row("gated")[8] == "acc=0.5 loss=0.5", what="live metrics")
+        await until(pilot, lambda: main.table.get_row("gated")[9] == "acc=0.5 loss=0.5", what="live metrics")
         await pilot.press("q")
         dialog = await until(pilot, lambda: isinstance(app.screen, QuitScreen) and app.screen)
         assert dialog.agent == app.agent.id and dialog.active == ["gated"]
@@ -277,6 +280,10 @@ def test_a_sweep_created_from_a_toml_file_shows_its_trials_best_first(workspace,
         await pilot.press("f")
         main = await until(pilot, lambda: isinstance(app.screen, MainScreen) and app.screen)
         await until(pilot, lambda: sorted(main.table.visible_run_ids) == sorted(run_ids), what="the sweep's runs")
+        # The SWEEP column shows each run's sweep, and P sorts (groups) the runs by it.
+        assert {main.table.get_row(r)[3] for r in run_ids} == {sweep_id}
+        await pilot.press("escape", "P")
+        assert main.table.sort_column == "sweep" and set(main.table.visible_run_ids[-3:]) == set(run_ids)
 
     drive(app, scenario)
 
@@ -288,3 +295,13 @@ def test_agent_dialog_rejects_bad_settings_with_one_line() -> None:
                                        ("default", "0", "max jobs 0 is not valid")):
         with pytest.raises(ValueError, match=expected):
             parse_agent_choice(queues, max_jobs)
+
+
+def _plain(static) -> str:
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=200, file=io.StringIO(), color_system=None)
+    console.print(static.content)
+    return console.file.getvalue()

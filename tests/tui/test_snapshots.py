@@ -58,8 +58,16 @@ def main_ready(select: str | None = None):
         pane = main.query_one("#pane-selected", LogPane)
         await until(pilot, lambda: pane.run_id == (select or main.table.selected_run_id) and pane.state
                     and pane.state not in ("starting", "running") and pane.view.received > 0)
-        await pilot.pause(0.2)
+        await settled(pilot, pane)
     return run_before
+
+
+async def settled(pilot, pane: LogPane | None = None) -> None:
+    """Wait for conditions, not for time: no log batch pending in the pane, then the app idle and drawn."""
+    if pane is not None:
+        await until(pilot, lambda: not pane.busy, what="no pending log batches")
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()  # no delay: returns once the app has handled what is queued
 
 
 def test_main_screen(history, snap_compare) -> None:
@@ -72,8 +80,8 @@ def test_log_pane_with_search(history, snap_compare) -> None:
         pane = pilot.app.screen.query_one("#pane-selected", LogPane)
         pane.view.focus()
         await pilot.press("slash", *"step", "enter", "w")
-        await until(pilot, lambda: pane.view.search == "step" and pane.view.wrap)
-        await pilot.pause(0.2)
+        await until(pilot, lambda: pane.view.search == "step" and pane.view.wrap and pane.view.has_focus)
+        await settled(pilot, pane)
 
     assert snap_compare(LauncherApp(history), terminal_size=SIZE, run_before=run_before)
 
@@ -92,7 +100,8 @@ def test_launch_form(history, git_job, snap_compare) -> None:
         job_input = form.query_one("#job")
         job_input.cursor_blink = False
         await until(pilot, lambda: job_input._cursor_visible)
-        await pilot.pause(0.2)
+        await until(pilot, lambda: form.query_one("#param-lr").value == "0.1", what="the parameters' defaults")
+        await settled(pilot)
 
     assert snap_compare(LauncherApp(history), terminal_size=(130, 44), run_before=run_before)
 
@@ -102,7 +111,7 @@ def test_help_screen(history, snap_compare) -> None:
         await main_ready("run-b2")(pilot)
         await pilot.press("question_mark")
         await until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
-        await pilot.pause(0.2)
+        await settled(pilot)
 
     assert snap_compare(LauncherApp(history), terminal_size=(130, 50), run_before=run_before)
 
@@ -129,6 +138,6 @@ def test_queues_screen(workspace, code_job, utc, snap_compare) -> None:
         await until(pilot, lambda: isinstance(app.screen, MainScreen) and app.screen.loaded_at)
         await pilot.press("Q")
         await until(pilot, lambda: isinstance(app.screen, QueuesScreen) and app.screen.loaded)
-        await pilot.pause(0.3)
+        await settled(pilot)
 
     assert snap_compare(LauncherApp(workspace), terminal_size=SIZE, run_before=run_before)

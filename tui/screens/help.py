@@ -44,10 +44,10 @@ def help_sections() -> list[Table]:
 
     return [
         bindings_table("Anywhere", [*LauncherApp.BINDINGS, ("ctrl+p", "", "Command palette: every action, launch a preset")]),
-        bindings_table("Runs", [*MainScreen.BINDINGS,
+        bindings_table("Runs", [*[b for b in MainScreen.BINDINGS if b.action != "slash"],  # the same `/`
                                 *[b for b in RunTable.BINDINGS if not b.action.startswith("sort")],
                                 (" ".join(b.key for b in RunTable.BINDINGS if b.action.startswith("sort")), "",
-                                 "Sort by id, name, job, resource, state, start, duration, exit (again: reverse)")]),
+                                 "Sort by id, name, job, sweep, resource, state (lifecycle), start, duration, exit (again: reverse)")]),
         bindings_table("Log pane", [*LogPane.BINDINGS, *LogView.BINDINGS,
                                     ("up,pgup", "", "Scroll up (pauses follow; new lines are counted)")]),
         bindings_table("Launch form", [*LaunchForm.BINDINGS, ("tab", "", "Next field; → accepts a job completion")]),

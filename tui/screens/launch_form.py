@@ -48,8 +48,11 @@ class LaunchForm(Screen[str | None]):
         Binding("escape", "close", "Close"),
     ]
 
-    def __init__(self, api: Api, initial: dict[str, Any] | None = None, *, title: str = "Launch a run") -> None:
+    def __init__(self, api: Api, initial: dict[str, Any] | None = None, *, title: str = "Launch a run",
+                 version_hint: str = "") -> None:
         super().__init__()
+        #: Shown under the version field, e.g. the branch a relaunched run's pinned commit came from.
+        self.version_hint = version_hint
         self.api = api
         self.initial = initial or {}
         self.form_title = title
@@ -73,6 +76,7 @@ class LaunchForm(Screen[str | None]):
             with Horizontal(classes="pair"):
                 with Vertical():
                     yield from self._field("version", Input(compact=True, placeholder="for git jobs: branch, tag or commit", id="version"))
+                    yield Static(self.version_hint, id="version-hint", classes="hint")
                 with Vertical():
                     yield from self._field("entry", Select([], prompt="the job's default", compact=True, id="entry"))
             yield from self._field("command", Input(compact=True, placeholder="or a command, e.g. python train.py --epochs 3", id="command"))
@@ -119,6 +123,7 @@ class LaunchForm(Screen[str | None]):
 
     def on_mount(self) -> None:
         self.query_one("#params-title").display = False
+        self.query_one("#version-hint").display = bool(self.version_hint)
         self.query_one("#job", Input).focus()
         self._load_choices()
 

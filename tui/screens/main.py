@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from textual import on, work
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -39,6 +40,9 @@ class MainScreen(Screen):
         Binding("d", "details_selected", "Details"),
         Binding("y", "copy_selected", "Copy id"),
         Binding("slash", "filter", "Filter"),
+        # Run before the key is forwarded to the focused widget, so the box it opens has the focus when the
+        # next key (already queued: a fast typist, a paste) is forwarded: it lands in the box.
+        Binding("slash", "slash", "Filter or search", show=False, priority=True),
         Binding("Q", "app.queues", "Queues"),
         Binding("W", "app.sweeps", "Sweeps"),
         Binding("x", "close_tab", "Close tab", show=False),
@@ -149,10 +153,24 @@ class MainScreen(Screen):
         await self.open_logs(event.run_id)
 
     # -- filter ---------------------------------------------------------------------------------------
+    def action_slash(self) -> None:
+        """`/`: the log pane's search when the focus is in a log pane, else the run filter; typed into a
+        focused box as it is."""
+        focused = self.focused
+        if isinstance(focused, Input):
+            raise SkipAction()
+        pane = next((node for node in (focused.ancestors_with_self if focused else ()) if isinstance(node, LogPane)),
+                    None)
+        if pane is not None:
+            pane.action_search()
+        else:
+            self.action_filter()
+
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.display = True
-        box.focus()
+        # Focused now, not after the keys already queued: `/` and a quickly typed text go to the box.
+        self.set_focus(box)
 
     def show_filter(self, text: str) -> None:
         """Filter the table on this text and show it in the filter bar."""

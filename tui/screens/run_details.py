@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 CHART_POINTS = 400
 
 
-def details_table(record: dict[str, Any], events: list[dict[str, Any]], tail: list[str] | None = None) -> Table:
+def details_table(record: dict[str, Any], events: list[dict[str, Any]], tail: list[str] | None = None,
+                  item: Any = None) -> Table:
     spec = record.get("spec") or {}
     source = spec.get("source") or {}
     table = Table.grid(padding=(0, 2))
@@ -47,6 +48,9 @@ def details_table(record: dict[str, Any], events: list[dict[str, Any]], tail: li
         row("message", record["message"])
     row("exit code", formatting.exit_code(record))
     row("project", f"{record.get('entity')}/{record.get('project')}")
+    row("sweep", record.get("sweep_id"))
+    if item is not None:
+        row("queue item", f"#{item.id} on queue {item.queue!r} ({item.priority} priority, {item.state})")
     row("job", spec.get("job") or "-")
     row("job kind", spec.get("job_kind"))
     row("version", spec.get("version"))
@@ -92,6 +96,14 @@ class RunDetailsScreen(Screen):
         super().__init__()
         self.api = api
         self.run_id = run_id
+        #: name -> number of points drawn; the charts stop refreshing once the run's metrics are final
+        self.charts: dict[str, int] = {}
+        self._metrics_final = False
+        self._series = MetricSeries()
+        #: Refreshes done (each one asks the engine what changed).
+        self.loads = 0
+        self._item: Any = None
+        self._item_looked_up = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -104,9 +116,6 @@ class RunDetailsScreen(Screen):
     def on_mount(self) -> None:
         self.sub_title = f"run {self.run_id}"
         self.query_one("#metrics-title").display = False
-        #: name -> number of points drawn; the charts stop refreshing once the run's metrics are final
-        self.charts: dict[str, int] = {}
-        self._metrics_final = False
         self._load()
         self.set_interval(1.0, self._load)
 
@@ -117,42 +126,53 @@ class RunDetailsScreen(Screen):
         try:
             run = self.api.run(self.run_id)
             record = run.record
-            events = self.api.store.run_events(self.run_id)
+            events = run.events()
             tail = run.tail(8) if record["state"] in ("failed", "start_failed") else None
+            if not self._item_looked_up:  # which queue item launched the run does not change: asked once
+                self._item = self._queue_item(record)
+                self._item_looked_up = True
+            ended = record.get("ended_at")
+            final = not formatting.is_active(record) and ended is not None and time.time() - ended > SETTLE_SECONDS
             series = None
             if not self._metrics_final:
-                series = self.api.metrics(self.run_id)
+                series = self._series.refresh(self.api, self.run_id, final=final)
         except LaunchError as error:
             self.app.call_from_thread(self.notify, str(error), severity="error")
             return
-        ended = record.get("ended_at")
-        final = not formatting.is_active(record) and ended is not None and time.time() - ended > SETTLE_SECONDS
-        self.app.call_from_thread(self._show, details_table(record, events, tail), series, final)
+        self.loads += 1
+        self.app.call_from_thread(self._show, details_table(record, events, tail, self._item), series, final)
+
+    def _queue_item(self, record: dict[str, Any]) -> Any:
+        sweep_id = record.get("sweep_id")
+        items = self.api.queue_items(sweep_id=sweep_id) if sweep_id else self.api.queue_items()
+        return next((item for item in items if item.run_id == self.run_id), None)
 
     async def _show(self, table: Table, series: dict[str, list] | None, final: bool) -> None:
         self.query_one("#details", Static).update(table)
         if series is not None:
             await self.show_metrics(series)
-            self._metrics_final = final
+        self._metrics_final = self._metrics_final or final
 
     async def show_metrics(self, series: dict[str, list]) -> None:
         """One line per metric (name, latest value, step, points) and a sparkline of its latest points."""
         box = self.query_one("#metrics", Vertical)
         self.query_one("#metrics-title").display = bool(series)
+        # series holds the latest CHART_POINTS points of each metric; counts and bounds cover all of them.
         for name, points in sorted(series.items()):
             widget_id = "metric-" + re.sub(r"[^A-Za-z0-9_-]", "_", name)
             last = points[-1]
+            low, high = self._series.bounds[name]
             label = Text.assemble((name, "bold"), "  ", (formatting.number(last.value), "bold cyan"),
-                                  f"  step {last.step}  ({len(points)} points, min {formatting.number(min(p.value for p in points))}"
-                                  f", max {formatting.number(max(p.value for p in points))})")
-            data = [p.value for p in points[-CHART_POINTS:]]
+                                  f"  step {last.step}  ({self._series.counts[name]} points, min {formatting.number(low)}"
+                                  f", max {formatting.number(high)})")
+            data = [p.value for p in points]
             if name not in self.charts:
                 await box.mount(Static(label, id=f"{widget_id}-label", classes="metric-label"),
                                 Sparkline(data, id=widget_id, classes="metric-chart"))
             else:
                 box.query_one(f"#{widget_id}-label", Static).update(label)
                 box.query_one(f"#{widget_id}", Sparkline).data = data
-            self.charts[name] = len(points)
+            self.charts[name] = self._series.counts[name]
 
     def action_relaunch(self) -> None:
         self.app.pop_screen()
@@ -167,3 +187,73 @@ class RunDetailsScreen(Screen):
 
     def action_copy_id(self) -> None:
         self.app.action_copy_id(self.run_id)
+
+
+class MetricSeries:
+    """A run's metrics as the details screen shows them, refreshed cheaply while the run is active.
+
+    The engine returns a run's metrics only whole (`Api.metrics`), so re-reading them every second would
+    cost more and more as a long run reports. Instead, each refresh asks for the latest point of each
+    metric (`Api.latest_metrics`, one small query); nothing more is read while those do not change.
+    When they change, the latest points are appended, and the whole series is read again only as often
+    as its cost allows (a full read takes at most FULL_READ_SHARE of the time), which fills in points
+    reported between two refreshes. Only the last CHART_POINTS points of each metric are kept."""
+
+    FULL_READ_SHARE = 0.05
+
+    def __init__(self) -> None:
+        self.points: dict[str, list] = {}
+        self.counts: dict[str, int] = {}
+        self.bounds: dict[str, tuple[float, float]] = {}
+        #: name -> (step, time) of the latest point kept: the cursor new points are compared with
+        self.cursor: dict[str, tuple[int, float]] = {}
+        self.full_reads = 0
+        self._next_full_read = 0.0
+        #: Points were appended from the latest values since the last full read (some may be missing).
+        self._appended = False
+
+    def refresh(self, api: Api, run_id: str, *, final: bool = False) -> dict[str, list] | None:
+        """The series to draw, or None when nothing changed since the last call. `final`: the run's
+        metrics cannot change any more; they are read whole once more if points were only appended."""
+        if self.full_reads == 0 or (final and self._appended):
+            return self._read_all(api, run_id)
+        latest = api.latest_metrics([run_id]).get(run_id, {})
+        fresh = {name: point for name, point in latest.items()
+                 if self.cursor.get(name) != (point.step, point.time)}
+        if not fresh:
+            return None
+        if time.monotonic() >= self._next_full_read:
+            return self._read_all(api, run_id)
+        for name, point in fresh.items():
+            self._add(name, [point], replace=False)
+        self._appended = True
+        return self.points
+
+    def _read_all(self, api: Api, run_id: str) -> dict[str, list]:
+        started = time.monotonic()
+        series = api.metrics(run_id)
+        for name, points in series.items():
+            self._add(name, points, replace=True)
+        self.full_reads += 1
+        self._appended = False
+        took = time.monotonic() - started
+        self._next_full_read = time.monotonic() + took / self.FULL_READ_SHARE
+        return self.points
+
+    def _add(self, name: str, points: list, *, replace: bool) -> None:
+        if not points:
+            return
+        low, high = min(p.value for p in points), max(p.value for p in points)
+        if replace or name not in self.points:
+            self.points[name] = points[-CHART_POINTS:]
+            self.counts[name] = len(points)
+            self.bounds[name] = (low, high)
+        else:
+            kept = self.points[name]
+            kept.extend(points)
+            del kept[:-CHART_POINTS]
+            self.counts[name] += len(points)
+            old_low, old_high = self.bounds[name]
+            self.bounds[name] = (min(low, old_low), max(high, old_high))
+        last = points[-1]
+        self.cursor[name] = (last.step, last.time)

@@ -3,6 +3,7 @@ run's log file and hands lines over in batches."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ from textual.widgets import Input, Static
 from textual.worker import Worker, get_current_worker
 
 from launcher.errors import LaunchError
-from launcher.logfile import LogReader
+from launcher.logfile import LAUNCHER, LogReader
 from tui.widgets.log_view import LogView, entries_of
 
 if TYPE_CHECKING:
@@ -25,11 +26,26 @@ if TYPE_CHECKING:
 #: key press waits behind at most one of them.
 FRAME_SECONDS = 1 / 30
 #: A reader thread waits when this many lines are queued and not yet shown.
-MAX_PENDING_LINES = 50_000
+MAX_PENDING_LINES = 20_000
 POLL_SECONDS = 0.05
-#: Bytes of log file parsed per chunk (about 5,000 lines of 100 bytes), and the pause after each chunk.
-READ_BYTES = 1 << 19
-YIELD_SECONDS = 0.002
+#: Bytes of log file parsed per chunk (about 650 lines of 100 bytes, parsed in about a millisecond), and the
+#: least pause after each chunk: the reader holds the GIL in short bursts, and the UI thread, which needs
+#: it back after every turn of its event loop, waits a burst at most (measured in bench/bench_tui.py).
+READ_BYTES = 1 << 16
+YIELD_SECONDS = 0.0005
+#: The most lines a pane parses per second. Parsing holds the GIL, which the UI thread needs for every key
+#: press; a flood faster than this falls behind, and once its backlog is more than the pane keeps, the
+#: pane skips to its tail (the full log stays on disk) instead of parsing lines it would drop anyway.
+MAX_LINES_PER_SECOND = 250_000
+#: The pane skips once its backlog is this many times what it keeps: a burst (a run printing 200k lines at
+#: once) is still shown whole, while a sustained flood, whose backlog only grows, is not parsed in vain.
+SKIP_AFTER_PANES = 4
+#: After a skip, the pane reads this share of its bounded size from before the end of the file.
+KEEP_AFTER_SKIP = 0.1
+#: The shortest a line of the log file can be (its timestamp and stream letter): below this backlog in
+#: bytes, a pane cannot be more than its bounded size behind.
+MIN_LINE_BYTES = 30
+ENDED_STATES = ("finished", "failed", "stopped", "start_failed")
 
 
 class LogPane(Vertical):
@@ -62,6 +78,7 @@ class LogPane(Vertical):
         self._lock = threading.Lock()
         self._pending: list = []
         self._pending_state = ""
+        self._pending_skipped = 0
         self._token: object | None = None
 
     def compose(self) -> ComposeResult:
@@ -90,6 +107,7 @@ class LogPane(Vertical):
             self._token = token
             self._pending = []
             self._pending_state = ""
+            self._pending_skipped = 0
         self.run_id = run_id
         self.state = ""
         self.view.clear()
@@ -107,29 +125,71 @@ class LogPane(Vertical):
             self.app.call_from_thread(self.notify, str(error), severity="error")
             return
         reader = LogReader(run.log_path)
+        line_bytes = 100.0  # bytes per line in the file, measured as it is read
         while not worker.is_cancelled:
             state = run.state  # read before the file, so no line written before the end is missed
+            reader = self._skip_backlog(worker, token, reader, line_bytes, state)
+            started, offset = time.monotonic(), reader.offset
             lines = reader.read(READ_BYTES)
-            ended = not lines and state in ("finished", "failed", "stopped", "start_failed")
-            if ended:
+            if lines:
+                line_bytes = (reader.offset - offset) / len(lines)
+            ended = not lines and state in ENDED_STATES
+            if ended:  # the file is complete, and its backlog small: what is left is read at once
                 lines = list(reader.read_available()) + reader.flush_pending()
             self._hand_over(worker, token, entries_of(lines), state)
             if ended:
                 return
-            # Parsing holds the GIL; a short sleep after each chunk lets the UI thread take it at once
-            # instead of queueing behind this thread for a switch interval on every event-loop turn.
-            time.sleep(YIELD_SECONDS if lines else POLL_SECONDS)
+            if not lines:
+                time.sleep(POLL_SECONDS)
+                continue
+            # Parsing holds the GIL: a pause after each chunk lets the UI thread take it at once instead of
+            # queueing behind this thread, and holds the parsing rate to MAX_LINES_PER_SECOND.
+            budget = len(lines) / MAX_LINES_PER_SECOND
+            time.sleep(max(YIELD_SECONDS, budget - (time.monotonic() - started)))
 
-    def _hand_over(self, worker: Worker, token: object, lines: list, state: str) -> None:
+    def _skip_backlog(self, worker: Worker, token: object, reader: LogReader, line_bytes: float,
+                      state: str) -> LogReader:
+        """A reader at the tail of the file when more of it is unread than the pane keeps; else `reader`."""
+        try:
+            size = os.stat(reader.path).st_size
+        except FileNotFoundError:
+            return reader
+        backlog = size - reader.offset
+        if backlog <= SKIP_AFTER_PANES * self.max_lines * min(line_bytes, MIN_LINE_BYTES):
+            return reader
+        with open(reader.path, "rb") as f:
+            # How long the lines at the end are, from a sample there (lines read so far may differ).
+            f.seek(max(reader.offset, size - (1 << 16)))
+            sample = f.read(1 << 16)
+            if sample.count(b"\n"):
+                line_bytes = len(sample) / sample.count(b"\n")
+            if backlog <= SKIP_AFTER_PANES * self.max_lines * line_bytes:
+                return reader
+            start = max(reader.offset, size - int(self.max_lines * KEEP_AFTER_SKIP * line_bytes))
+            f.seek(start)  # the next whole record starts after the next newline
+            head = f.read(1 << 16)
+        cut = head.find(b"\n")
+        if cut < 0:
+            return reader
+        start += cut + 1
+        skipped = round((start - reader.offset) / line_bytes)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+        note = (f"... about {skipped:,} lines ({(start - reader.offset) / 1e6:,.1f} MB) skipped to keep up with the "
+                "run; the full log is on disk (ctrl+s saves it) ...").encode()
+        self._hand_over(worker, token, [(stamp, LAUNCHER, note)], state, skipped=skipped)
+        return LogReader(reader.path, offset=start)
+
+    def _hand_over(self, worker: Worker, token: object, lines: list, state: str, skipped: int = 0) -> None:
         """Queue lines for the UI thread, which takes them at most FRAME_SECONDS apart; wait while the
         queue is full, so a flood cannot outrun the screen."""
         while True:
             with self._lock:
                 if token is not self._token:
                     return  # this pane shows another run now
-                if len(self._pending) < MAX_PENDING_LINES or not lines:
+                if len(self._pending) < MAX_PENDING_LINES or not lines or skipped:
                     self._pending.extend(lines)
                     self._pending_state = state
+                    self._pending_skipped += skipped
                     return
             if worker.is_cancelled:
                 return
@@ -140,11 +200,22 @@ class LogPane(Vertical):
         with self._lock:
             lines, self._pending = self._pending, []
             state = self._pending_state
+            skipped, self._pending_skipped = self._pending_skipped, 0
+        if skipped:
+            self.view.note_skipped(skipped)
         if lines:
             self.view.append(lines)
         if lines or state != self.state:
             self.state = state
             self._update_status()
+
+    @property
+    def busy(self) -> bool:
+        """True while the pane's reader runs or lines it read wait to be shown (the run is active, or its
+        log is not all shown yet)."""
+        with self._lock:
+            pending = bool(self._pending) or bool(self._pending_skipped)
+        return pending or (self._worker is not None and self._worker.is_running)
 
     def _update_status(self) -> None:
         if not self.is_mounted:
@@ -162,9 +233,11 @@ class LogPane(Vertical):
             modes = [name for name, on_ in (("wrap", view.wrap), ("timestamps", view.timestamps),
                                             ("only matches", view.only_matches)) if on_]
             search = f" · search [i]{view.search}[/]" if view.search else ""
-            text = (f"run [b]{self.run_id}[/] · {self.state or '...'} · {view.received:,} lines · {follow}"
+            skipped = f" ([b]{view.skipped:,} skipped[/])" if view.skipped else ""
+            text = (f"run [b]{self.run_id}[/] · {self.state or '...'} · {view.received:,} lines{skipped} · {follow}"
                     f"{' · ' + ', '.join(modes) if modes else ''}{search}")
-        self.query_one(".log-status", Static).update(text)
+        # One line high whatever it says: no layout of the screen on each frame of a flood.
+        self.query_one(".log-status", Static).update(text, layout=False)
 
     def on_log_view_status_changed(self, event: LogView.StatusChanged) -> None:
         event.stop()
@@ -175,7 +248,8 @@ class LogPane(Vertical):
         search = self.query_one(".log-search", Input)
         search.add_class("shown")
         search.value = self.view.search
-        search.focus()
+        # Focused now, not after the keys already queued: `/` and a quickly typed term go to the box.
+        self.screen.set_focus(search)
 
     @on(Input.Changed, ".log-search")
     def _search_changed(self, event: Input.Changed) -> None:

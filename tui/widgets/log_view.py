@@ -83,6 +83,8 @@ class LogView(ScrollView, can_focus=True):
         self.received = 0
         #: Lines that arrived while follow was paused.
         self.unseen = 0
+        #: Lines of the log the pane skipped to keep up with a flood (they are in the file, not here).
+        self.skipped = 0
         self.wrap = False
         self.timestamps = False
         self.search = ""
@@ -124,9 +126,15 @@ class LogView(ScrollView, can_focus=True):
             self.post_message(self.StatusChanged(self))
         self.refresh()
 
+    def note_skipped(self, count: int) -> None:
+        """The pane skipped this many lines of the log; a paused reader counts them as new too."""
+        self.skipped += count
+        if not self.follow:
+            self.unseen += count
+
     def clear(self) -> None:
         self.entries.clear()
-        self.base = self.received = self.unseen = 0
+        self.base = self.received = self.unseen = self.skipped = 0
         self._width = 0
         if self._rows is not None:
             self._rows = []
@@ -166,6 +174,9 @@ class LogView(ScrollView, can_focus=True):
         self.post_message(self.StatusChanged(self))
 
     def _relayout(self) -> None:
+        # The line at the top of the view stays there when the rows change (only-matches off, wrap on):
+        # the reader keeps their place instead of landing at the top of the log.
+        anchor = self.entry_at_row(int(self.scroll_y)) if not self.follow else None
         if self.wrap or (self.only_matches and self._pattern is not None):
             self._rows = self._rows_for(self.base, self.entries)
         else:
@@ -175,9 +186,23 @@ class LogView(ScrollView, can_focus=True):
             self._resize()
             if self.follow:
                 self._to_end()
+            elif anchor is not None:
+                self.scroll_to(y=self.row_of_entry(anchor), animate=False, immediate=True, force=True)
         finally:
             self._adjusting = False
         self.refresh()
+
+    def entry_at_row(self, row: int) -> int | None:
+        """The absolute number of the line drawn on this row, or None past the end."""
+        if row < 0 or row >= self.row_count:
+            return None
+        return self.base + row if self._rows is None else self._rows[row][0]
+
+    def row_of_entry(self, number: int) -> int:
+        """The first row showing this line, or the next line that is shown (with only-matches on)."""
+        if self._rows is None:
+            return max(0, min(number - self.base, len(self.entries) - 1))
+        return min(bisect.bisect_left(self._rows, (number, -1)), max(len(self._rows) - 1, 0))
 
     def on_resize(self) -> None:
         if self.wrap:

@@ -25,7 +25,8 @@ from tui import formatting
 COLUMNS = (
     ("id", "ID", 10),
     ("name", "NAME", 14),
-    ("job", "JOB", 24),
+    ("job", "JOB", 22),
+    ("sweep", "SWEEP", 8),
     ("resource", "RESOURCE", 13),
     ("state", "STATE", 12),
     ("started", "STARTED", 14),
@@ -38,6 +39,11 @@ GAP = 2
 FIXED_WIDTH = sum(w for _, _, w in COLUMNS[:-1]) + GAP * (len(COLUMNS) - 1)
 
 
+#: States in the order a run goes through them, for sorting by state.
+LIFECYCLE = ("starting", "running", "finished", "failed", "stopped", "start_failed")
+_LIFECYCLE_RANK = {state: rank for rank, state in enumerate(LIFECYCLE)}
+
+
 def _sort_key(column: str) -> Callable[[dict[str, Any]], Any]:
     now = time.time()
     keys: dict[str, Callable[[dict[str, Any]], Any]] = {
@@ -45,7 +51,9 @@ def _sort_key(column: str) -> Callable[[dict[str, Any]], Any]:
         "name": lambda r: (r.get("name") or "").lower(),
         "job": lambda r: (r.get("job") or "").lower(),
         "resource": lambda r: r.get("resource") or "",
-        "state": lambda r: r.get("state") or "",
+        "state": lambda r: _LIFECYCLE_RANK.get(r.get("state") or "", len(LIFECYCLE)),
+        # Runs of one sweep together (newest sweep first when descending), each sweep's trials in order.
+        "sweep": lambda r: (r.get("sweep_id") or "", r.get("created_at") or 0.0),
         "started": lambda r: r.get("started_at") or r.get("created_at") or 0.0,
         "created": lambda r: r.get("created_at") or 0.0,
         "duration": lambda r: (r.get("ended_at") or now) - r["started_at"] if r.get("started_at") else -1.0,
@@ -59,6 +67,7 @@ def row_cells(record: dict[str, Any], now: float | None = None, metrics: str = "
         record["id"],
         record.get("name") or "-",
         record.get("job") or "-",
+        record.get("sweep_id") or "-",
         record.get("resource") or "-",
         formatting.state_text(record.get("state") or "?"),
         formatting.short_clock(record.get("started_at")),
@@ -69,8 +78,8 @@ def row_cells(record: dict[str, Any], now: float | None = None, metrics: str = "
 
 
 def _search_text(record: dict[str, Any], metrics: str = "") -> str:
-    # The sweep id is searchable too: `/` and a sweep's id shows that sweep's runs.
-    cells = [*row_cells(record, metrics=metrics), record.get("sweep_id") or ""]
+    # The sweep id is a column too: `/` and a sweep's id shows that sweep's runs.
+    cells = row_cells(record, metrics=metrics)
     return "\t".join(str(cell) for cell in cells).lower()
 
 
@@ -92,6 +101,7 @@ class RunTable(ScrollView, can_focus=True):
         Binding("I", "sort('id')", "Sort by id", show=False),
         Binding("N", "sort('name')", "Sort by name", show=False),
         Binding("J", "sort('job')", "Sort by job", show=False),
+        Binding("P", "sort('sweep')", "Sort by sweep", show=False),
         Binding("R", "sort('resource')", "Sort by resource", show=False),
         Binding("S", "sort('state')", "Sort by state", show=False),
         Binding("A", "sort('started')", "Sort by start time", show=False),
@@ -275,6 +285,12 @@ class RunTable(ScrollView, can_focus=True):
         self._reorder()
         self.notify(f"sorted by {column}{' (descending)' if self.sort_reverse else ''}", timeout=2)
 
+    def header_title(self, key: str, title: str) -> str:
+        """The column's title, with an arrow on the sort column: ▼ descending, ▲ ascending."""
+        if key != self.sort_column:
+            return title
+        return f"{title} {'▼' if self.sort_reverse else '▲'}"
+
     def on_click(self, event: events.Click) -> None:
         x = event.x + int(self.scroll_x)
         if event.y == 0:
@@ -305,8 +321,8 @@ class RunTable(ScrollView, can_focus=True):
         base = self.rich_style
         if y == 0:
             style = self.get_component_rich_style("run-table--header")
-            segments = [Segment(" " + _fit(title, w) + " " * (GAP - 1), style)
-                        for (_, title, _), w in zip(COLUMNS, widths, strict=True)]
+            segments = [Segment(" " + _fit(self.header_title(key, title), w) + " " * (GAP - 1), style)
+                        for (key, title, _), w in zip(COLUMNS, widths, strict=True)]
             return Strip(segments).crop_extend(scroll_x, scroll_x + width, style)
         row = scroll_y + y - 1
         if row >= len(self._order):

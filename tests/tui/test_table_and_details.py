@@ -1,0 +1,188 @@
+"""The run table's sort order and header, relaunching a git run at the commit it ran, and the run details
+reading only new metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+from textual.widgets import Input, Static
+
+from launcher.launch import submit
+from launcher.spec import merge_request
+from tests.tui.conftest import drive, until
+from tui.app import LauncherApp
+from tui.screens.launch_form import LaunchForm
+from tui.screens.main import MainScreen
+from tui.screens.run_details import RunDetailsScreen
+from tui.widgets.run_table import LIFECYCLE, RunTable
+
+
+async def main_screen(pilot) -> MainScreen:
+    return await until(pilot, lambda: isinstance(pilot.app.screen, MainScreen) and pilot.app.screen.loaded_at
+                       and pilot.app.screen, what="the main screen")
+
+
+class TableApp(App):
+    def compose(self) -> ComposeResult:
+        yield RunTable()
+
+
+def test_state_sorts_by_lifecycle_and_the_header_shows_the_sort_column_and_direction() -> None:
+    states = ["stopped", "finished", "start_failed", "running", "failed", "starting"]
+    records = [{"id": f"r{i}", "state": state, "created_at": 100.0 + i, "sweep_id": None}
+               for i, state in enumerate(states)]
+    app = TableApp()
+
+    async def scenario(pilot) -> None:
+        table = app.query_one(RunTable)
+        table.load(records)
+        await pilot.pause()
+        assert "STARTED ▼" not in header(table) and "▼" not in header(table)  # newest first: no column
+        table.action_sort("state")
+        assert [table.records[r]["state"] for r in table.visible_run_ids] == list(LIFECYCLE)
+        await pilot.pause()
+        assert "STATE ▲" in header(table)
+        table.action_sort("state")
+        assert [table.records[r]["state"] for r in table.visible_run_ids] == list(reversed(LIFECYCLE))
+        await pilot.pause()
+        assert "STATE ▼" in header(table) and "ID ▲" not in header(table)
+        table.action_sort("id")
+        await pilot.pause()
+        assert "ID ▲" in header(table) and "STATE ▼" not in header(table)
+
+    drive(app, scenario, size=(160, 20))
+
+
+def test_sorting_by_sweep_groups_a_sweeps_runs() -> None:
+    records = [{"id": f"r{i}", "state": "finished", "created_at": 100.0 + i, "sweep_id": sweep}
+               for i, sweep in enumerate(["s2", None, "s1", "s2", "s1", None])]
+    app = TableApp()
+
+    async def scenario(pilot) -> None:
+        table = app.query_one(RunTable)
+        table.load(records)
+        table.action_sort("sweep")
+        assert table.visible_run_ids == ["r1", "r5", "r2", "r4", "r0", "r3"]
+        assert [table.get_row(r)[3] for r in table.visible_run_ids] == ["-", "-", "s1", "s1", "s2", "s2"]
+        await pilot.pause()
+        assert "SWEEP ▲" in header(table)
+
+    drive(app, scenario, size=(160, 20))
+
+
+def header(table: RunTable) -> str:
+    return "".join(segment.text for segment in table.render_line(0))
+
+
+def git(repo: Path, *args: str) -> None:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    subprocess.run(["git", *args], cwd=repo, check=True, env=env, capture_output=True)
+
+
+def test_relaunching_a_git_run_pins_the_commit_it_ran_and_names_the_branch(workspace, git_job, tmp_path) -> None:
+    run = submit(workspace, merge_request(job="gittrainer", version="main", run_id="atmain"))
+    run.wait(timeout=90)
+    commit = run.spec.source["commit"]
+    repo = tmp_path / "gitrepo"
+    (repo / "train.py").write_text("print('the branch moved on')\n")
+    git(repo, "commit", "-qam", "second")
+    app = LauncherApp(workspace)
+
+    async def scenario(pilot) -> None:
+        main = await main_screen(pilot)
+        await until(pilot, lambda: main.table.selected_run_id == "atmain")
+        await pilot.press("r")
+        form = await until(pilot, lambda: isinstance(app.screen, LaunchForm) and app.screen, what="the form")
+        version = form.query_one("#version", Input)
+        await until(pilot, lambda: version.value == commit, what="the pinned commit")
+        hint = form.query_one("#version-hint", Static)
+        assert hint.display and "'main'" in str(hint.render())
+
+    drive(app, scenario)
+
+
+METRICS_PY = """\
+import json, os, sys, time
+def report(step, loss):
+    print("@metrics " + json.dumps({"loss": loss, "step": step}), flush=True)
+for step in range(3):
+    report(step, 1.0 / (step + 1))
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.02)
+report(3, 0.125)
+while not os.path.exists(sys.argv[1] + ".end"):
+    time.sleep(0.02)
+"""
+
+
+def test_details_of_an_active_run_read_its_metrics_whole_only_when_they_change(
+        workspace, make_code_dir, tmp_path) -> None:
+    source = make_code_dir({"metrics.py": METRICS_PY})
+    workspace.create_job("code", str(source), name="reporter", entry_point=["python", "metrics.py"])
+    gate = tmp_path / "gate"
+    run = submit(workspace, merge_request(job="reporter", entry_point=["python", "metrics.py", str(gate)],
+                                          run_id="live"))
+    app = LauncherApp(workspace)
+
+    async def scenario(pilot) -> None:
+        await main_screen(pilot)
+        app.action_details("live")
+        details = await until(pilot, lambda: isinstance(app.screen, RunDetailsScreen) and app.screen)
+        await until(pilot, lambda: details.charts.get("loss") == 3, what="the first three points")
+        first = details.loads
+        await until(pilot, lambda: details.loads >= first + 3, what="three more refreshes")
+        assert details._series.full_reads == 1  # nothing new: the points were not read again
+        gate.write_text("go")
+        await until(pilot, lambda: details.charts.get("loss") == 4, what="the new point")
+        label = str(details.query_one("#metric-loss-label").render())
+        assert "0.125" in label and "step 3" in label and "4 points" in label
+        assert details._series.points["loss"][-1].value == 0.125
+        assert details._series.full_reads <= 2
+
+    try:
+        drive(app, scenario)
+    finally:
+        gate.write_text("go")
+        Path(str(gate) + ".end").write_text("end")
+        run.wait(timeout=60)
+    assert json.loads(json.dumps(run.state)) == "finished"
+
+
+FLOOD_THEN_WAIT_PY = """\
+import json, os, sys, time
+print("@metrics " + json.dumps({"loss": 0.5, "step": 0}), flush=True)
+sys.stdout.writelines(f"line {i:07d} " + "y" * 90 + "\\n" for i in range(40000))
+sys.stdout.flush()
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.02)
+print("@metrics " + json.dumps({"loss": 0.25, "step": 1}), flush=True)
+"""
+
+
+def test_the_table_reads_a_flooding_runs_metrics_once_it_slows_down(workspace, make_code_dir, tmp_path) -> None:
+    from tests.waiting import wait_for
+    from tui.live_metrics import FLOOD_BYTES_PER_SECOND, LatestMetrics
+
+    source = make_code_dir({"flood.py": FLOOD_THEN_WAIT_PY})
+    workspace.create_job("code", str(source), name="flooder", entry_point=["python", "flood.py"])
+    gate = tmp_path / "gate"
+    run = submit(workspace, merge_request(job="flooder", entry_point=["python", "flood.py", str(gate)], run_id="fl"))
+    try:
+        wait_for(lambda: run.log_path.exists() and run.log_path.stat().st_size > 1.5 * FLOOD_BYTES_PER_SECOND,
+                 what="the flood on disk")
+        metrics = LatestMetrics(workspace)
+        metrics.note(workspace.runs())
+        assert metrics.refresh(["fl"]) == {} and metrics.deferred == {"fl"}  # its log grew too fast to index now
+    finally:
+        gate.write_text("go")
+    run.wait(timeout=60)
+    metrics.note(workspace.runs())
+    texts: dict[str, str] = {}
+    wait_for(lambda: texts.update(metrics.refresh(["fl"])) or texts.get("fl") == "loss=0.25",
+             what="the metrics once the run ended")
+    assert metrics.deferred == set()
