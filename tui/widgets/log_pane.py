@@ -36,7 +36,7 @@ YIELD_SECONDS = 0.0005
 #: The most lines a pane parses per second. Parsing holds the GIL, which the UI thread needs for every key
 #: press; a flood faster than this falls behind, and once its backlog is more than the pane keeps, the
 #: pane skips to its tail (the full log stays on disk) instead of parsing lines it would drop anyway.
-MAX_LINES_PER_SECOND = 250_000
+MAX_LINES_PER_SECOND = 500_000
 #: The pane skips once its backlog is this many times what it keeps: a burst (a run printing 200k lines at
 #: once) is still shown whole, while a sustained flood, whose backlog only grows, is not parsed in vain.
 SKIP_AFTER_PANES = 4
