@@ -25,8 +25,9 @@ if TYPE_CHECKING:
     from launcher.api import Api
 
 MARKER = b"@metrics "
-#: Bytes of log read per indexing step; a run's index catches up over several steps.
-CHUNK_BYTES = 1 << 22
+#: Bytes of log read per indexing step; a run's index catches up over several steps. Small enough that a
+#: step holds the interpreter lock about a millisecond, so a UI thread indexing a flooding run stays responsive.
+CHUNK_BYTES = 1 << 18
 #: A run is indexed for the last time this long after it ended (a resource may write its last lines late).
 SETTLE_SECONDS = 5.0
 MAX_NAME_LENGTH = 128
