@@ -372,19 +372,27 @@ class LaunchForm(Screen[str | None]):
         return settings
 
     # -- actions --------------------------------------------------------------------------------------
-    def action_launch(self) -> None:
+    def _checked(self):
+        """(settings, request) when the form is valid and nothing is being launched; else None, with the
+        problem shown next to its field."""
         if self.launching:
-            return
+            return None
         settings = self._settings()
         if settings is None:
-            return
+            return None
         from launcher.spec import merge_request
 
         try:
-            request = merge_request(**settings)
+            return settings, merge_request(**settings)
         except LaunchError as error:
             self.show_launch_error(error)
+            return None
+
+    def action_launch(self) -> None:
+        checked = self._checked()
+        if checked is None:
             return
+        _, request = checked
         self.launching = True
         self.notify("launching ...", timeout=2)
         self._submit(request)
@@ -427,19 +435,9 @@ class LaunchForm(Screen[str | None]):
     # -- queueing instead of launching ----------------------------------------------------------------
     def action_queue(self) -> None:
         """Put the form's settings on a queue (an agent launches them) instead of launching now."""
-        if self.launching:
-            return
-        settings = self._settings()
-        if settings is None:
-            return
-        from launcher.spec import merge_request
-
-        try:
-            merge_request(**settings)
-        except LaunchError as error:
-            self.show_launch_error(error)
-            return
-        self._pick_queue(settings)
+        checked = self._checked()
+        if checked is not None:
+            self._pick_queue(checked[0])
 
     @work(thread=True, exit_on_error=False, group="queue")
     def _pick_queue(self, settings: dict[str, Any]) -> None:

@@ -28,7 +28,24 @@ class AgentChoice:
     max_jobs: int
 
 
-class QueueTargetScreen(ModalScreen[QueueTarget | None]):
+class AcceptOrCancel(ModalScreen):
+    """A dialog whose "accept" button (or key) calls action_accept and whose other button cancels."""
+
+    def action_accept(self) -> None:
+        raise NotImplementedError
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "accept":
+            self.action_accept()
+        else:
+            self.dismiss(None)
+
+
+class QueueTargetScreen(AcceptOrCancel, ModalScreen[QueueTarget | None]):
     """Choose the queue and priority for a launch; enter (or ctrl+s) queues it, escape goes back."""
 
     DEFAULT_CSS = "QueueTargetScreen { align: center middle; } QueueTargetScreen Select { margin-bottom: 1; }" + DIALOG_CSS
@@ -55,16 +72,6 @@ class QueueTargetScreen(ModalScreen[QueueTarget | None]):
         self.dismiss(QueueTarget(str(self.query_one("#queue", Select).value),
                                  str(self.query_one("#priority", Select).value)))
 
-    def action_dismiss_none(self) -> None:
-        self.dismiss(None)
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "accept":
-            self.action_accept()
-        else:
-            self.dismiss(None)
-
 
 def parse_agent_choice(queues_text: str, max_jobs_text: str) -> AgentChoice:
     """The dialog's text as an agent's settings; ValueError with a one-line reason when it is not valid."""
@@ -80,7 +87,7 @@ def parse_agent_choice(queues_text: str, max_jobs_text: str) -> AgentChoice:
     return AgentChoice(queues, max_jobs)
 
 
-class AgentStartScreen(ModalScreen[AgentChoice | None]):
+class AgentStartScreen(AcceptOrCancel, ModalScreen[AgentChoice | None]):
     """Queues (space or comma separated) and max jobs for an agent run inside the app."""
 
     DEFAULT_CSS = "AgentStartScreen { align: center middle; } AgentStartScreen Input { margin-bottom: 1; }" + DIALOG_CSS
@@ -118,12 +125,3 @@ class AgentStartScreen(ModalScreen[AgentChoice | None]):
             return
         self.dismiss(choice)
 
-    def action_dismiss_none(self) -> None:
-        self.dismiss(None)
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "accept":
-            self.action_accept()
-        else:
-            self.dismiss(None)
