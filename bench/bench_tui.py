@@ -68,17 +68,23 @@ async def _until(pilot, condition, timeout: float, what: str, step: float = 0.01
         await pilot.pause(step)
 
 
-def bench_flood(workdir: Path, lines: int) -> dict[str, float]:
+def flood_app(workdir: Path, name: str, program: str):
+    """(workspace, app) with one code job, `name`, that runs `program`."""
     from tui.app import LauncherApp
+
+    source = workdir / name
+    source.mkdir()
+    (source / "flood.py").write_text(program)
+    api = Api(workdir / f"ws-{name}")
+    api.create_job("code", str(source), name=name, entry_point=["python", "flood.py"])
+    return api, LauncherApp(api)
+
+
+def bench_flood(workdir: Path, lines: int) -> dict[str, float]:
     from tui.screens.main import MainScreen
     from tui.widgets.log_pane import LogPane
 
-    source = workdir / "flood"
-    source.mkdir()
-    (source / "flood.py").write_text(FLOOD_PY)
-    api = Api(workdir / "ws-flood")
-    api.create_job("code", str(source), name="flood", entry_point=["python", "flood.py"])
-    app = LauncherApp(api)
+    api, app = flood_app(workdir, "flood", FLOOD_PY)
     result: dict[str, float] = {}
 
     async def scenario() -> None:
@@ -153,16 +159,10 @@ def bench_flood(workdir: Path, lines: int) -> dict[str, float]:
 
 
 def bench_sustained(workdir: Path, seconds: float) -> dict[str, float]:
-    from tui.app import LauncherApp
     from tui.screens.main import MainScreen
     from tui.widgets.log_pane import LogPane
 
-    source = workdir / "sustained"
-    source.mkdir()
-    (source / "flood.py").write_text(SUSTAINED_PY)
-    api = Api(workdir / "ws-sustained")
-    api.create_job("code", str(source), name="sustained", entry_point=["python", "flood.py"])
-    app = LauncherApp(api)
+    api, app = flood_app(workdir, "sustained", SUSTAINED_PY)
     result: dict[str, float] = {}
 
     async def scenario() -> None:

@@ -297,17 +297,15 @@ class QueuedItem:
             return record.done or (record.state == RUNNING and record.run_id is not None)
 
         self._wait(has_run, timeout, "to be launched")
-        run = self.get_run()
-        if run is None:
-            record = self.record
-            raise RunError(f"queue item {self.id} {record.state} without a run"
-                           + (f": {record.message}" if record.message else ""))
-        return run
+        return self._run_or_error()
 
     def wait_until_finished(self, timeout: float | None = None) -> Run:
         """Block until the item has ended; returns its run (check run.state). Raises RunError when the
         item ended without a run."""
         self._wait(lambda: self.record.done, timeout, "to end")
+        return self._run_or_error()
+
+    def _run_or_error(self) -> Run:
         run = self.get_run()
         if run is None:
             record = self.record

@@ -173,14 +173,21 @@ def test_run_outlives_the_process_that_launched_it(ray_api, code_job, tmp_path):
     assert ray_api.run(run_id).get_log_bytes() == b"first\nsecond\ntail"
 
 
+def launch_behind(relay: Relay, ray_api, code_job, go):
+    """A run reaching the cluster through the relay, whose program waits for the file `go`; returns it
+    once its first line is in the run's log."""
+    run = launch(ray_api, job=code_job, entry_point=["python", "wait.py", str(go)], resource="ray",
+                 resource_args={"ray": {"address": relay.address}}, synchronous=False)
+    wait_for(lambda: "first" in program_lines(run), timeout=120, what="the first line in the run's log")
+    return run
+
+
 def test_dropped_connection_is_reported_retried_and_not_success(ray_api, code_job, tmp_path, ray_cluster):
     relay = Relay(ray_cluster.host, ray_cluster.dashboard_port)
     relay.start()
     go = tmp_path / "go"
     try:
-        run = launch(ray_api, job=code_job, entry_point=["python", "wait.py", str(go)], resource="ray",
-                     resource_args={"ray": {"address": relay.address}}, synchronous=False)
-        wait_for(lambda: "first" in program_lines(run), timeout=120, what="the first line in the run's log")
+        run = launch_behind(relay, ray_api, code_job, go)
         relay.cut()
         wait_for(lambda: any("lost connection to the Ray cluster" in line.text for line in run.log_lines()),
                  timeout=60, what="the lost connection to be reported")
@@ -354,9 +361,7 @@ def test_monitor_gives_up_on_a_long_outage_and_reattach_waits(ray_api, code_job,
     relay.start()
     go = tmp_path / "go"
     try:
-        run = launch(ray_api, job=code_job, entry_point=["python", "wait.py", str(go)], resource="ray",
-                     resource_args={"ray": {"address": relay.address}}, synchronous=False)
-        wait_for(lambda: "first" in program_lines(run), timeout=120, what="the first line in the run's log")
+        run = launch_behind(relay, ray_api, code_job, go)
         relay.cut()
         wait_for(lambda: not monitor_alive(run.dir), timeout=60, what="the monitor to give up")
         notes = [line.text for line in run.log_lines() if "cluster unreachable since" in line.text]

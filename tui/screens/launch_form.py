@@ -88,21 +88,10 @@ class LaunchForm(Screen[str | None]):
             yield Static("", id="resource-hint", classes="hint")
             yield Label("Parameters", id="params-title", classes="section")
             yield Vertical(id="params")
-            with Horizontal(classes="pair"):
-                with Vertical():
-                    yield from self._field("name", Input(compact=True, placeholder="default: the job's name", id="name"))
-                with Vertical():
-                    yield from self._field("run_id", Input(compact=True, placeholder="default: a new random id", id="run_id"))
-            with Horizontal(classes="pair"):
-                with Vertical():
-                    yield from self._field("project", Input(compact=True, placeholder=self.api.default_project, id="project"))
-                with Vertical():
-                    yield from self._field("entity", Input(compact=True, placeholder=self.api.default_entity, id="entity"))
-            with Horizontal(classes="pair"):
-                with Vertical():
-                    yield from self._field("docker_image", Input(compact=True, placeholder="run this image (container resources)", id="docker_image"))
-                with Vertical():
-                    yield from self._field("repository", Input(compact=True, placeholder="registry repository for built images", id="repository"))
+            yield from self._input_pair(("name", "default: the job's name"), ("run_id", "default: a new random id"))
+            yield from self._input_pair(("project", self.api.default_project), ("entity", self.api.default_entity))
+            yield from self._input_pair(("docker_image", "run this image (container resources)"),
+                                        ("repository", "registry repository for built images"))
             with Horizontal(classes="config-head"):
                 yield Label("Config (run config values)", classes="field-label")
                 yield Select([("TOML", "toml"), ("JSON", "json")], value="toml", allow_blank=False, compact=True, id="config-format")
@@ -115,6 +104,13 @@ class LaunchForm(Screen[str | None]):
                 yield Button("Load preset (f3)", id="load-preset")
                 yield Button("Close (esc)", id="close")
         yield Footer()
+
+    def _input_pair(self, *fields: tuple[str, str]) -> ComposeResult:
+        """Two text fields side by side, each given as (name, placeholder)."""
+        with Horizontal(classes="pair"):
+            for name, placeholder in fields:
+                with Vertical():
+                    yield from self._field(name, Input(compact=True, placeholder=placeholder, id=name))
 
     def _field(self, key: str, widget) -> ComposeResult:
         yield Label(FIELD_LABELS[key], classes="field-label")

@@ -120,7 +120,7 @@ class RunTable(ScrollView, can_focus=True):
 
     cursor: reactive[int] = reactive(0, always_update=True)
 
-    class Highlighted(Message):
+    class _RunMessage(Message):
         def __init__(self, table: RunTable, run_id: str | None) -> None:
             super().__init__()
             self.table = table
@@ -130,15 +130,11 @@ class RunTable(ScrollView, can_focus=True):
         def control(self) -> RunTable:
             return self.table
 
-    class Selected(Message):
-        def __init__(self, table: RunTable, run_id: str) -> None:
-            super().__init__()
-            self.table = table
-            self.run_id = run_id
+    class Highlighted(_RunMessage):
+        """The cursor moved to a run (run_id None: the table is empty)."""
 
-        @property
-        def control(self) -> RunTable:
-            return self.table
+    class Selected(_RunMessage):
+        """A run was chosen (enter)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
