@@ -39,7 +39,7 @@ YIELD_SECONDS = 0.0005
 MAX_LINES_PER_SECOND = 500_000
 #: The pane skips once its backlog is this many times what it keeps: a burst (a run printing 200k lines at
 #: once) is still shown whole, while a sustained flood, whose backlog only grows, is not parsed in vain.
-SKIP_AFTER_PANES = 4
+SKIP_AFTER_PANES = 6
 #: After a skip, the pane reads this share of its bounded size from before the end of the file.
 KEEP_AFTER_SKIP = 0.1
 #: The shortest a line of the log file can be (its timestamp and stream letter): below this backlog in
