@@ -45,6 +45,12 @@ class Relay:
             listener, self._listener = self._listener, None
             connections, self._connections = self._connections, []
         if listener is not None:
+            # close() alone does not wake the thread blocked in accept(), and the socket would go on
+            # listening until the next connection; shutdown() wakes it, so the port is free at once.
+            try:
+                listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             listener.close()
         for conn in connections:
             try:
