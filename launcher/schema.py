@@ -1,7 +1,11 @@
-"""Config schemas: typed parameters (MLproject's types) and checking a run_config against them."""
+"""Config schemas: typed parameters (MLproject's types) and checking a run_config against them.
+
+Values are converted as MLflow does: text that spells a number or a boolean is accepted for int, float
+and bool parameters (config files and `-P name=value` give text), and numbers for string parameters."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,7 +43,9 @@ def check_value(name: str, kind: str, value: Any, *, coerce: bool = False) -> An
         return value
     if kind == "bool" and isinstance(value, bool):
         return value
-    if kind in ("string", "path", "uri") and isinstance(value, str):
+    if kind == "uri" and isinstance(value, str):
+        return check_uri(name, value)
+    if kind in ("string", "path") and isinstance(value, str):
         return value
     if coerce and kind in ("string", "path", "uri") and isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
@@ -62,7 +68,20 @@ def parse_text(name: str, kind: str, text: str) -> Any:
         if lowered in ("false", "no", "0", "off"):
             return False
         raise ConfigError(f"config value {name}={text!r} does not match the schema: expected {_describe(kind)}")
+    if kind == "uri":
+        return check_uri(name, text)
     return text
+
+
+# A scheme as RFC 3986 spells it; a value without one is a path, which MLflow also takes for a uri.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+def check_uri(name: str, value: str) -> str:
+    if not value or _SPACE_OR_CONTROL.search(value) or (value.endswith(":") and _SCHEME.fullmatch(value)):
+        raise ConfigError(f"config value {name}={value!r} does not match the schema: expected {_describe('uri')}")
+    return value
 
 
 def validate_config(schema: Mapping[str, Mapping[str, Any]] | None, run_config: Mapping[str, Any]) -> dict[str, Any]:
@@ -76,7 +95,7 @@ def validate_config(schema: Mapping[str, Mapping[str, Any]] | None, run_config: 
     resolved: dict[str, Any] = {}
     for name, parameter in schema.items():
         if name in run_config:
-            resolved[name] = check_value(name, parameter["type"], run_config[name])
+            resolved[name] = check_value(name, parameter["type"], run_config[name], coerce=True)
         elif "default" in parameter:
             resolved[name] = parameter["default"]
         else:
@@ -86,4 +105,4 @@ def validate_config(schema: Mapping[str, Mapping[str, Any]] | None, run_config: 
 
 def _describe(kind: str) -> str:
     return {"int": "an integer", "float": "a number", "bool": "true or false", "string": "a string",
-            "path": "a path (string)", "uri": "a URI (string)"}[kind]
+            "path": "a path (string)", "uri": "a URI or a path, without spaces"}[kind]

@@ -126,7 +126,8 @@ def test_mlproject_entry_point_rendered_as_argv(api, make_code_dir):
 
 @pytest.mark.parametrize("run_config, message", [
     ({"label": "x", "unknown": 1}, "unknown config key 'unknown'"),
-    ({"label": 5}, "label=5 does not match the schema: expected a string"),
+    ({"label": ["a"]}, "label=\\['a'\\] does not match the schema: expected a string"),
+    ({"label": "x", "alpha": True}, "alpha=True does not match the schema: expected a number"),
     ({"label": "x", "alpha": "high"}, "alpha='high' does not match the schema: expected a number"),
     ({}, "'label' is required"),
 ])
@@ -137,6 +138,31 @@ def test_schema_violations_stop_before_anything_starts(api, make_code_dir, run_c
     api.create_job("code", str(src), name="ml")
     with pytest.raises(ConfigError, match=message):
         launch(api, job="ml", config={"overrides": {"run_config": run_config}})
+    assert api.runs() == []
+
+
+def test_config_text_is_converted_to_the_parameter_types_as_mlflow_does(api, make_code_dir):
+    src = make_code_dir({
+        "MLproject": ("entry_points:\n  main:\n    parameters:\n      alpha: float\n      n: int\n"
+                      "      flag: bool\n      label: string\n      data: uri\n"
+                      "    command: python show.py {alpha} {n} {flag} {label} {data}\n"),
+        "show.py": "import sys, os\nprint(sys.argv[1:])\nprint(os.environ['LAUNCHER_CONFIG'])\n",
+    })
+    api.create_job("code", str(src), name="typed")
+    run = launch(api, job="typed", config={"overrides": {"run_config": {
+        "alpha": " 0.25", "n": "7", "flag": "yes", "label": 5, "data": "s3://bucket/key"}}})
+    argv_line, config_line = run.get_logs().splitlines()
+    assert argv_line == "['0.25', '7', 'True', '5', 's3://bucket/key']"
+    assert json.loads(config_line) == {"alpha": 0.25, "n": 7, "flag": True, "label": "5", "data": "s3://bucket/key"}
+
+
+@pytest.mark.parametrize("value", ["", "s3://my bucket/key", "file:", "data\nset"])
+def test_uri_parameters_reject_what_is_not_a_uri_or_path(api, make_code_dir, value):
+    src = make_code_dir({"MLproject": "entry_points:\n  main:\n    parameters:\n      data: uri\n    command: python x.py {data}\n",
+                         "x.py": ""})
+    api.create_job("code", str(src), name="urijob")
+    with pytest.raises(ConfigError, match="expected a URI or a path, without spaces"):
+        launch(api, job="urijob", config={"overrides": {"run_config": {"data": value}}})
     assert api.runs() == []
 
 
