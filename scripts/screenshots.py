@@ -140,8 +140,26 @@ async def _until(pilot, condition, timeout: float = 30.0) -> None:
         await pilot.pause(0.05)
 
 
+async def _settled(pilot, timeout: float = 10.0) -> str:
+    """The screen once it has drawn everything it was asked to: two frames 0.1 s apart alike (live runs
+    change it at most a few times a second, so a still pair comes quickly)."""
+    deadline = time.monotonic() + timeout
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+    frame = pilot.app.export_screenshot()
+    while True:
+        await pilot.pause(0.1)
+        again = pilot.app.export_screenshot()
+        if again == frame or time.monotonic() > deadline:
+            return again
+        frame = again
+
+
 def take(api, out: Path) -> list[Path]:
+    from textual.command import CommandList, CommandPalette
+
     from tui.app import LauncherApp
+    from tui.screens.help import HelpScreen
     from tui.screens.launch_form import LaunchForm
     from tui.screens.main import MainScreen
     from tui.screens.queues import QueuesScreen
@@ -152,7 +170,8 @@ def take(api, out: Path) -> list[Path]:
     app = LauncherApp(api)
     written: list[Path] = []
 
-    def shot(name: str) -> None:
+    async def shot(pilot, name: str) -> None:
+        await _settled(pilot)
         path = out / f"{name}.svg"
         path.write_text(app.export_screenshot(title=f"launcher - {name.replace('-', ' ')}"))
         written.append(path)
@@ -165,32 +184,29 @@ def take(api, out: Path) -> list[Path]:
             pane = main.query_one("#pane-selected", LogPane)
             main.table.select_run("long-train")
             await _until(pilot, lambda: pane.run_id == "long-train" and pane.view.received >= 4)
-            await pilot.pause(0.3)
-            shot("main-screen")
+            await shot(pilot, "main-screen")
 
             main.table.select_run("oom")
             await _until(pilot, lambda: pane.run_id == "oom" and pane.state == "failed" and pane.view.received >= 3)
             main.table.focus()
             await pilot.press("d")
-            await pilot.pause(1.0)
-            shot("run-details")
+            await _until(pilot, lambda: isinstance(app.screen, RunDetailsScreen) and app.screen.shown >= 1)
+            await shot(pilot, "run-details")
             await pilot.press("escape")
 
             main.table.select_run("long-train")
             main.table.focus()
             await pilot.press("d")
             await _until(pilot, lambda: isinstance(app.screen, RunDetailsScreen) and len(app.screen.charts) == 2)
-            await pilot.pause(0.5)
+            await _settled(pilot)
             app.screen.query_one("VerticalScroll").scroll_end(animate=False)
-            await pilot.pause(0.3)
-            shot("run-metrics")
+            await shot(pilot, "run-metrics")
             await pilot.press("escape")
 
             await pilot.press("W")
             await _until(pilot, lambda: isinstance(app.screen, SweepsScreen) and app.screen.loaded
                          and all(t["metric"] is not None for t in app.screen.trials))
-            await pilot.pause(0.5)
-            shot("sweeps")
+            await shot(pilot, "sweeps")
             await pilot.press("escape")
 
             await pilot.press("Q")
@@ -198,8 +214,9 @@ def take(api, out: Path) -> list[Path]:
             app.start_agent(["gpu"], 1)
             await _until(pilot, lambda: app.agent is not None and len(app.agent.active_runs()) == 1
                          and api.queue_items("gpu", states=["failed"]))
-            await pilot.pause(1.5)
-            shot("queues")
+            # The screen refreshes on its own timer: wait until it shows what the engine says.
+            await _until(pilot, lambda: {item.state for item in app.screen.items.values()} >= {"running", "failed"})
+            await shot(pilot, "queues")
             app.agent.stop("stop")
             await pilot.press("escape")
 
@@ -209,8 +226,8 @@ def take(api, out: Path) -> list[Path]:
             await _until(pilot, lambda: len(main.query(LogPane)) == 2 and main.query(LogPane)[1].view.received >= 13)
             tab = main.query(LogPane)[1]
             await pilot.press("t", "slash", *"loss=0.1", "enter")
-            await pilot.pause(0.3)
-            shot("log-pane")
+            await _until(pilot, lambda: tab.view.timestamps and tab.view.search == "loss=0.1")
+            await shot(pilot, "log-pane")
             main.table.focus()
 
             await pilot.press("n")
@@ -221,22 +238,20 @@ def take(api, out: Path) -> list[Path]:
             form.query_one("#param-epochs").value = "twenty"
             await pilot.press("ctrl+s")
             await _until(pilot, lambda: form.errors)
-            await pilot.pause(0.3)
-            shot("launch-form")
+            await shot(pilot, "launch-form")
             await pilot.press("escape")
 
             await pilot.press("question_mark")
-            await pilot.pause(0.5)
-            shot("help")
+            await _until(pilot, lambda: isinstance(app.screen, HelpScreen))
+            await shot(pilot, "help")
             await pilot.press("escape")
 
             await pilot.press("ctrl+p")
-            await pilot.pause(0.5)
+            await _until(pilot, lambda: isinstance(app.screen, CommandPalette))
             await pilot.press(*"launch")
-            await pilot.pause(0.8)
-            shot("command-palette")
+            await _until(pilot, lambda: app.screen.query_one(CommandList).option_count > 0)
+            await shot(pilot, "command-palette")
             await pilot.press("escape")
-            del tab
 
     asyncio.run(scenario())
     return written

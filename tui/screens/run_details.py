@@ -100,8 +100,9 @@ class RunDetailsScreen(Screen):
         self.charts: dict[str, int] = {}
         self._metrics_final = False
         self._series = MetricSeries()
-        #: Refreshes done (each one asks the engine what changed).
+        #: Refreshes done (each one asks the engine what changed), and refreshes drawn on the screen.
         self.loads = 0
+        self.shown = 0
         self._item: Any = None
         self._item_looked_up = False
 
@@ -152,6 +153,7 @@ class RunDetailsScreen(Screen):
         if series is not None:
             await self.show_metrics(series)
         self._metrics_final = self._metrics_final or final
+        self.shown += 1
 
     async def show_metrics(self, series: dict[str, list]) -> None:
         """One line per metric (name, latest value, step, points) and a sparkline of its latest points."""
