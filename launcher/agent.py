@@ -4,7 +4,12 @@ Its runs are ordinary runs: they outlive the agent unless it is told to stop the
 that is set when one of its runs' handles reports an end (a local-process supervisor exiting), when it is
 asked to stop, or when the poll interval passes (new items, resources whose end cannot be awaited).
 Every few seconds it also does the housekeeping any process may do: items of agents that are gone are
-handed back, its runs' owners are checked, their metrics indexed."""
+handed back, its runs' owners are checked, their metrics indexed.
+
+Runs of agents that are gone count too: a restarted agent adopts the still-active runs of items on its
+queues whose agent is gone (killed outright, or returned leaving its runs going), before it takes any
+item, so `--max-jobs 2` means at most 2 runs on its side even after a kill -9 of the previous agent. The
+adoption is atomic in SQLite (queue.adopt_orphans): one agent adopts each orphan, never two."""
 
 from __future__ import annotations
 
@@ -48,7 +53,14 @@ class Agent:
 
     `stop()` stops taking items; then, with on_stop="wait" the agent returns once its runs have ended, with
     "stop" it stops them first, with "leave" it returns at once and its runs go on (any process that opens
-    the workspace later brings their items up to date)."""
+    the workspace later brings their items up to date, and the next agent on their queue adopts them).
+
+    Adopted runs (runs of items whose agent is gone, see queue.adopt_orphans) are the agent's own from
+    then on: they count against max_jobs, their items end with them, and on_stop applies to them. The
+    agent adopts every orphan on its queues that it finds, even beyond max_jobs, since a run is never
+    stopped to honour a limit: it then takes no new item until its active runs are below max_jobs. When
+    several live agents share the queue, the first to look adopts them all (checked and changed in one
+    SQLite write transaction), so no orphan is counted twice or by nobody."""
 
     def __init__(self, api: Api, queues: Sequence[str] = (queue.DEFAULT_QUEUE,), max_jobs: int = 1, *,
                  on_stop: str = "wait", poll_seconds: float = POLL_SECONDS,
@@ -72,6 +84,8 @@ class Agent:
         self.process_start = process_start_time(self.pid)
         self.id = f"agent-{self.pid}-{secrets.token_hex(3)}"
         self.launched = 0
+        #: Runs of gone agents' items this agent took over.
+        self.adopted = 0
         self.failed_launches = 0
         self._active: dict[str, _Active] = {}
         #: Runs whose end a thread awaits through their handle (the others are polled).
@@ -123,7 +137,8 @@ class Agent:
     def status(self) -> dict[str, Any]:
         """What a UI shows about this agent."""
         return {"id": self.id, "state": self._state, "queues": list(self.queues), "max_jobs": self.max_jobs,
-                "active": len(self._active), "launched": self.launched, "failed_launches": self.failed_launches,
+                "active": len(self._active), "launched": self.launched, "adopted": self.adopted,
+                "failed_launches": self.failed_launches,
                 "on_stop": self.on_stop}
 
     # -- the loop ---------------------------------------------------------------------------------------
@@ -134,7 +149,8 @@ class Agent:
             while not self._stop.is_set():
                 now = time.monotonic()
                 if now >= next_housekeeping:
-                    self._housekeeping()
+                    # Before any claim: orphans adopted here count against max_jobs in _fill_slots.
+                    self._housekeeping(adopt=True)
                     next_housekeeping = now + HOUSEKEEPING_SECONDS
                 self._collect_ended()
                 self._fill_slots()
@@ -245,8 +261,10 @@ class Agent:
         for active in finished:
             self._event(f"run {active.run_id} (item {active.item_id}) ended")
 
-    def _housekeeping(self) -> None:
-        queue.recover_items(self.api)
+    def _housekeeping(self, adopt: bool = False) -> None:
+        queue.recover_items(self.api)  # first: a gone agent's claimed item with a run becomes running
+        if adopt:
+            self._adopt()
         run_ids = self.active_runs()
         if run_ids:
             from launcher.metrics import index_runs
@@ -254,6 +272,22 @@ class Agent:
             self.api.reconcile(run_ids=run_ids)
             index_runs(self.api, run_ids)
         self.api.store.execute("UPDATE agents SET updated_at=? WHERE id=?", (time.time(), self.id))
+
+    def _adopt(self) -> None:
+        """Take over the active runs of gone agents' items on this agent's queues (not while stopping)."""
+        adoptions = queue.adopt_orphans(self.api, self.queues, agent_id=self.id, pid=self.pid,
+                                        process_start=self.process_start)
+        if not adoptions:
+            return
+        with self._lock:
+            for adoption in adoptions:
+                run_id = adoption.item.run_id
+                assert run_id is not None  # a running item has its run
+                self._active[run_id] = _Active(adoption.item.id, run_id)
+        self.adopted += len(adoptions)
+        for adoption in adoptions:
+            self._event(f"adopted run {adoption.item.run_id} (item {adoption.item.id}) of gone agent "
+                        f"{adoption.previous_agent or 'unknown'}")
 
     def _finish_runs(self) -> None:
         """After stop(): stop the runs if asked to, and wait until they have ended either way."""

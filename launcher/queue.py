@@ -3,15 +3,16 @@
 An item stores its launch settings as JSON (the arguments of launch(), merged and validated again when an
 agent takes it). Item states: queued -> claimed (an agent took it) -> running (it has a run) -> finished |
 failed | cancelled. Once an item has a run, its state follows the run's state in the store, so it stays
-right whichever process is alive: `sync_items` moves it forward and `recover_items` hands back the items
-of an agent that is gone."""
+right whichever process is alive: `sync_items` moves it forward, `recover_items` hands back the claimed
+items of an agent that is gone, and `adopt_orphans` gives the running items of a gone agent to a live agent
+on their queue, which counts their runs against its max_jobs."""
 
 from __future__ import annotations
 
 import json
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,8 @@ from launcher.errors import LaunchError, RunError, SpecError
 from launcher.spec import merge_request
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from launcher.api import Api
     from launcher.run import Run
 
@@ -506,6 +509,76 @@ def recover_items(api: Api) -> int:
                              (QUEUED, f"returned to the queue: agent pid {row['agent_pid']} is gone", now, item_id))
             changed += 1
     return changed
+
+
+@dataclass(frozen=True)
+class Adoption:
+    """A running item an agent took over from a gone one."""
+
+    item: ItemRecord
+    #: The agent that claimed it (gone now), if it was recorded.
+    previous_agent: str | None
+
+
+#: An agent's state in the agents table once it has returned (launcher.agent.AGENT_STOPPED; that module
+#: imports this one).
+_AGENT_STOPPED = "stopped"
+
+_ORPHAN_CANDIDATES = (
+    "SELECT q.*, r.state AS run_state, a.state AS holder_state FROM queue_items q "
+    "JOIN runs r ON r.id = q.run_id LEFT JOIN agents a ON a.id = q.agent_id "
+    "WHERE q.state=? AND q.agent_id IS NOT ? AND q.queue IN ({queues}) ORDER BY q.id")
+
+
+def adopt_orphans(api: Api, queue_names: Sequence[str], *, agent_id: str, pid: int,
+                  process_start: str | None) -> list[Adoption]:
+    """Take over the running items on these queues whose agent is gone, so that their runs count against
+    the adopting agent's max_jobs and their items end with their runs as for the agent's own.
+
+    An agent is gone when its process is (pid not alive with the recorded start time: killed outright,
+    crashed), or when it has returned while its runs go on (stopped with on_stop="leave", or ended by an
+    error) although the process that hosted it lives (an agent inside the TUI). Items whose run has already
+    ended are brought up to date instead of adopted.
+
+    The holder is checked again and changed inside one BEGIN IMMEDIATE transaction, like a claim: the
+    first live agent to look adopts every orphan it finds on its queues, and a second agent looking at the
+    same time finds them held by a live agent and adopts none. So when two live agents share a queue and a
+    third one is gone, one of them takes all the gone agent's runs on that queue; it may then be above its
+    max_jobs for a while (runs are never stopped to honour a limit) and takes no new item until it is
+    below. Claimed items without a run are `recover_items`' business (back to the queue)."""
+    names = list(queue_names)
+    if not names:
+        return []
+    sql = _ORPHAN_CANDIDATES.format(queues=_marks(names))
+    params = (RUNNING, agent_id, *names)
+    # A plain read first: the write lock is taken only when there is something to adopt.
+    orphans = [r for r in api.store.query(sql, params) if _holder_gone(r)]
+    ended = [r["id"] for r in orphans if states.is_terminal(r["run_state"])]
+    if ended:
+        sync_items(api, ended)
+    if len(ended) == len(orphans):
+        return []
+    adopted: list[Adoption] = []
+    now = time.time()
+    with api.store.transaction() as conn:
+        for row in conn.execute(sql, params).fetchall():
+            if states.is_terminal(row["run_state"]) or not _holder_gone(row):
+                continue
+            updated = conn.execute(
+                "UPDATE queue_items SET agent_id=?, agent_pid=?, agent_start=?, updated_at=? WHERE id=? AND state=? "
+                "RETURNING *", (agent_id, pid, process_start, now, row["id"], RUNNING)).fetchone()
+            adopted.append(Adoption(_record(updated), row["agent_id"]))
+    return adopted
+
+
+def _holder_gone(row: sqlite3.Row) -> bool:
+    """Whether the agent recorded on an item (with its agents row's state as holder_state) no longer
+    follows it."""
+    from launcher.processes import process_start_time
+
+    if row["holder_state"] == _AGENT_STOPPED:
+        return True
+    return row["agent_pid"] is None or process_start_time(row["agent_pid"]) != row["agent_start"]
 
 
 def _marks(values) -> str:
