@@ -185,6 +185,8 @@ class QueuesScreen(Screen):
             text.append(f"\nqueues {', '.join(status['queues'])}  max jobs {max_jobs}\n"
                         f"active {status['active']}  launched {status['launched']}  "
                         f"failed launches {status['failed_launches']}")
+            if status["adopted"]:
+                text.append(f"  adopted {status['adopted']} (runs of agents that are gone)")
             if agent.error is not None:
                 text.append(f"\nerror: {agent.error}", style="bold red")
         if self.other_agents:
