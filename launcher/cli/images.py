@@ -1,4 +1,5 @@
-"""`launcher images base`: check or build the base image that generated Dockerfiles start from."""
+"""`launcher images base`: check or build the base image that generated Dockerfiles start from.
+`launcher images prune`: remove old images the launcher built, keeping the newest per job."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 import time
 
 from launcher.cli.main import EXIT_OK, EXIT_RUN_FAILED
+from launcher.images.prune import DEFAULT_KEEP
 
 
 def register(subparsers) -> None:
@@ -27,6 +29,21 @@ def register(subparsers) -> None:
                                        "mirror, else deb.debian.org; the same recipe as scripts/docker-up)")
     base.set_defaults(handler=base_command)
 
+    prune = commands.add_parser(
+        "prune", help="remove old images the launcher built (launcher/<job>:<hash>), keeping the newest per job",
+        description="Remove the images the launcher built for container runs (tags launcher/<job>:<hash>), "
+                    "except the N most recent per job: recent means built, or used by a run of this "
+                    "workspace, whichever is later. Never removed: an image of a run of this workspace "
+                    "that is still starting or running, the base image, images given with docker_image= "
+                    "or as image jobs, and images a container still uses. Prints each image removed and "
+                    "the space freed.")
+    prune.add_argument("--keep", metavar="N", default=str(DEFAULT_KEEP),
+                       help=f"images to keep per job, 1 or more (default: {DEFAULT_KEEP}: the newest and the one "
+                            "before it, so going back one version does not rebuild)")
+    prune.add_argument("--dry-run", action="store_true", help="only print what would be removed and freed")
+    prune.add_argument("--job", metavar="NAME", help="only this job's images (NAME or launcher/NAME)")
+    prune.set_defaults(handler=prune_command)
+
 
 def base_command(args: argparse.Namespace, open_api) -> int:
     from launcher.containers.engine import Engine
@@ -45,6 +62,28 @@ def base_command(args: argparse.Namespace, open_api) -> int:
     began = time.monotonic()
     built = base_image.build(engine, tag, mirror=args.mirror, progress=lambda line: print(line, flush=True))
     print(f"{tag}: built in {time.monotonic() - began:.0f}s ({built['id'][7:19]}, {built['size'] / 1e6:.0f} MB)")
+    return EXIT_OK
+
+
+def prune_command(args: argparse.Namespace, open_api) -> int:
+    from launcher.images.prune import format_size, parse_keep, prune_images
+
+    keep = parse_keep(args.keep)  # before opening anything: a bad value is the whole answer
+    api = open_api()
+    try:
+        report = prune_images(api, keep=keep, dry_run=args.dry_run, job=args.job)
+    finally:
+        api.close()
+    verb = "would remove" if report.dry_run else "removed"
+    for removal in report.removed:
+        freed = f"{format_size(removal.freed)} freed" if removal.freed else "untagged only, other tags keep the image"
+        print(f"{verb} {removal.tag} ({removal.image_id[7:19]}, {freed})")
+    for kept in report.kept:
+        print(f"kept {kept.tag}: {kept.reason}")
+    count = len(report.removed)
+    space = format_size(report.freed)
+    print(f"{verb} {count} image tag{'s' if count != 1 else ''}; "
+          f"{'would free' if report.dry_run else 'freed'} {space} (keeping {report.keep} per job)")
     return EXIT_OK
 
 

@@ -294,6 +294,24 @@ class Engine:
         except NotFound:
             pass
 
+    def images(self, reference: str | None = None, *, with_intermediate: bool = False) -> list[dict[str, Any]]:
+        """Images (Id, ParentId, RepoTags, Created, Size...), only those whose reference matches the
+        pattern when given (`launcher/*`); with_intermediate adds the untagged parents that builds leave."""
+        query: dict[str, Any] = {"all": int(with_intermediate)}
+        if reference is not None:
+            query["filters"] = json.dumps({"reference": [reference]})
+        return self.call("GET", "/images/json", query=query, timeout=60) or []
+
+    def delete_image(self, ref: str) -> list[dict[str, Any]]:
+        """Remove a tag; when it was the image's last one, the image goes too, with the untagged parents
+        nothing else uses. Returns the engine's record ({"Untagged": ref} and {"Deleted": id} items).
+        Not forced: an image a container uses raises EngineError (status 409)."""
+        return self.call("DELETE", f"/images/{_quote(ref)}", timeout=120) or []
+
+    def all_containers(self) -> list[dict[str, Any]]:
+        """Every container on the engine, running or not (each with its ImageID)."""
+        return self.call("GET", "/containers/json", query={"all": 1}, timeout=30) or []
+
     def pull(self, ref: str) -> Iterator[dict[str, Any]]:
         repo, tag = split_tag(ref)
         return self.stream_json("POST", "/images/create", query={"fromImage": repo, "tag": tag},

@@ -1,8 +1,9 @@
 """Making sure the image a container run needs exists: found, pulled, or built (then pushed when asked).
 
 Runs inside the container run supervisor, so it uses the standard library and the engine client only.
-A built image is tagged `launcher/<job>:<hash>`, the hash covering the source, the requirements, the
-Dockerfile and the base image's id: a launch whose image exists skips the build entirely."""
+A built image is tagged `launcher/<job>:<hash>`, the hash covering the source (what is sent of it: a
+.dockerignore at its root applies), the requirements, the Dockerfile and the base image's id: a launch
+whose image exists skips the build entirely."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from typing import Any
 
 from launcher.containers.engine import Engine, EngineError, split_tag
 from launcher.errors import LaunchError
+from launcher.images import dockerignore
+from launcher.images.dockerignore import DockerignoreError, Matcher
 from launcher.logfile import LAUNCHER, LogWriter
 
 #: Bump when the way images are built changes, so old tags are not reused for new recipes.
@@ -74,7 +77,7 @@ def ready_image(engine: Engine, plan: dict[str, Any]) -> str | None:
 def image_hash(engine: Engine, build: dict[str, Any]) -> str:
     key: dict[str, Any] = {
         "recipe": RECIPE_VERSION,
-        "source": build.get("source_key") or tree_digest(Path(build["context"])),
+        "source": _source_digest(build),
         "dockerfile": build.get("dockerfile"),
         "generated": build.get("generated"),
         "requirements": sorted(build.get("requirements") or []),
@@ -99,24 +102,49 @@ def push_target(build: dict[str, Any], tag: str) -> str | None:
     return None
 
 
-def tree_digest(root: Path) -> str:
-    """Paths, executable bits and contents of every file under root (sources without a recorded digest)."""
+def tree_digest(root: Path, matcher: Matcher | None = None) -> str:
+    """Paths, kinds, executable bits and contents of what is sent from root: every file, directory and
+    symlink the matcher (a .dockerignore) does not exclude, or all of them without one."""
     digest = hashlib.sha256()
-    for directory, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = Path(directory) / name
-            info = path.lstat()
-            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-            if stat.S_ISLNK(info.st_mode):
-                digest.update(b"l" + os.readlink(path).encode() + b"\0")
-                continue
-            digest.update(b"x" if info.st_mode & stat.S_IXUSR else b"f")
-            with open(path, "rb") as f:
-                for block in iter(lambda f=f: f.read(1 << 20), b""):
-                    digest.update(block)
-            digest.update(b"\0")
+    for relative in dockerignore.walk(root, matcher):
+        path = root / relative
+        info = path.lstat()
+        digest.update(relative.encode() + b"\0")
+        if stat.S_ISDIR(info.st_mode):
+            digest.update(b"d\0")
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            digest.update(b"l" + os.readlink(path).encode() + b"\0")
+            continue
+        digest.update(b"x" if info.st_mode & stat.S_IXUSR else b"f")
+        with open(path, "rb") as f:
+            for block in iter(lambda f=f: f.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
     return digest.hexdigest()
+
+
+def context_matcher(build: dict[str, Any]) -> Matcher | None:
+    """The .dockerignore at the root of the job's source, or None. With the job's own Dockerfile the
+    source root is the build context, and (as the docker CLI does) the Dockerfile and the .dockerignore
+    are sent even when matched: the engine reads them and drops the matched ones from the context itself.
+    A generated build sends the source under src/ beside our own Dockerfile, so there the .dockerignore
+    is simply applied to the source (a matched .dockerignore stays out of the image, as with Docker)."""
+    always = () if build.get("generated") is not None else (build["dockerfile"], dockerignore.FILE_NAME)
+    try:
+        return dockerignore.load(Path(build["context"]), always)
+    except (DockerignoreError, OSError) as error:
+        raise ImageError(f"cannot use the job's .dockerignore: {error}") from None
+
+
+def _source_digest(build: dict[str, Any]) -> str:
+    """What the tag says about the source: with a .dockerignore, the digest of exactly what is sent (an
+    edit to an ignored file then reuses the image); without one, the source's recorded key (a snapshot
+    digest or a commit) when there is one, which costs nothing to compute."""
+    matcher = context_matcher(build)
+    if matcher is not None:
+        return "sent:" + tree_digest(Path(build["context"]), matcher)
+    return build.get("source_key") or tree_digest(Path(build["context"]))
 
 
 def _given_image(engine: Engine, ref: str, log: LogWriter, cancelled: Callable[[], bool]) -> str:
@@ -181,36 +209,36 @@ def strip_terminal_codes(text: str) -> str:
 
 
 def write_context(build: dict[str, Any], destination: Path) -> str:
-    """Write the build context as a tar file; return the Dockerfile's path inside it."""
+    """Write the build context as a tar file, without what the job's .dockerignore excludes; return the
+    Dockerfile's path inside it."""
     import tarfile
 
     source = Path(build["context"])
+    matcher = context_matcher(build)
     with tarfile.open(destination, "w") as tar:
         if build.get("generated") is None:
-            _add_tree(tar, source, "")
+            _add_tree(tar, source, "", matcher)
             return build["dockerfile"]
         _add_bytes(tar, "Dockerfile", build["generated"].encode())
         _add_bytes(tar, build["requirements_file"], "".join(f"{r}\n" for r in build["requirements"]).encode())
-        _add_tree(tar, source, build["source_dir"] + "/")
+        _add_tree(tar, source, build["source_dir"] + "/", matcher)
         return "Dockerfile"
 
 
-def _add_tree(tar, root: Path, prefix: str) -> None:
+def _add_tree(tar, root: Path, prefix: str, matcher: Matcher | None) -> None:
     if prefix:
         info = tar.gettarinfo(str(root), prefix.rstrip("/"))
         _normalize(info)
         tar.addfile(info)
-    for directory, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in [*dirnames, *sorted(filenames)]:
-            path = Path(directory) / name
-            info = tar.gettarinfo(str(path), prefix + path.relative_to(root).as_posix())
-            _normalize(info)
-            if info.isreg():
-                with open(path, "rb") as f:
-                    tar.addfile(info, f)
-            else:
-                tar.addfile(info)
+    for relative in dockerignore.walk(root, matcher):
+        path = root / relative
+        info = tar.gettarinfo(str(path), prefix + relative)
+        _normalize(info)
+        if info.isreg():
+            with open(path, "rb") as f:
+                tar.addfile(info, f)
+        else:
+            tar.addfile(info)
 
 
 def _add_bytes(tar, name: str, data: bytes) -> None:
