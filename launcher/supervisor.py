@@ -21,6 +21,8 @@ from launcher.logfile import STDERR, STDOUT, LogWriter
 from launcher.processes import process_start_time
 
 VENV_FILE = "venv.json"
+#: Set to the run's folder in the environment of the supervisor and the program (see tagged_processes).
+RUN_DIR_ENV = "LAUNCHER_RUN_DIR"
 CANCEL_FILE = "cancel.json"
 LOG_FILE = "output.log"
 #: How long output may keep arriving from a program's leftover children after it exits.
@@ -252,7 +254,7 @@ class Supervisor:
         _signal_group(pid, signum)
         others = descendants(os.getpid())
         if everywhere:
-            others |= tagged_processes(self.run_id, exclude=os.getpid())
+            others |= tagged_processes(self.run_dir, exclude=os.getpid())
         for other in others:
             try:
                 os.kill(other, signum)
@@ -307,10 +309,11 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
-def tagged_processes(run_id: str, exclude: int) -> set[int]:
-    """Processes whose environment carries the run's id: this reaches even a daemon that left the process
-    tree before the supervisor became its subreaper. A full /proc scan, so only done on cancel."""
-    marker = f"LAUNCHER_RUN_ID={run_id}".encode()
+def tagged_processes(run_dir: str, exclude: int) -> set[int]:
+    """Processes whose environment names this run's folder (RUN_DIR_ENV): this reaches even a daemon that
+    left the process tree before the supervisor became its subreaper, and never a run of another workspace
+    that has the same run id. A full /proc scan, so only done on cancel."""
+    marker = f"{RUN_DIR_ENV}={run_dir}".encode()
     found = set()
     for entry in os.listdir("/proc"):
         if entry.isdigit() and int(entry) != exclude:

@@ -73,6 +73,9 @@ class LocalProcessRunner(Runner):
         env = dict(os.environ)
         env.update(run_environment(spec, str(run_dir / "config.json")))
         env.update({k: str(v) for k, v in args.get("env", {}).items()})
+        # Names this run's processes on the machine (a run id alone is unique only within a workspace):
+        # cancel finds with it the processes that left the run's process tree.
+        env[supervisor.RUN_DIR_ENV] = str(run_dir)
         with open(run_dir / "supervisor.err", "ab") as errors:
             process = subprocess.Popen(
                 [sys.executable, "-I", "-S", "-c", SUPERVISOR_BOOTSTRAP, *supervisor.supervisor_argv(

@@ -214,3 +214,25 @@ def test_cancel_stops_a_child_that_left_the_process_group(api, make_code_dir):
     assert run.cancel(grace_period=1).state == states.STOPPED
     wait_for(lambda: not pid_alive(int(child_file.read_text())), timeout=10, what="escaped child stopped")
     wait_for(lambda run_dir=run.dir: not processes_of(run_dir), timeout=10, what="no process of the run left")
+
+
+def test_cancel_leaves_alone_a_run_of_another_workspace_with_the_same_id(api, make_code_dir, tmp_path):
+    # Run ids are unique within a workspace only: cancel must find its own escaped processes by the run's
+    # folder, not by its id, or it kills the other workspace's run (which then ends without an exit code).
+    from launcher import Api
+
+    other = Api(tmp_path / "other-workspace")
+    try:
+        runs = []
+        for workspace in (api, other):
+            make_job(workspace, make_code_dir, "sleeper", "print('up', flush=True)\nimport time\ntime.sleep(600)\n")
+            runs.append(launch(workspace, job="sleeper", run_id="same-id", synchronous=False))
+        mine, theirs = runs
+        wait_for(lambda: all("up" in run.get_logs() for run in runs), what="both runs up")
+        assert mine.cancel(grace_period=5).state == states.STOPPED
+        assert theirs.state == states.RUNNING and "up" in theirs.get_logs()
+        status = theirs.cancel(grace_period=5)
+        assert (status.state, status.exit_code) == (states.STOPPED, -signal.SIGTERM)
+        assert mine.get_status().exit_code == -signal.SIGTERM
+    finally:
+        other.close()
