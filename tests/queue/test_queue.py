@@ -194,7 +194,7 @@ def test_two_agent_processes_never_take_the_same_item(api, worker, agent_process
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
     records = api.queue_items()
-    assert all(r.state == "finished" for r in records)
+    assert [(r.id, r.state, r.reason) for r in records if r.state != "finished"] == []
     run_ids = [r.run_id for r in records]
     assert len(set(run_ids)) == 24
     assert len(api.runs()) == 24  # no item was launched twice
