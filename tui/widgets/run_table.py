@@ -147,6 +147,9 @@ class RunTable(ScrollView, can_focus=True):
         self.filter_text = ""
         self.sort_column = "created"
         self.sort_reverse = True
+        #: (first row shown, rows shown), noted when the header is drawn: plain values a thread may read
+        #: (reading the widget's reactives or size from a thread can touch the app's context and fail).
+        self._window = (0, 1)
 
     # -- what is shown and selected -------------------------------------------------------------------
     @property
@@ -170,10 +173,12 @@ class RunTable(ScrollView, can_focus=True):
         return row_cells(self.records[run_id], metrics=self.metrics.get(run_id, ""))
 
     def window_run_ids(self, margin: int = 10) -> list[str]:
-        """The runs on screen (and a few around them); safe to call from a thread: `_order` is only replaced."""
+        """The runs on screen (and a few around them); safe to call from a thread: `_order` and `_window`
+        are only replaced, never changed in place."""
         order = self._order
-        top = max(0, int(self.scroll_y) - margin)
-        return order[top: top + max(1, self.size.height) + 2 * margin]
+        first, height = self._window
+        top = max(0, first - margin)
+        return order[top: top + max(1, height) + 2 * margin]
 
     def set_metrics(self, texts: dict[str, str]) -> None:
         """New metrics text for some runs; redraws when any shown one changed."""
@@ -316,6 +321,7 @@ class RunTable(ScrollView, can_focus=True):
         widths = self._widths(width)
         base = self.rich_style
         if y == 0:
+            self._window = (int(scroll_y), self.size.height)
             style = self.get_component_rich_style("run-table--header")
             segments = [Segment(" " + _fit(self.header_title(key, title), w) + " " * (GAP - 1), style)
                         for (key, title, _), w in zip(COLUMNS, widths, strict=True)]
