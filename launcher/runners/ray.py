@@ -157,9 +157,11 @@ class RayRunner(Runner):
         if status == "PENDING":
             # Ray answers "stopped" but leaves a job that waits to be scheduled PENDING: its stop is queued
             # for a job supervisor that does not exist yet. It ends the job at once if it is ever scheduled.
-            if api.store.transition(run["id"], states.STOPPED, message=ray_monitor.PENDING_STOP_MESSAGE):
-                _note(run_dir, "stopped while still pending on the Ray cluster; Ray keeps the job listed as "
-                               "PENDING until it is scheduled (then it stops at once) or its start timeout passes")
+            # The run's monitor, which sees the cancel request too, may record the same stop first: the note
+            # is written here either way.
+            api.store.transition(run["id"], states.STOPPED, message=ray_monitor.PENDING_STOP_MESSAGE)
+            _note(run_dir, "stopped while still pending on the Ray cluster; Ray keeps the job listed as "
+                           "PENDING until it is scheduled (then it stops at once) or its start timeout passes")
             return
         if not ray_monitor.monitor_alive(run_dir):
             spawn_monitor(api, run_dir, run["id"])  # someone must record the stop

@@ -74,8 +74,8 @@ def _remove_new_images(engine_ready):
             if tag not in before_tags and tag.startswith(OUR_IMAGES):
                 try:
                     client.images.remove(tag)  # the last tag of a new image: the image and its layers go
-                except docker.errors.NotFound:
-                    pass
+                except docker.errors.APIError:
+                    pass  # gone already, or in use (by a container of another session on this engine)
     progress = True
     while progress:  # untagged images left by builds; children before their parents
         progress = False

@@ -39,24 +39,34 @@ def shared(tmp_path: Path) -> Path:
     return path
 
 
+def release(shared: Path, code: str) -> None:
+    """Let BEFORE_AND_AFTER go on: written aside then renamed, so the program never reads a half-written file."""
+    (shared / "go.tmp").write_text(code)
+    (shared / "go.tmp").rename(shared / "go")
+
+
 def run_script(home: Path, body: str, **kwargs) -> subprocess.Popen:
     script = f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n" + textwrap.dedent(body)
     env = dict(os.environ, LAUNCHER_HOME=str(home))
     return subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True, **kwargs)
 
 
-def test_run_outlives_the_process_that_launched_it(api, home):
+def test_run_outlives_the_process_that_launched_it(api, home, shared):
+    # The program waits for a file the test writes once the launching process is gone (no timing bet).
+    wait_then_done = "while [ ! -e /shared/go ]; do sleep 0.05; done; echo done"
     process = run_script(home, f"""
         from launcher import Api
         from launcher.launch import submit
         from launcher.spec import merge_request
-        run = submit(Api(), merge_request(docker_image={BASE!r}, entry_point=['sh', '-c', 'sleep 1; echo done']))
+        run = submit(Api(), merge_request(docker_image={BASE!r}, entry_point=['sh', '-c', {wait_then_done!r}],
+                                          resource_args={{{RESOURCE!r}: {{'volumes': [{f"{shared}:/shared"!r}]}}}}))
         print(run.id)
     """)
     run_id = process.communicate(timeout=60)[0].strip()
     assert process.returncode == 0
     run = api.run(run_id)
     assert not run.get_status().done  # the launcher is gone, the run goes on
+    release(shared, "")
     assert run.wait(timeout=60)
     assert run.get_logs() == "done\n"
 
@@ -114,7 +124,7 @@ def test_reattach_to_a_running_container_after_its_supervisor_died(api, home, sh
     _kill_supervisor(run)
 
     reopened = Api(home)  # reattaches: a new supervisor follows the container from its log driver
-    (shared / "go").write_text("3")
+    release(shared, "3")
     again = reopened.run(run.id)
     assert not again.wait(timeout=60)
     status = again.get_status()
@@ -130,7 +140,7 @@ def test_reattach_to_a_container_that_ended_while_nobody_watched(api, home, shar
                                     resource_args={RESOURCE: {"volumes": [f"{shared}:/shared"]}}))
     wait_for(lambda: _lines(run) == EXPECTED[:5], timeout=30, what="the first lines")
     _kill_supervisor(run)
-    (shared / "go").write_text("0")
+    release(shared, "0")
     [container] = workspace_containers(docker_client, api.home)
     assert container.wait(timeout=30)["StatusCode"] == 0
     assert run.state == "running"  # nobody has looked yet

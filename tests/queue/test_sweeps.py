@@ -103,7 +103,10 @@ def test_pause_resume_cancel(api, worker, start_agent, cli, tmp_path):
     wait_for(lambda: gate.with_suffix(".started").exists(), what="a trial started")
     sweep = cancel_sweep(api, doomed["id"])
     assert sweep["state"] == "cancelled"
-    wait_for(lambda: all(t["state"] == "cancelled" for t in sweep_trials(api, doomed["id"])), what="trials cancelled")
+    # A trial claimed but not yet launched when the sweep is cancelled is cancelled at once; its run is
+    # stopped a moment later, by the agent.
+    wait_for(lambda: all(t["state"] == "cancelled" and (t["run_state"] is None or states.is_terminal(t["run_state"]))
+                         for t in sweep_trials(api, doomed["id"])), what="trials cancelled and their runs ended")
     stopped = [t for t in sweep_trials(api, doomed["id"]) if t["run_id"]]
     assert stopped and all(t["run_state"] == states.STOPPED for t in stopped)
     with pytest.raises(SweepError, match="is cancelled; it cannot be moved to running"):

@@ -134,15 +134,17 @@ def test_details_of_an_active_run_read_its_metrics_whole_only_when_they_change(
         app.action_details("live")
         details = await until(pilot, lambda: isinstance(app.screen, RunDetailsScreen) and app.screen)
         await until(pilot, lambda: details.charts.get("loss") == 3, what="the first three points")
-        first = details.loads
+        # The first read may come before the program has reported all three (it starts slower than the
+        # app on a busy machine): count from here.
+        first, reads = details.loads, details._series.full_reads
         await until(pilot, lambda: details.loads >= first + 3, what="three more refreshes")
-        assert details._series.full_reads == 1  # nothing new: the points were not read again
+        assert details._series.full_reads == reads  # nothing new: the points were not read again
         gate.write_text("go")
         await until(pilot, lambda: details.charts.get("loss") == 4, what="the new point")
         label = str(details.query_one("#metric-loss-label").render())
         assert "0.125" in label and "step 3" in label and "4 points" in label
         assert details._series.points["loss"][-1].value == 0.125
-        assert details._series.full_reads <= 2
+        assert details._series.full_reads <= reads + 1
 
     try:
         drive(app, scenario)
