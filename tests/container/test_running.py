@@ -53,6 +53,8 @@ SHOW_CONFIG = ("import json, os\n"
                "print(json.dumps({'env': env, 'file': json.load(open(os.environ['LAUNCHER_CONFIG_FILE']))}))\n")
 #: What legitimately differs between two runs of one job on two resources.
 PER_RUN = {"LAUNCHER_RUN_ID", "WANDB_RUN_ID", "LAUNCHER_RESOURCE", "LAUNCHER_CONFIG_FILE"}
+#: Only on local-process: the run's folder, which marks the run's processes on the machine for cancel.
+LOCAL_ONLY = {"LAUNCHER_RUN_DIR"}
 
 
 def test_config_reaches_the_program_as_on_local_process(api, make_code_dir, monkeypatch):
@@ -68,7 +70,8 @@ def test_config_reaches_the_program_as_on_local_process(api, make_code_dir, monk
 
     (local_run, local), (container_run, contained) = seen["local-process"], seen[RESOURCE]
     assert {k: v for k, v in contained["env"].items() if k not in PER_RUN} == \
-        {k: v for k, v in local["env"].items() if k not in PER_RUN}
+        {k: v for k, v in local["env"].items() if k not in PER_RUN | LOCAL_ONLY}
+    assert local["env"]["LAUNCHER_RUN_DIR"] == str(local_run.dir)
     assert contained["file"] == local["file"] == config["overrides"]["run_config"]
     assert (contained["env"]["LAUNCHER_RUN_ID"], contained["env"]["WANDB_RUN_ID"]) == (container_run.id,) * 2
     assert (local["env"]["LAUNCHER_RUN_ID"], local["env"]["WANDB_RUN_ID"]) == (local_run.id,) * 2
