@@ -49,6 +49,8 @@ STATUS, LOG_STREAM = "job status", "log stream"
 PENDING_STOP_MESSAGE = "stopped by request while pending on the Ray cluster (before its entry point started)"
 #: Tries at the job's full log once it has ended (RETRY_FIRST doubling in between: about 3.5 s).
 LOG_FETCH_TRIES = 4
+#: How often the raw log is read once Ray's stream cannot carry the job's output (see _tail).
+RAW_POLL_SECONDS = 1.0
 #: Seconds of a cluster not answering after which a monitor gives up, and after which reattach may
 #: start another one; environment variables override them (tests use short ones).
 GIVE_UP_ENV, GIVE_UP_DEFAULT = "LAUNCHER_RAY_GIVE_UP_AFTER", 600.0
@@ -178,9 +180,16 @@ class Monitor:
 
     async def _tail(self) -> None:
         delay = RETRY_FIRST
+        raw_node = None  # set once Ray's text stream has stopped at output that is not UTF-8
         while True:
             self.follower.reset()
             try:
+                if raw_node is not None:
+                    await self._feed_raw_lines(raw_node)
+                    self._back(LOG_STREAM)
+                    delay = RETRY_FIRST
+                    await asyncio.sleep(RAW_POLL_SECONDS)
+                    continue
                 async for chunk in self.jobs.tail(self.run_id):
                     self._back(LOG_STREAM)
                     delay = RETRY_FIRST
@@ -192,11 +201,37 @@ class Monitor:
                 self._lost(LOG_STREAM, error)
             else:
                 # The stream ended: normally because the job has; the status poll decides, and
-                # cancels this task. If the job goes on after all, follow it again. (Ray also ends the
-                # stream early, without an error, at output that is not UTF-8.)
+                # cancels this task. If the job goes on after all, follow it again.
                 self._tail_ended.set()
+                raw_node = await self._stopped_at_undecodable_output()
+                if raw_node is not None:
+                    continue
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX)
+
+    async def _stopped_at_undecodable_output(self) -> str | None:
+        """The driver's node when the job still runs and Ray cannot serve its log as text: Ray's tail
+        ends early, without an error, at the first byte that is not UTF-8, and would stop there at every
+        reconnection. The log is then read raw from that node instead."""
+        try:
+            job = await asyncio.to_thread(self.jobs.job, self.run_id)
+            if job.get("status") != "RUNNING" or not job.get("driver_node_id"):
+                return None
+            await asyncio.to_thread(self.jobs.logs, self.run_id)
+        except ClusterAnswerError:
+            self.log.note("the job's output is not UTF-8 text, which Ray's log stream cannot carry; "
+                          f"reading its raw log every {RAW_POLL_SECONDS:g}s instead")
+            return job["driver_node_id"]
+        except (ClusterError, JobNotFound):
+            return None
+        return None
+
+    async def _feed_raw_lines(self, node: str) -> None:
+        """The job's raw log up to its last complete line (a character cut in two at the end would be
+        counted differently once whole); the rest comes with the next read, or at the end."""
+        raw = await asyncio.to_thread(self.jobs.driver_log, node, self.run_id)
+        complete = raw[:raw.rfind(b"\n") + 1]
+        self.follower.feed(complete.decode("utf-8", "surrogateescape"))
 
     async def _poll_until_end(self) -> dict[str, Any] | None:
         """The job's final details; None when the run was ended by someone else."""

@@ -56,11 +56,18 @@ SLEEP = "import time\nprint('ready', flush=True)\ntime.sleep(300)\n"
 # Bytes that are not UTF-8, after a first line; with an argument, only once that file exists.
 NOT_UTF8 = """\
 import os, sys, time
+def wait(path):
+    deadline = time.time() + 120
+    while not os.path.exists(path) and time.time() < deadline:
+        time.sleep(0.05)
 print("before", flush=True)
-deadline = time.time() + 120
-while sys.argv[1:] and not os.path.exists(sys.argv[1]) and time.time() < deadline:
-    time.sleep(0.05)
+if len(sys.argv) > 1:
+    wait(sys.argv[1])
 sys.stdout.buffer.write(b"caf\\xe9 \\xff\\n")
+if len(sys.argv) > 2:  # then more output while the run goes on
+    sys.stdout.buffer.flush()
+    print("after", flush=True)
+    wait(sys.argv[2])
 """
 IGNORES = {".gitignore": "*.json\n.launcher/\nbuild/\n", ".rayignore": "notes.txt\n"}
 
@@ -303,6 +310,22 @@ def test_output_that_is_not_utf8_is_kept_byte_for_byte_and_the_run_ends(ray_api,
     assert run.get_status().state == "finished"
     assert run.get_log_bytes() == b"before\ncaf\xe9 \xff\n"
     assert not lost_connection_notes(run)
+
+
+def test_output_after_bytes_that_are_not_utf8_still_arrives_while_the_run_goes_on(ray_api, code_job, tmp_path):
+    # Ray's stream stops at the bad bytes and would stop there again at every reconnection: the monitor
+    # reads the raw log instead, so "after" shows up before the run ends.
+    go, end = tmp_path / "go", tmp_path / "end"
+    go.touch()
+    run = launch(ray_api, job=code_job, entry_point=["python", "bytes.py", str(go), str(end)], resource="ray",
+                 synchronous=False)
+    wait_for(lambda: "after" in program_lines(run), timeout=60, what="the line after the bytes, live")
+    assert run.state == "running"
+    end.touch()
+    assert run.wait(timeout=120), run.tail()
+    assert run.get_log_bytes() == b"before\ncaf\xe9 \xff\nafter\n"
+    assert not lost_connection_notes(run)
+    assert sum("not UTF-8 text" in line.text for line in run.log_lines()) == 1
 
 
 def test_log_that_cannot_be_fetched_at_the_end_keeps_what_the_tail_gave(ray_api, code_job, ray_cluster, tmp_path):
