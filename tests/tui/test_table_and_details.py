@@ -74,6 +74,29 @@ def test_sorting_by_sweep_groups_a_sweeps_runs() -> None:
     drive(app, scenario, size=(160, 20))
 
 
+def test_a_narrow_terminal_drops_the_less_needed_columns_and_keeps_state_and_exit_in_view() -> None:
+    records = [{"id": "r1", "name": "a-rather-long-run-name", "job": "team/project/classifier:v3",
+                "resource": "local-process", "state": "failed", "exit_code": 3, "created_at": 100.0,
+                "started_at": 101.0, "ended_at": 150.0, "sweep_id": None}]
+    app = TableApp()
+
+    async def scenario(pilot) -> None:
+        table = app.query_one(RunTable)
+        table.load(records)
+        await pilot.pause()
+        width = table.scrollable_content_region.width
+        titles = header(table).split()
+        assert titles[:5] == ["ID", "NAME", "JOB", "STATE", "EXIT"] and "RESOURCE" not in titles
+        row = "".join(segment.text for segment in table.render_line(1))
+        assert len(row) == width and "failed" in row and " 3 " in row
+        assert table.virtual_size.width <= width  # nothing to scroll sideways for
+        table.action_sort("state")  # hidden columns still sort and filter
+        table.set_filter("local-process")
+        assert table.visible_run_ids == ["r1"]
+
+    drive(app, scenario, size=(80, 24))
+
+
 def header(table: RunTable) -> str:
     return "".join(segment.text for segment in table.render_line(0))
 

@@ -37,6 +37,32 @@ COLUMNS = (
 GAP = 2
 #: The last column (METRICS) takes the width left on screen, at least its own width.
 FIXED_WIDTH = sum(w for _, _, w in COLUMNS[:-1]) + GAP * (len(COLUMNS) - 1)
+#: On a narrow terminal, applied in this order until the row fits: (column, narrower width or 0 to hide).
+#: ID, STATE and EXIT always stay; the hidden columns still count for the `/` filter.
+NARROWING = (("job", 16), ("sweep", 0), ("started", 0), ("resource", 0), ("name", 12), ("job", 14),
+             ("duration", 0), ("metrics", 0))
+
+
+def column_layout(width: int) -> list[tuple[int, int]]:
+    """(column index, width) of the columns shown on a row `width` cells wide; the last one shown takes
+    what is left."""
+    widths = {key: w for key, _, w in COLUMNS}
+
+    def needed() -> int:
+        return sum(w + GAP for w in widths.values() if w)
+
+    for key, narrower in NARROWING:
+        if needed() <= width:
+            break
+        widths[key] = narrower
+    shown = [(index, widths[key]) for index, (key, _, _) in enumerate(COLUMNS) if widths[key]]
+    last_index, last_width = shown[-1]
+    shown[-1] = (last_index, max(last_width, width - needed() + last_width))
+    return shown
+
+
+#: The narrowest row: what is left after every narrowing (narrower screens scroll sideways).
+MIN_ROW_WIDTH = sum(w + GAP for _, w in column_layout(0))
 
 
 #: States in the order a run goes through them, for sorting by state.
@@ -241,7 +267,7 @@ class RunTable(ScrollView, can_focus=True):
         shown.sort(key=lambda run_id: key(records[run_id]), reverse=self.sort_reverse)
         self._order = shown
         self._index = {run_id: row for row, run_id in enumerate(shown)}
-        self.virtual_size = Size(FIXED_WIDTH + COLUMNS[-1][2] + GAP, len(shown) + 1)
+        self.virtual_size = Size(MIN_ROW_WIDTH, len(shown) + 1)
         row = self._index.get(keep, min(self.cursor, max(len(shown) - 1, 0))) if keep else 0
         if row != self.cursor or keep != self.selected_run_id:
             self.cursor = row
@@ -296,7 +322,8 @@ class RunTable(ScrollView, can_focus=True):
         x = event.x + int(self.scroll_x)
         if event.y == 0:
             start = 0
-            for (key, _, _), width in zip(COLUMNS, self._widths(self.scrollable_content_region.width), strict=True):
+            for index, width in column_layout(self.scrollable_content_region.width):
+                key = COLUMNS[index][0]
                 if key == "metrics":
                     return
                 if start <= x < start + width + GAP:
@@ -311,20 +338,16 @@ class RunTable(ScrollView, can_focus=True):
             self.cursor = row
 
     # -- drawing --------------------------------------------------------------------------------------
-    def _widths(self, width: int) -> list[int]:
-        last = max(COLUMNS[-1][2], width - FIXED_WIDTH - GAP)
-        return [w for _, _, w in COLUMNS[:-1]] + [last]
-
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.scrollable_content_region.width
-        widths = self._widths(width)
+        layout = column_layout(width)
         base = self.rich_style
         if y == 0:
             self._window = (int(scroll_y), self.size.height)
             style = self.get_component_rich_style("run-table--header")
-            segments = [Segment(" " + _fit(self.header_title(key, title), w) + " " * (GAP - 1), style)
-                        for (key, title, _), w in zip(COLUMNS, widths, strict=True)]
+            segments = [Segment(" " + _fit(self.header_title(COLUMNS[i][0], COLUMNS[i][1]), w) + " " * (GAP - 1), style)
+                        for i, w in layout]
             return Strip(segments).crop_extend(scroll_x, scroll_x + width, style)
         row = scroll_y + y - 1
         if row >= len(self._order):
@@ -338,7 +361,8 @@ class RunTable(ScrollView, can_focus=True):
             style = base
         segments = []
         cells = row_cells(self.records[run_id], metrics=self.metrics.get(run_id, ""))
-        for w, cell in zip(widths, cells, strict=True):
+        for i, w in layout:
+            cell = cells[i]
             if isinstance(cell, Text):
                 cell_style = style + Style.parse(str(cell.style)) if row != self.cursor or not self.has_focus else style
                 segments.append(Segment(" " + _fit(cell.plain, w) + " " * (GAP - 1), cell_style))
