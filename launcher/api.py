@@ -167,8 +167,46 @@ class Api:
     def get_setting(self, key: str, default: Any = None) -> Any:
         return self.store.get_setting(key, default)
 
+    #: The workspace settings `set_setting` accepts (see `launcher settings`).
+    SETTINGS = ("default_entity", "default_project", "base_image", "ray_address")
+
     def set_setting(self, key: str, value: Any) -> None:
-        self.store.set_setting(key, value)
+        """Store a known setting after the same check a launch makes on that value (None clears it), so a
+        bad value is refused here rather than breaking every later launch."""
+        from launcher.errors import SpecError
+
+        if key not in self.SETTINGS:
+            raise SpecError(f"setting {key!r} is not known; expected one of: {', '.join(self.SETTINGS)}")
+        if value is None:
+            self.store.execute("DELETE FROM settings WHERE key=?", (key,))
+        else:
+            if not isinstance(value, str) or not value.strip():
+                raise SpecError(f"setting {key} {value!r} is not valid; expected a non-empty string")
+            if key in ("default_entity", "default_project"):
+                from launcher.spec import NAME_PATTERN
+
+                if not NAME_PATTERN.match(value):
+                    raise SpecError(f"setting {key} {value!r} is not valid; expected a name of letters, digits, "
+                                    "'_', '.' or '-' (starting with a letter or digit)")
+            elif key == "base_image":
+                from launcher.jobs.create import IMAGE_PATTERN
+
+                if not IMAGE_PATTERN.match(value) or value.startswith("-"):
+                    raise SpecError(f"setting base_image {value!r} is not a valid image reference; "
+                                    "expected e.g. 'launcher-base:bookworm' or 'python:3.11-slim'")
+            elif key == "ray_address":
+                from launcher.runners.ray import address_problem
+
+                problem = address_problem(value, "setting ray_address") or _address_shape_problem(value)
+                if problem is not None:
+                    raise SpecError(problem)
+            self.store.set_setting(key, value)
+        if key == "default_entity":
+            self.default_entity = value or _user_name()
+            self.jobs.default_entity = self.default_entity
+        elif key == "default_project":
+            self.default_project = value or DEFAULT_PROJECT
+            self.jobs.default_project = self.default_project
 
     # -- queues, sweeps and live metrics (launcher/queue.py, sweeps.py, metrics.py) -------------------
     def queues(self) -> list[dict[str, Any]]:
@@ -200,6 +238,24 @@ class Api:
         from launcher.metrics import latest_metrics
 
         return latest_metrics(self, run_ids)
+
+
+def _address_shape_problem(value: str) -> str | None:
+    """A dashboard address must be a URL (http://HOST[:PORT]) or HOST:PORT; a bare word is a typo far more
+    often than a host name, and would only fail at the next Ray launch."""
+    from urllib.parse import urlsplit
+
+    text = value.strip().rstrip("/")
+    parts = urlsplit(text if "://" in text else "http://" + text)
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or out of range
+        port = -1
+    if (parts.scheme in ("http", "https") and parts.hostname and port != -1 and not (parts.path or parts.query)
+            and ("://" in text or port is not None)):
+        return None
+    return (f"setting ray_address {value!r} is not a Ray dashboard address; expected one such as "
+            "http://HOST:8265 or HOST:8265")
 
 
 def _user_name() -> str:

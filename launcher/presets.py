@@ -29,6 +29,10 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SUFFIX = ".toml"
 
 
+class PresetError(LaunchError):
+    """The presets folder or a preset file cannot be written or removed."""
+
+
 @dataclass(frozen=True)
 class Preset:
     name: str
@@ -100,10 +104,15 @@ def save_preset(name: str, settings: dict[str, Any]) -> Path:
 
     path = preset_path(name)
     cleaned = _check_settings({k: v for k, v in settings.items() if v is not None and v != {} and v != []})
-    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(tomli_w.dumps(cleaned))
-    os.replace(temporary, path)  # a reader never sees half a file
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(tomli_w.dumps(cleaned))
+        os.replace(temporary, path)  # a reader never sees half a file
+    except OSError as error:
+        temporary.unlink(missing_ok=True) if temporary.parent.is_dir() else None
+        raise PresetError(f"preset {name!r} cannot be saved to {str(path)!r}: {_reason(error)}; "
+                          "expected a writable folder (set LAUNCHER_CONFIG_DIR to choose another)") from None
     return path
 
 
@@ -113,6 +122,12 @@ def delete_preset(name: str) -> None:
         path.unlink()
     except FileNotFoundError:
         raise ConfigError(f"preset {name!r} does not exist in {str(path.parent)!r}") from None
+    except OSError as error:
+        raise PresetError(f"preset {name!r} cannot be deleted from {str(path)!r}: {_reason(error)}") from None
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or str(error)
 
 
 def _read(path: Path) -> dict[str, Any]:

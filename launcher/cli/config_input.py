@@ -24,8 +24,10 @@ def split_command(text: str, what: str) -> list[str]:
 
 def load_config(value: str) -> dict[str, Any]:
     path = Path(value).expanduser()
+    if len(value) < 4096 and "\n" not in value and path.is_dir():
+        raise ConfigError(f"config file {value!r} is a directory; expected a JSON or TOML file, or config text")
     if len(value) < 4096 and path.is_file():
-        text, origin = path.read_text(), f"config file {value!r}"
+        text, origin = read_text_file(path, f"config file {value!r}"), f"config file {value!r}"
         kinds = ["toml"] if path.suffix == ".toml" else ["json"] if path.suffix == ".json" else ["json", "toml"]
     elif path.suffix in (".json", ".toml") and "\n" not in value:
         raise ConfigError(f"config file {value!r} does not exist")
@@ -42,6 +44,17 @@ def load_config(value: str) -> dict[str, Any]:
             raise ConfigError(f"{origin} must be a mapping (a JSON object or TOML table), got {type(data).__name__}")
         return data
     raise ConfigError(f"{origin} is not valid {' or '.join(k.upper() for k in kinds)} ({'; '.join(problems)})")
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """A file's text as UTF-8, or a ConfigError saying why it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{what} is not UTF-8 text (byte {error.object[error.start]:#04x} at offset "
+                          f"{error.start}); expected a JSON or TOML file") from None
+    except OSError as error:
+        raise ConfigError(f"{what} cannot be read: {error.strerror or error}") from None
 
 
 def parse_json_mapping(value: str, what: str) -> dict[str, Any]:

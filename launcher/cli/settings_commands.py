@@ -26,8 +26,10 @@ def register(subparsers) -> None:
 
 
 def settings_command(args: argparse.Namespace, open_api) -> int:
-    if args.name is not None and args.name not in SETTINGS:
-        raise SpecError(f"setting {args.name!r} is not known; expected one of: {', '.join(SETTINGS)}")
+    from launcher.api import Api
+
+    if args.name is not None and args.name not in Api.SETTINGS:
+        raise SpecError(f"setting {args.name!r} is not known; expected one of: {', '.join(Api.SETTINGS)}")
     api = open_api()
     if args.name is None:
         for name, meaning in SETTINGS.items():
@@ -36,8 +38,6 @@ def settings_command(args: argparse.Namespace, open_api) -> int:
     elif args.value is None:
         value = api.get_setting(args.name)
         print("-" if value is None else value)
-    elif args.value == "":
-        api.store.execute("DELETE FROM settings WHERE key=?", (args.name,))
     else:
-        api.set_setting(args.name, args.value)
+        api.set_setting(args.name, args.value or None)  # checked there: a bad value is never stored
     return EXIT_OK

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Input, TabbedContent, TabPane
+from textual.widgets import Footer, Header, Input, TabbedContent, TabPane, Tabs
 from textual.worker import get_current_worker
 
 from launcher.errors import LaunchError
@@ -48,7 +48,8 @@ class MainScreen(Screen):
         Binding("x", "close_tab", "Close tab", show=False),
         Binding("left_square_bracket", "tab(-1)", "Previous tab", show=False),
         Binding("right_square_bracket", "tab(1)", "Next tab", show=False),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("escape", "escape", "Clear the filter; in a log pane: back to the run table", show=False),
+        Binding("q", "app.quit", "Quit"),  # only here: elsewhere q closes a screen, or is typed
     ]
 
     def __init__(self, api: Api) -> None:
@@ -75,6 +76,9 @@ class MainScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
+        # The tab strip would be a focus stop that shows no focus and takes no useful key: tab goes from the
+        # table straight to the log, `[` `]` and clicks switch tabs.
+        self.query_one("#logs", TabbedContent).query_one(Tabs).can_focus = False
         self.table.focus()
         self._watch_runs(self.table)
         self.set_interval(1.0, self.table.tick)
@@ -156,11 +160,9 @@ class MainScreen(Screen):
     def action_slash(self) -> None:
         """`/`: the log pane's search when the focus is in a log pane, else the run filter; typed into a
         focused box as it is."""
-        focused = self.focused
-        if isinstance(focused, Input):
+        if isinstance(self.focused, Input):
             raise SkipAction()
-        pane = next((node for node in (focused.ancestors_with_self if focused else ()) if isinstance(node, LogPane)),
-                    None)
+        pane = self._focused_pane()
         if pane is not None:
             pane.action_search()
         else:
@@ -193,6 +195,13 @@ class MainScreen(Screen):
             event.input.display = False
         self.table.focus()
 
+    def action_escape(self) -> None:
+        """esc: from a log pane back to the run table; on the table, clear the filter."""
+        if self._focused_pane() is not None:
+            self.table.focus()
+        else:
+            self.action_clear_filter()
+
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)
         if box.display:
@@ -200,6 +209,18 @@ class MainScreen(Screen):
             box.display = False
             self.table.set_filter("")
             self.table.focus()
+
+    def select_run(self, run_id: str, *, reveal: bool = True) -> bool:
+        """Put the table's cursor on the run; False when the table does not have it (yet). reveal: also
+        clear a filter that hides it, show the "selected run" tab and focus the table."""
+        if run_id not in self.table.records:
+            return False
+        if reveal:
+            if run_id not in self.table.rows:
+                self.action_clear_filter()
+            self.query_one("#logs", TabbedContent).active = "tab-selected"
+            self.table.focus()
+        return self.table.select_run(run_id)
 
     # -- log tabs -------------------------------------------------------------------------------------
     async def open_logs(self, run_id: str) -> None:
@@ -241,8 +262,21 @@ class MainScreen(Screen):
             self._focus_tab(ids[(ids.index(tabs.active) + step) % len(ids)])
 
     # -- actions on the selected run ------------------------------------------------------------------
+    def _focused_pane(self) -> LogPane | None:
+        focused = self.focused
+        return next((node for node in (focused.ancestors_with_self if focused else ()) if isinstance(node, LogPane)),
+                    None)
+
+    @property
+    def target_run_id(self) -> str | None:
+        """The run the run keys act on: the one of the focused log pane, else the table's selected run."""
+        pane = self._focused_pane()
+        if pane is not None and pane.run_id is not None:
+            return pane.run_id
+        return self.table.selected_run_id
+
     def _selected(self) -> str | None:
-        run_id = self.table.selected_run_id
+        run_id = self.target_run_id
         if run_id is None:
             self.notify("no run selected", severity="warning", timeout=2)
         return run_id
