@@ -17,7 +17,8 @@ def register(subparsers) -> None:
         epilog="example: launcher launch -j demo -c '{\"overrides\": {\"run_config\": {\"lr\": 0.1}}}'  |  "
                "launcher launch -j demo -- python train.py --epochs 3")
     add_launch_arguments(parser)
-    parser.add_argument("--preset", help="start from a saved preset (flags given here win)")
+    parser.add_argument("--preset", help="start from a saved preset (flags given here win; -c and -R are merged "
+                                         "into its config and resource args)")
     parser.add_argument("--async", dest="asynchronous", action="store_true", help="print the run id and return")
     parser.add_argument("-q", "--quiet", action="store_true", help="do not print the run's output")
     parser.set_defaults(handler=launch_command)
@@ -56,6 +57,19 @@ def launch_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in flags.items() if v is not None}
 
 
+def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` over `base`; mappings found in both (config, resource_args) are merged key by key, so
+    `--preset P -c '{"overrides": {"run_config": {"lr": 0.1}}}'` changes lr and keeps the preset's other
+    values."""
+    result = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
 def launch_command(args: argparse.Namespace, open_api) -> int:
     from launcher.spec import merge_request
 
@@ -64,7 +78,7 @@ def launch_command(args: argparse.Namespace, open_api) -> int:
         from launcher.presets import load_preset
 
         settings.update(load_preset(args.preset))
-    settings.update(launch_settings(args))
+    settings = merged(settings, launch_settings(args))
     request = merge_request(**settings)
     api = open_api()
     from launcher.launch import submit

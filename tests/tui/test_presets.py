@@ -82,6 +82,13 @@ def test_cli_launches_a_preset_and_flags_win(workspace, code_job, config_dir: Pa
     assert workspace.run("flagwins").record["name"] == "overridden"
 
 
+def test_cli_config_given_with_a_preset_is_merged_into_the_presets(workspace, code_job, config_dir: Path) -> None:
+    save_preset("tuned", {"job": "trainer", "config": {"overrides": {"run_config": {"lr": 0.25, "batch": 8}}}})
+    result = cli("launch", "--preset", "tuned", "--run-id", "merged", "-c", '{"overrides": {"run_config": {"lr": 0.5}}}')
+    assert result.returncode == 0, result.stderr
+    assert workspace.run("merged").spec.run_config == {"lr": 0.5, "batch": 8}
+
+
 def test_cli_reports_a_missing_or_broken_preset(workspace, config_dir: Path) -> None:
     result = cli("launch", "--preset", "missing")
     assert result.returncode == 2
