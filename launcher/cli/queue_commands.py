@@ -110,7 +110,7 @@ def show_command(args: argparse.Namespace, open_api) -> int:
                  f"run       {record.run_id or '-'}",
                  f"sweep     {record.sweep_id or '-'}",
                  f"agent     {record.agent_id or '-'}",
-                 f"settings  {json.dumps(record.settings)}",
+                 f"settings  {json.dumps(record.settings, ensure_ascii=False)}",
                  f"queued    {when(record.created_at)}",
                  f"launched  {when(record.launched_at)}",
                  f"ended     {when(record.ended_at)}"]

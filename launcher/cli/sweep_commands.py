@@ -72,7 +72,7 @@ def show_command(args: argparse.Namespace, open_api) -> int:
           f"queue {sweep['queue']}  metric {_metric(sweep['metric'])}")
     metric = sweep["metric"]["name"] if sweep["metric"] else None
     headers = ["ITEM", "STATE", "RUN", "PARAMETERS"] + ([metric.upper()] if metric else [])
-    rows = [[t["item_id"], t["state"], t["run_id"] or "", json.dumps(t["parameters"])]
+    rows = [[t["item_id"], t["state"], t["run_id"] or "", json.dumps(t["parameters"], ensure_ascii=False)]
             + ([f"{t['metric']:.6g}" if t["metric"] is not None else ""] if metric else []) for t in trials]
     print(table(headers, rows))
     return EXIT_OK

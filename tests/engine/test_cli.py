@@ -45,6 +45,10 @@ def test_launch_follow_logs_status(home):
     assert timestamped[:4].isdigit() and timestamped[26] == "Z"
     status = cli(home, "status", run_id)
     assert status.returncode == 0 and "state      finished" in status.stdout
+    # Text as the user wrote it, not JSON escapes.
+    result = cli(home, "launch", "-j", "hello", "-c", '{"overrides": {"run_config": {"steps": 1, "note": "über 🚀"}}}')
+    assert result.returncode == 0, result.stderr
+    assert 'config     {"steps": 1, "note": "über 🚀"}' in cli(home, "status", result.stderr.split()[1]).stdout
 
 
 def test_failed_run_gives_non_zero_exit(home):
