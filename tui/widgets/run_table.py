@@ -4,6 +4,7 @@ merged in as the engine reports changes, and the cursor stays on its run when ro
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
@@ -43,7 +44,8 @@ NARROWING = (("job", 16), ("sweep", 0), ("started", 0), ("resource", 0), ("name"
              ("duration", 0), ("metrics", 0))
 
 
-def column_layout(width: int) -> list[tuple[int, int]]:
+@functools.lru_cache(maxsize=16)
+def column_layout(width: int) -> tuple[tuple[int, int], ...]:
     """(column index, width) of the columns shown on a row `width` cells wide; the last one shown takes
     what is left."""
     widths = {key: w for key, _, w in COLUMNS}
@@ -58,7 +60,7 @@ def column_layout(width: int) -> list[tuple[int, int]]:
     shown = [(index, widths[key]) for index, (key, _, _) in enumerate(COLUMNS) if widths[key]]
     last_index, last_width = shown[-1]
     shown[-1] = (last_index, max(last_width, width - needed() + last_width))
-    return shown
+    return tuple(shown)
 
 
 #: The narrowest row: what is left after every narrowing (narrower screens scroll sideways).
