@@ -38,7 +38,8 @@ class LauncherApp(App[int]):
     COMMANDS = App.COMMANDS | {PresetCommands}
     BINDINGS = [
         Binding("question_mark", "help", "Help"),
-        Binding("q", "quit", "Quit"),
+        # From the main screen only: elsewhere q closes the screen (its own binding), is typed, or does nothing.
+        Binding("q", "quit_from_main", "Quit"),
     ]
 
     def __init__(self, api: Api, **kwargs: Any) -> None:
@@ -46,7 +47,11 @@ class LauncherApp(App[int]):
         self.api = api
         #: The agent this app runs (started from the queues screen), if any.
         self.agent: Agent | None = None
+        #: How the app asked its agent to stop ("wait" or "stop"), None until it does.
+        self.agent_stop_asked: str | None = None
         self.agent_events: deque[str] = deque(maxlen=500)
+        #: The runs started from this app (form, presets); quitting offers to stop these and the agent's only.
+        self.launched_runs: set[str] = set()
 
     def on_mount(self) -> None:
         self.sub_title = str(self.api.home)
@@ -64,7 +69,7 @@ class LauncherApp(App[int]):
         yield from super().get_system_commands(screen)
         yield SystemCommand("New launch", "open the launch form (n)", self.action_new_launch)
         main = self.main if any(isinstance(s, MainScreen) for s in self.screen_stack) else None
-        selected = main.table.selected_run_id if main is not None and main.is_mounted else None
+        selected = main.target_run_id if main is not None and main.is_mounted else None
         if selected is not None:
             yield SystemCommand(f"Relaunch run {selected}", "the launch form with this run's settings (r)",
                                 lambda: self.action_relaunch(selected))
@@ -79,10 +84,13 @@ class LauncherApp(App[int]):
         yield SystemCommand("Sweeps", "sweeps and their trials, best first (W)", self.action_sweeps)
         yield SystemCommand("Create a sweep from a TOML file", "job, method, parameters, metric, queue",
                             self.action_create_sweep)
-        if self.agent_running:
-            yield SystemCommand("Stop the agent", "it stops taking items; its runs go on (s in the queues screen)",
-                                self.action_stop_agent)
-        else:
+        if self.agent_running and self.agent_stop_asked is None:
+            yield SystemCommand("Stop the agent", "it stops taking items and waits for its runs (s in the queues "
+                                "screen)", self.action_stop_agent)
+        elif self.agent_running and self.agent_stop_asked != "stop":
+            yield SystemCommand("Stop the agent's runs", f"the stopping agent waits for {self.agent_runs_text()}; "
+                                "stop them now (s again in the queues screen)", self.action_stop_agent)
+        elif not self.agent_running:
             yield SystemCommand("Start an agent", "take items from queues and launch them (a in the queues screen)",
                                 self.action_start_agent)
         yield from getattr(screen, "screen_commands", lambda: ())()
@@ -149,7 +157,12 @@ class LauncherApp(App[int]):
         from tui.screens.queue_dialogs import AgentStartScreen
 
         if self.agent_running:
-            self.notify(f"agent {self.agent.id} is already running in this app; stop it first (s)", severity="warning")
+            if self.agent_stop_asked is not None:
+                self.notify(f"agent {self.agent.id} is still stopping: {self.agent_stopping_text()}",
+                            severity="warning")
+            else:
+                self.notify(f"agent {self.agent.id} is already running in this app; stop it first (s)",
+                            severity="warning")
             return
 
         def chosen(choice) -> None:
@@ -168,6 +181,7 @@ class LauncherApp(App[int]):
             self.call_from_thread(self.notify, str(error), severity="error", timeout=8)
             return
         self.agent = agent
+        self.agent_stop_asked = None
         agent.start()
 
     def _agent_said(self, text: str) -> None:
@@ -187,12 +201,41 @@ class LauncherApp(App[int]):
         if " failed: " in event.text:
             self.notify(event.text.split("  ", 1)[-1], severity="warning", timeout=6)
 
-    def action_stop_agent(self, on_stop: str = "wait") -> None:
+    def agent_runs_text(self) -> str:
+        count = len(self.agent.active_runs()) if self.agent is not None else 0
+        return f"{count} run(s)"
+
+    def agent_stopping_text(self) -> str:
+        """What a stopping agent is doing, and what the user can do about it."""
+        if self.agent_stop_asked == "stop":
+            return f"stopping its {self.agent_runs_text()}"
+        return f"waiting for {self.agent_runs_text()} (s again stops them)"
+
+    def stop_agent(self, on_stop: str) -> None:
+        """Ask the app's agent to stop (on_stop: "wait", "leave" or "stop", see Agent.stop)."""
+        if self.agent is not None:
+            self.agent.stop(on_stop)
+            self.agent_stop_asked = on_stop
+
+    def action_stop_agent(self, on_stop: str | None = None) -> None:
+        """s: the agent stops taking items and waits for its runs; s again while it waits: its runs stop."""
         if not self.agent_running:
             self.notify("no agent is running in this app", severity="warning", timeout=3)
             return
-        self.agent.stop(on_stop)
-        self.notify(f"agent {self.agent.id} stops taking items" + ("; stopping its runs" if on_stop == "stop" else ""))
+        agent = self.agent
+        if self.agent_stop_asked == "stop":
+            self.notify(f"agent {agent.id} is already stopping its {self.agent_runs_text()}", severity="warning",
+                        timeout=3)
+            return
+        first = self.agent_stop_asked is None
+        self.stop_agent(on_stop or ("wait" if first else "stop"))
+        if self.agent_stop_asked == "stop":
+            self.notify(f"agent {agent.id}: stopping its {self.agent_runs_text()}")
+        elif agent.active_runs():
+            self.notify(f"agent {agent.id} stops taking items; it waits for its {self.agent_runs_text()} "
+                        "(s again stops them)")
+        else:
+            self.notify(f"agent {agent.id} stops taking items")
 
     # -- actions --------------------------------------------------------------------------------------
     def action_help(self) -> None:
@@ -214,12 +257,13 @@ class LauncherApp(App[int]):
 
     def _after_launch(self, run_id: str | None) -> None:
         if run_id:
+            self.launched_runs.add(run_id)
             self.select_run(run_id)
 
     def select_run(self, run_id: str) -> None:
-        """Move the table's cursor to the run once the table has it (it may arrive with the next poll)."""
-        table = self.main.table
-        if not table.select_run(run_id):
+        """Show the run in the table (the filter cleared if it hides it, the "selected run" tab shown) once
+        the table has it: it may arrive with the next poll."""
+        if not self.main.select_run(run_id):
             self._refresh_and_select(run_id)
 
     @work(thread=True, exit_on_error=False, group="select")
@@ -231,9 +275,8 @@ class LauncherApp(App[int]):
         self.call_from_thread(self._select_after_update, record)
 
     def _select_after_update(self, record: dict[str, Any]) -> None:
-        table = self.main.table
-        table.apply_updates([record])
-        table.select_run(record["id"])
+        self.main.table.apply_updates([record])
+        self.main.select_run(record["id"])
 
     def action_relaunch(self, run_id: str) -> None:
         from tui.form_model import pinned_version_hint, settings_from_spec
@@ -297,6 +340,7 @@ class LauncherApp(App[int]):
         except Exception as error:  # noqa: BLE001 - never a traceback in the UI
             self.call_from_thread(self.notify, f"preset {name!r}: {type(error).__name__}: {error}", severity="error")
             return
+        self.launched_runs.add(run.id)
         self.call_from_thread(self.notify, f"run {run.id} launched from preset {name!r}")
         self.call_from_thread(self.select_run, run.id)
 
@@ -311,16 +355,35 @@ class LauncherApp(App[int]):
         self.action_new_launch(settings, title=f"Launch from preset {name}")
 
     # -- quitting -------------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "quit_from_main":
+            return isinstance(self.screen, MainScreen)  # hidden and inactive on the other screens
+        return True
+
+    async def action_quit_from_main(self) -> None:
+        if isinstance(self.screen, MainScreen):
+            await self.action_quit()
+
+    def own_runs(self) -> set[str]:
+        """The runs this app started: its launches and its agent's runs."""
+        own = set(self.launched_runs)
+        if self.agent is not None:
+            own.update(self.agent.active_runs())
+        return own
+
     async def action_quit(self) -> None:
         try:
             active = [r["id"] for r in self.api.runs(active_only=True)]
         except LaunchError:
             active = []
+        own = self.own_runs()
+        mine = [run_id for run_id in active if run_id in own]
+        elsewhere = len(active) - len(mine)
         agent = self.agent if self.agent_running else None
-        if not active:
+        if not mine:
             if agent is not None:
-                agent.stop("wait")
-                self._stop_all_and_exit([], agent)
+                self.stop_agent("wait")  # it has no active run: it ends at once
+                self._stop_and_exit([], agent)
             else:
                 self.exit(0)
             return
@@ -329,27 +392,35 @@ class LauncherApp(App[int]):
         def chosen(choice: str | None) -> None:
             if choice == "leave":
                 if agent is not None:
-                    agent.stop("leave")  # it takes no more items; its runs go on
+                    self.stop_agent("leave")  # it takes no more items; its runs go on
                 self.exit(0)
             elif choice == "stop":
                 if agent is not None:
-                    agent.stop("stop")
-                self._stop_all_and_exit(active, agent)
+                    self.stop_agent("stop")
+                self.notify(f"stopping {len(mine)} run(s) ...", timeout=3)
+                self._stop_and_exit(mine, agent)
 
-        self.push_screen(QuitScreen(active, agent.id if agent is not None else None), chosen)
+        self.push_screen(QuitScreen(mine, agent.id if agent is not None else None, elsewhere=elsewhere), chosen)
 
     @work(thread=True, exit_on_error=False, group="cancel")
-    def _stop_all_and_exit(self, run_ids: list[str], agent: Agent | None = None) -> None:
-        if agent is not None and not agent.join(30):
-            self.call_from_thread(self.notify, f"agent {agent.id} did not stop within 30 s", severity="warning")
+    def _stop_and_exit(self, run_ids: list[str], agent: Agent | None = None) -> None:
+        """Stop these runs (and wait for the agent), then exit; if any cannot be stopped, stay open and say
+        why: the user decides what to do next (q again, or deal with the run)."""
         problems = []
+        agents_runs = set(agent.active_runs()) if agent is not None else set()  # it stops those itself
         for run_id in run_ids:
+            if run_id in agents_runs:
+                continue
             try:
                 self.api.run(run_id).cancel(wait=False)
             except LaunchError as error:
-                problems.append(str(error))
+                problems.append(f"run {run_id}: {error}")
+        if agent is not None and not agent.join(30):
+            problems.append(f"agent {agent.id} did not stop within 30 s")
         if problems:
-            self.call_from_thread(self.notify, "; ".join(problems), severity="error")
+            self.call_from_thread(self.notify, "could not stop everything; the launcher stays open (q to quit): "
+                                  + "; ".join(problems), severity="error", timeout=30)
+            return
         self.call_from_thread(self.exit, 0)
 
 

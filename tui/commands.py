@@ -3,6 +3,7 @@ log pane's modes, the run table's sorts, the screen's tab keys) as a command."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from functools import partial
 
@@ -14,8 +15,27 @@ from textual.screen import Screen
 
 #: Cursor and scrolling keys: commands for them would only clutter the palette.
 NAVIGATION_ACTIONS = frozenset({"cursor", "page", "first", "last", "select", "scroll_home", "scroll_end",
-                                "clear_filter", "app.pop_screen"})
+                                "clear_filter", "escape", "app.pop_screen"})
 #: Actions of the main screen that the app already offers with the selected run's id in their title.
+#: What a command does, in the user's words, by action name (the palette shows it under the title).
+ACTION_HELP = {
+    "close_tab": "close the pinned log tab shown",
+    "tab": "switch between the log tabs below the run table",
+    "slash": "filter the runs, or search the log when a log pane has the focus",
+    "search": "find text in this run's log",
+    "next_match": "jump to the next line with the searched text",
+    "previous_match": "jump to the previous line with the searched text",
+    "only_matches": "show only the lines with the searched text, or every line again",
+    "wrap": "wrap long log lines, or cut them at the pane's edge",
+    "timestamps": "show when each log line was written",
+    "toggle_follow": "keep showing new lines as they come, or stay where you are",
+    "follow": "jump to the end of the log and follow new lines",
+    "save": "write the run's whole log to a file",
+    "sort": "sort the run table on this column (again: reverse)",
+}
+#: Where a binding acts, for the widgets and screens whose actions have no entry above.
+PLACES = {"LogPane": "in the log pane", "LogView": "in the log pane", "RunTable": "in the run table",
+          "MainScreen": "on the main screen", "RunDetailsScreen": "in the run details"}
 COVERED_ACTIONS = frozenset({"app.new_launch", "relaunch_selected", "cancel_selected", "logs_selected",
                              "details_selected", "copy_selected", "filter", "app.queues", "app.sweeps"})
 
@@ -45,13 +65,21 @@ def binding_commands(screen: Screen) -> Iterator[SystemCommand]:
                 continue
             seen.add(binding.description)
             key = screen.app.get_key_display(binding)
-            yield SystemCommand(binding.description, f"{_where(owner)} ({key})",
+            yield SystemCommand(binding.description, f"{describe(name, owner)} ({key})",
                                 partial(owner.run_action, binding.action))
 
 
+def describe(action_name: str, owner: DOMNode) -> str:
+    """A command's help line: what it does, else where it acts; never a class name."""
+    return ACTION_HELP.get(action_name) or _where(owner)
+
+
 def _where(owner: DOMNode) -> str:
-    return {"LogPane": "log pane", "LogView": "log pane", "RunTable": "run table"}.get(
-        type(owner).__name__, type(owner).__name__)
+    name = type(owner).__name__
+    if name in PLACES:
+        return PLACES[name]
+    words = re.sub(r"(?<!^)(?=[A-Z])", " ", name).lower()  # "SweepsScreen" -> "sweeps screen"
+    return f"in the {words}"
 
 
 class PresetCommands(Provider):

@@ -203,12 +203,22 @@ def test_enter_opens_several_runs_in_tabs(workspace, code_job) -> None:
     drive(app, scenario)
 
 
+async def launch_from_app(pilot, run_id: str, *argv: str):
+    """Start a run the way the app does (a preset from the palette): the app counts it as its own."""
+    presets_dir().mkdir(parents=True, exist_ok=True)
+    entry = ", ".join(f'"{arg}"' for arg in argv)
+    (presets_dir() / f"{run_id}.toml").write_text(f'job = "trainer"\nrun_id = "{run_id}"\nentry_point = [{entry}]\n')
+    pilot.app.launch_preset(run_id)
+    await until(pilot, lambda: pilot.app.main.table.records.get(run_id, {}).get("state") == "running",
+                what=f"run {run_id} running")
+
+
 def test_quit_with_active_runs_can_leave_them_running(workspace, code_job) -> None:
-    launch(workspace, "keepgoing", "python", "slow.py")
     app = LauncherApp(workspace)
 
     async def scenario(pilot) -> None:
         await main_screen(pilot)
+        await launch_from_app(pilot, "keepgoing", "python", "slow.py")
         await pilot.press("q")
         await until(pilot, lambda: isinstance(app.screen, QuitScreen), what="the quit question")
         await pilot.press("escape")
@@ -223,11 +233,11 @@ def test_quit_with_active_runs_can_leave_them_running(workspace, code_job) -> No
 
 
 def test_quit_can_stop_active_runs(workspace, code_job) -> None:
-    launch(workspace, "stopme", "python", "slow.py")
     app = LauncherApp(workspace)
 
     async def scenario(pilot) -> None:
         await main_screen(pilot)
+        await launch_from_app(pilot, "stopme", "python", "slow.py")
         await pilot.press("q")
         await until(pilot, lambda: isinstance(app.screen, QuitScreen), what="the quit question")
         await pilot.press("s")

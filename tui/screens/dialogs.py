@@ -48,25 +48,31 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 class QuitScreen(ModalScreen[str]):
-    """Runs are still active: leave them running, stop them, or stay."""
+    """Runs started from this app are still active: leave them running, stop them, or stay. Runs started
+    elsewhere (the CLI, a separate agent) are only counted: quitting never touches them."""
 
     DEFAULT_CSS = "QuitScreen { align: center middle; }" + DIALOG_CSS
     BINDINGS = [Binding("l", "choose('leave')", "Leave running"), Binding("s", "choose('stop')", "Stop them"),
                 Binding("escape,c", "choose('stay')", "Cancel")]
 
-    def __init__(self, active: list[str], agent: str | None = None) -> None:
+    def __init__(self, active: list[str], agent: str | None = None, *, elsewhere: int = 0) -> None:
         super().__init__()
+        #: The active runs this app started (its launches, its agent's runs).
         self.active = active
         self.agent = agent
+        #: How many other runs of the workspace are active (left alone either way).
+        self.elsewhere = elsewhere
 
     def compose(self) -> ComposeResult:
         shown = ", ".join(self.active[:8]) + (" ..." if len(self.active) > 8 else "")
         agent = (f"\n\nThe agent running in this app ({self.agent}) stops taking items either way; "
                  "stopping also stops its runs." if self.agent else "")
+        elsewhere = (f"\n\n{self.elsewhere} other run(s) active in this workspace, started elsewhere (the CLI, "
+                     "another launcher or agent), are left alone either way." if self.elsewhere else "")
         with Vertical(classes="dialog"):
-            yield Label(f"{len(self.active)} run(s) still active: {shown}\n\n"
+            yield Label(f"{len(self.active)} run(s) started from this app still active: {shown}\n\n"
                         "Leave them running (they keep going and show up when you reopen the launcher), "
-                        f"stop them, or stay?{agent}")
+                        f"stop them, or stay?{agent}{elsewhere}", id="quit-question")
             with Horizontal(classes="buttons"):
                 yield Button("Leave running (l)", variant="primary", id="leave")
                 yield Button("Stop them (s)", variant="error", id="stop")

@@ -32,26 +32,45 @@ def bindings_table(title: str, bindings: list[Binding | tuple]) -> Table:
     return table
 
 
+#: How the focus moves on the main screen (what tab and esc do there).
+FOCUS_KEYS = [
+    ("tab", "", "Run table -> log pane -> run table (shift+tab: backwards)"),
+    ("esc", "", "In a log pane: back to the run table (closes its search box first); on the table: clear the filter"),
+    ("left_square_bracket,right_square_bracket", "", "Previous / next log tab (the log of the focused tab gets the focus)"),
+]
+
+
 def help_sections() -> list[Table]:
     from tui.app import LauncherApp
     from tui.screens.launch_form import LaunchForm
     from tui.screens.main import MainScreen
     from tui.screens.queues import QueuesScreen
+    from tui.screens.run_details import RunDetailsScreen
     from tui.screens.sweeps import SweepsScreen
     from tui.widgets.log_pane import LogPane
     from tui.widgets.log_view import LogView
     from tui.widgets.run_table import RunTable
 
+    focus_actions = ("escape", "tab")
     return [
-        bindings_table("Anywhere", [*LauncherApp.BINDINGS, ("ctrl+p", "", "Command palette: every action, launch a preset")]),
-        bindings_table("Runs", [*[b for b in MainScreen.BINDINGS if b.action != "slash"],  # the same `/`
-                                *[b for b in RunTable.BINDINGS if not b.action.startswith("sort")],
-                                (" ".join(b.key for b in RunTable.BINDINGS if b.action.startswith("sort")), "",
-                                 "Sort by id, name, job, sweep, resource, state (lifecycle), start, duration, exit (again: reverse)")]),
-        bindings_table("Log pane", [*LogPane.BINDINGS, *LogView.BINDINGS,
+        bindings_table("Anywhere", [*[b for b in LauncherApp.BINDINGS if b.action != "quit_from_main"],
+                                    ("ctrl+p", "", "Command palette: every action, launch a preset"),
+                                    ("ctrl+q", "", "Quit from any screen (q quits from the main screen only)")]),
+        bindings_table("Runs (main screen)", [
+            *[b for b in MainScreen.BINDINGS if b.action != "slash" and not b.action.startswith(focus_actions)],
+            *[b for b in RunTable.BINDINGS if not b.action.startswith("sort")],
+            ("q", "", "Quit (runs started here: leave or stop them)"),
+        ]),
+        bindings_table("Focus (main screen)", FOCUS_KEYS),
+        bindings_table("Sort the run table (again: reverse)",
+                       [(b.key, "", b.description) for b in RunTable.BINDINGS if b.action.startswith("sort")]),
+        bindings_table("Log pane (r, c, d, y act on its run)", [*LogPane.BINDINGS, *LogView.BINDINGS,
                                     ("up,pgup", "", "Scroll up (pauses follow; new lines are counted)")]),
         bindings_table("Launch form", [*LaunchForm.BINDINGS, ("tab", "", "Next field; → accepts a job completion")]),
-        bindings_table("Queues (Q)", [*QueuesScreen.BINDINGS, ("tab", "", "Between the queues and their items")]),
+        bindings_table("Run details (d)", RunDetailsScreen.BINDINGS),
+        bindings_table("Queues (Q)", [*QueuesScreen.BINDINGS,
+                                      ("s", "", "Again, while the agent waits for its runs: stop them"),
+                                      ("tab", "", "Between the queues and their items")]),
         bindings_table("Sweeps (W)", [*SweepsScreen.BINDINGS, ("tab", "", "Between the sweeps and their trials")]),
     ]
 

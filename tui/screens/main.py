@@ -49,7 +49,6 @@ class MainScreen(Screen):
         Binding("left_square_bracket", "tab(-1)", "Previous tab", show=False),
         Binding("right_square_bracket", "tab(1)", "Next tab", show=False),
         Binding("escape", "escape", "Clear the filter; in a log pane: back to the run table", show=False),
-        Binding("q", "app.quit", "Quit"),  # only here: elsewhere q closes a screen, or is typed
     ]
 
     def __init__(self, api: Api) -> None:

@@ -180,7 +180,11 @@ class QueuesScreen(Screen):
             status = agent.status()
             style = {"running": "bold green", "stopping": "bold yellow"}.get(status["state"], "dim")
             text.append(f"agent {status['id']}  ", style="bold")
-            text.append(status["state"], style=style)
+            if status["state"] != "stopped" and self.app.agent_stop_asked is not None:
+                # Asked to stop: it may wait for its runs a long time; say so, and how to stop them.
+                text.append(f"stopping: {self.app.agent_stopping_text()}", style="bold yellow")
+            else:
+                text.append(status["state"], style=style)
             max_jobs = "unlimited" if status["max_jobs"] < 0 else str(status["max_jobs"])
             text.append(f"\nqueues {', '.join(status['queues'])}  max jobs {max_jobs}\n"
                         f"active {status['active']}  launched {status['launched']}  "
@@ -199,7 +203,9 @@ class QueuesScreen(Screen):
         self.app.action_start_agent(queue)
 
     def action_stop_agent(self) -> None:
+        """s: the agent stops taking items; s again while it waits for its runs: they are stopped."""
         self.app.action_stop_agent()
+        self._show_agent()
 
     # -- items ----------------------------------------------------------------------------------------
     def action_cancel_item(self) -> None:
