@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from launcher import states
-from launcher.errors import LaunchError, RunError
+from launcher.errors import LaunchError, RunError, SpecError
 from launcher.jobs.registry import JobRegistry, JobVersion
 from launcher.run import Run
 from launcher.store import Store
@@ -171,42 +171,21 @@ class Api:
     SETTINGS = ("default_entity", "default_project", "base_image", "ray_address")
 
     def set_setting(self, key: str, value: Any) -> None:
-        """Store a known setting after the same check a launch makes on that value (None clears it), so a
-        bad value is refused here rather than breaking every later launch."""
-        from launcher.errors import SpecError
-
+        """Store a known setting (None clears it) after the check a launch makes on that value, so that a
+        bad value is refused here, with nothing stored, rather than breaking every later launch."""
         if key not in self.SETTINGS:
             raise SpecError(f"setting {key!r} is not known; expected one of: {', '.join(self.SETTINGS)}")
         if value is None:
             self.store.execute("DELETE FROM settings WHERE key=?", (key,))
         else:
-            if not isinstance(value, str) or not value.strip():
-                raise SpecError(f"setting {key} {value!r} is not valid; expected a non-empty string")
-            if key in ("default_entity", "default_project"):
-                from launcher.spec import NAME_PATTERN
-
-                if not NAME_PATTERN.match(value):
-                    raise SpecError(f"setting {key} {value!r} is not valid; expected a name of letters, digits, "
-                                    "'_', '.' or '-' (starting with a letter or digit)")
-            elif key == "base_image":
-                from launcher.jobs.create import IMAGE_PATTERN
-
-                if not IMAGE_PATTERN.match(value) or value.startswith("-"):
-                    raise SpecError(f"setting base_image {value!r} is not a valid image reference; "
-                                    "expected e.g. 'launcher-base:bookworm' or 'python:3.11-slim'")
-            elif key == "ray_address":
-                from launcher.runners.ray import address_problem
-
-                problem = address_problem(value, "setting ray_address") or _address_shape_problem(value)
-                if problem is not None:
-                    raise SpecError(problem)
+            problem = _setting_problem(key, value)
+            if problem is not None:
+                raise SpecError(problem)
             self.store.set_setting(key, value)
         if key == "default_entity":
-            self.default_entity = value or _user_name()
-            self.jobs.default_entity = self.default_entity
+            self.default_entity = self.jobs.default_entity = value or _user_name()
         elif key == "default_project":
-            self.default_project = value or DEFAULT_PROJECT
-            self.jobs.default_project = self.default_project
+            self.default_project = self.jobs.default_project = value or DEFAULT_PROJECT
 
     # -- queues, sweeps and live metrics (launcher/queue.py, sweeps.py, metrics.py) -------------------
     def queues(self) -> list[dict[str, Any]]:
@@ -238,6 +217,29 @@ class Api:
         from launcher.metrics import latest_metrics
 
         return latest_metrics(self, run_ids)
+
+
+def _setting_problem(key: str, value: Any) -> str | None:
+    """What is wrong with a setting's value, by the rules its launch flag follows; None when it is fine."""
+    if not isinstance(value, str) or not value.strip():
+        return f"setting {key} {value!r} is not valid; expected a non-empty string"
+    if key in ("default_entity", "default_project"):
+        from launcher.spec import NAME_PATTERN
+
+        if not NAME_PATTERN.match(value):
+            return (f"setting {key} {value!r} is not valid; expected a name of letters, digits, '_', '.' or '-' "
+                    "(starting with a letter or digit)")
+    elif key == "base_image":
+        from launcher.jobs.create import IMAGE_PATTERN
+
+        if not IMAGE_PATTERN.match(value):
+            return (f"setting base_image {value!r} is not a valid image reference; expected e.g. "
+                    "'launcher-base:bookworm' or 'python:3.11-slim'")
+    elif key == "ray_address":
+        from launcher.runners.ray import address_problem
+
+        return address_problem(value, "setting ray_address") or _address_shape_problem(value)
+    return None
 
 
 def _address_shape_problem(value: str) -> str | None:

@@ -13,6 +13,7 @@ TOML has no null, so a setting that is not given is simply left out of the file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tomllib
@@ -110,7 +111,8 @@ def save_preset(name: str, settings: dict[str, Any]) -> Path:
         temporary.write_text(tomli_w.dumps(cleaned))
         os.replace(temporary, path)  # a reader never sees half a file
     except OSError as error:
-        temporary.unlink(missing_ok=True) if temporary.parent.is_dir() else None
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
         raise PresetError(f"preset {name!r} cannot be saved to {str(path)!r}: {_reason(error)}; "
                           "expected a writable folder (set LAUNCHER_CONFIG_DIR to choose another)") from None
     return path

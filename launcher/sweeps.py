@@ -33,10 +33,12 @@ from typing import TYPE_CHECKING, Any
 
 from launcher import queue
 from launcher.errors import ConfigError, LaunchError
+from launcher.schema import validate_config
 from launcher.spec import NAME_PATTERN
 
 if TYPE_CHECKING:
     from launcher.api import Api
+    from launcher.jobs.registry import JobVersion
 
 METHODS = ("grid", "random")
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform")
@@ -44,6 +46,8 @@ GOALS = ("minimize", "maximize")
 SWEEP_KEYS = ("job", "method", "parameters", "run_cap", "metric", "queue", "name", "seed", "priority",
               "entry_point", "resource", "resource_args", "project", "entity", "version")
 RUNNING, PAUSED, CANCELLED, FINISHED = "running", "paused", "cancelled", "finished"
+#: Shown (never stored) for a sweep whose trials have all ended and none finished successfully.
+FAILED = "failed"
 
 
 class SweepError(ConfigError):
@@ -229,9 +233,10 @@ def create_sweep(api: Api, definition: Mapping[str, Any] | str | Path, *, seed: 
     Returns the sweep's record (see get_sweep)."""
     data = definition if isinstance(definition, Mapping) else load_sweep_file(definition)
     config = parse_sweep(data, seed=seed)
+    trials = config.trials()
+    check_trials(api, config, trials)
     sweep_id = _new_id(api)
     name = config.name or f"sweep-{sweep_id}"
-    trials = config.trials()
     settings = [{"job": config.job, **config.launch, "name": f"{name}-{number}",
                  "config": {"overrides": {"run_config": trial}}} for number, trial in enumerate(trials, start=1)]
     prepared = queue.prepare_items(api, settings, queue_name=config.queue, priority=config.priority)
@@ -242,6 +247,63 @@ def create_sweep(api: Api, definition: Mapping[str, Any] | str | Path, *, seed: 
                                                       json.dumps(config.raw), now, now))
         queue.insert_items(conn, prepared, sweep_id=sweep_id)
     return get_sweep(api, sweep_id)
+
+
+def check_trials(api: Api, config: SweepConfig, trials: list[dict[str, Any]]) -> None:
+    """Check every trial's run_config against the job's config schema now, so that a sweep whose values
+    cannot fit the job is refused instead of queueing trials that all fail."""
+    job = api.jobs.resolve(config.job)
+    schema = trial_schema(job, config.launch.get("entry_point"), _entry_points_at(api, job, config.launch.get("version")))
+    if schema is None:
+        return  # the entry point takes any config
+    for parameter in config.parameters:
+        kind = schema.get(parameter.name, {}).get("type")
+        if parameter.distribution is None or kind is None:
+            continue  # unknown names are reported with the trials below
+        if kind == "int" and parameter.distribution != "int_uniform":
+            raise SweepError(f"parameter {parameter.name!r}: distribution {parameter.distribution!r} draws "
+                             f"fractional numbers, but job {job.ref} takes an integer; expected int_uniform "
+                             "(or values = [...])")
+        if kind not in ("int", "float"):
+            raise SweepError(f"parameter {parameter.name!r}: distribution {parameter.distribution!r} draws numbers, "
+                             f"but job {job.ref} takes a {kind}; expected values = [...]")
+    for number, trial in enumerate(trials, start=1):
+        try:
+            validate_config(schema, trial)
+        except ConfigError as error:
+            raise SweepError(f"trial {number} ({json.dumps(trial)}) does not fit job {job.ref}: {error}") from None
+
+
+def _entry_points_at(api: Api, job: JobVersion, version: Any) -> dict[str, Any]:
+    """The MLproject entry points a launch at `version` sees: another commit of a git job may declare others."""
+    if job.kind != "git" or not isinstance(version, str) or not version.strip():
+        return job.entry_points
+    from launcher.jobs.inspect import describe_tree
+
+    url = job.data["source"]["url"]
+    commit = api.git_cache.resolve(url, version)
+    if commit == job.data["source"]["commit"]:
+        return job.entry_points
+    return describe_tree(lambda p: api.git_cache.read_file(url, commit, p))["entry_points"] or {}
+
+
+def trial_schema(job: JobVersion, entry_point: Any, entry_points: dict[str, Any] | None = None
+                 ) -> dict[str, Any] | None:
+    """The schema a launch of `job` with this entry point checks its config against (as resolve does);
+    `entry_points`: those of the version launched, when it is not the job's own."""
+    from launcher.resolve import mlproject_default
+    from launcher.spec import normalize_entry_point
+
+    requested = normalize_entry_point(entry_point)
+    entry_points = job.entry_points if entry_points is None else entry_points
+    if requested is not None:
+        if len(requested) == 1 and requested[0] in entry_points:
+            return entry_points[requested[0]]["parameters"]
+        return None  # a command of its own: any config
+    if not job.entry_point and entry_points:
+        name = job.data.get("default_entry")
+        return entry_points[name if name in entry_points else mlproject_default(entry_points)]["parameters"]
+    return job.schema
 
 
 def _new_id(api: Api) -> str:
@@ -268,7 +330,8 @@ def find_sweep_id(api: Api, prefix: str) -> str:
 
 def get_sweep(api: Api, sweep_id: str) -> dict[str, Any]:
     """{"id", "name", "state", "queue", "method", "metric", "config", "counts": {item state: n}, "created_at"}.
-    A running sweep whose items have all ended shows as "finished"."""
+    A running sweep whose items have all ended shows as "finished", or as "failed" when none of them
+    finished successfully."""
     sweep_id = find_sweep_id(api, sweep_id)
     queue.sync_items(api)
     return _describe(api, api.store.query("SELECT * FROM sweeps WHERE id=?", (sweep_id,))[0])
@@ -287,7 +350,7 @@ def _describe(api: Api, row) -> dict[str, Any]:
         counts[r["state"]] = r["n"]
     state = row["state"]
     if state == RUNNING and not any(counts[s] for s in queue.ITEM_ACTIVE):
-        state = FINISHED
+        state = FAILED if counts[queue.FAILED] and not counts[queue.FINISHED] else FINISHED
     return {"id": row["id"], "name": row["name"], "state": state, "queue": row["queue"],
             "method": config.get("method"), "metric": config.get("metric"), "config": config,
             "counts": counts, "trials": sum(counts.values()), "created_at": row["created_at"]}

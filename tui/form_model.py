@@ -7,6 +7,7 @@ import json
 import re
 import shlex
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,12 @@ class FormErrors(Exception):
         self.errors = errors
 
 
+def error_text(error: BaseException) -> str:
+    """What a worker's failure says: an engine error as it is, anything else with its type (a bug, which
+    must still show rather than vanish in a worker)."""
+    return str(error) if isinstance(error, LaunchError) else f"unexpected error: {type(error).__name__}: {error}"
+
+
 def parse_config_text(text: str, kind: str) -> dict[str, Any]:
     if not text.strip():
         return {}
@@ -72,8 +79,32 @@ def format_config(values: dict[str, Any], kind: str) -> str:
         return json.dumps(values, indent=2)
 
 
-def to_settings(values: FormValues, parameter_types: dict[str, str]) -> dict[str, Any]:
-    """merge_request keyword arguments; raises FormErrors for text that cannot even be parsed."""
+def parse_resource_args(text: str, resource: str, resources: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+    """The resource args field: the chosen resource's settings, e.g. {"env": {...}}, or the CLI's -R form
+    keyed by resource name (one of `resources`, the chosen one always counts), e.g.
+    {"local-container": {"env": {...}}}; returned keyed by resource."""
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"resource args {text!r} is not valid JSON: {error.msg} (line {error.lineno}, "
+                          f"column {error.colno})") from None
+    if not isinstance(parsed, dict):
+        raise ConfigError(f"resource args {text!r} must be a JSON object, e.g. {{\"env\": {{\"SEED\": \"1\"}}}} "
+                          f"or {{\"{resource}\": {{\"env\": {{...}}}}}}")
+    known = {*resources, resource}
+    if not parsed or not set(parsed) <= known:
+        return {resource: parsed}
+    if resource not in parsed:
+        raise ConfigError(f"resource args {text!r} are keyed by {', '.join(sorted(parsed))}, but the resource is "
+                          f"{resource!r}; expected settings for {resource!r} (or leave the resource name out)")
+    if not isinstance(parsed[resource], dict):
+        raise ConfigError(f"resource args for {resource!r} {parsed[resource]!r} must be a JSON object")
+    return {resource: parsed[resource]}
+
+
+def to_settings(values: FormValues, parameter_types: dict[str, str], resources: Iterable[str] = ()) -> dict[str, Any]:
+    """merge_request keyword arguments; raises FormErrors for text that cannot even be parsed. `resources`:
+    the resource names, so that resource args keyed by one of them are recognised as such."""
     errors: dict[str, str] = {}
     settings: dict[str, Any] = {}
     if values.job.strip():
@@ -91,13 +122,9 @@ def to_settings(values: FormValues, parameter_types: dict[str, str]) -> dict[str
         settings["resource"] = values.resource
     if values.resource_args.strip():
         try:
-            parsed = json.loads(values.resource_args)
-            if not isinstance(parsed, dict):
-                raise ValueError("not an object")
-            settings["resource_args"] = {values.resource: parsed}
-        except ValueError:
-            errors["resource_args"] = (f"resource args {values.resource_args!r} must be a JSON object, "
-                                       'e.g. {"env": {"SEED": "1"}}')
+            settings["resource_args"] = parse_resource_args(values.resource_args, values.resource, resources)
+        except ConfigError as error:
+            errors["resource_args"] = str(error)
     for key in TEXT_FIELDS:
         text = getattr(values, key).strip()
         if text:

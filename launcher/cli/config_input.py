@@ -24,9 +24,10 @@ def split_command(text: str, what: str) -> list[str]:
 
 def load_config(value: str) -> dict[str, Any]:
     path = Path(value).expanduser()
-    if len(value) < 4096 and "\n" not in value and path.is_dir():
+    kind = _file_kind(path) if len(value) < 4096 else None
+    if kind == "directory":
         raise ConfigError(f"config file {value!r} is a directory; expected a JSON or TOML file, or config text")
-    if len(value) < 4096 and path.is_file():
+    if kind == "file":
         text, origin = read_text_file(path, f"config file {value!r}"), f"config file {value!r}"
         kinds = ["toml"] if path.suffix == ".toml" else ["json"] if path.suffix == ".json" else ["json", "toml"]
     elif path.suffix in (".json", ".toml") and "\n" not in value:
@@ -44,6 +45,18 @@ def load_config(value: str) -> dict[str, Any]:
             raise ConfigError(f"{origin} must be a mapping (a JSON object or TOML table), got {type(data).__name__}")
         return data
     raise ConfigError(f"{origin} is not valid {' or '.join(k.upper() for k in kinds)} ({'; '.join(problems)})")
+
+
+def _file_kind(path: Path) -> str | None:
+    """'file', 'directory', or None when nothing by that name can be found (text such as '{"lr": 0.1}' can
+    be too long a name to look up at all)."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return None
+    return "directory" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else None
 
 
 def read_text_file(path: Path, what: str) -> str:

@@ -30,13 +30,17 @@ def register(subparsers) -> None:
     base.set_defaults(handler=base_command)
 
     prune = commands.add_parser(
-        "prune", help="remove old images the launcher built (launcher/<job>:<hash>), keeping the newest per job",
+        "prune", help="remove old images the launcher built (launcher/<job>:<hash>), keeping the newest per job; "
+                      "covers every workspace on this Docker engine",
         description="Remove the images the launcher built for container runs (tags launcher/<job>:<hash>), "
                     "except the N most recent per job: recent means built, or used by a run of this "
                     "workspace, whichever is later. Never removed: an image of a run of this workspace "
                     "that is still starting or running, the base image, images given with docker_image= "
                     "or as image jobs, and images a container still uses. Prints each image removed and "
-                    "the space freed.")
+                    "the space freed. It covers every launcher-built image on this Docker engine, including "
+                    "those built by other workspaces: images are shared between workspaces by content, so "
+                    "another workspace's next run of a job may have to rebuild an image removed here "
+                    "(only this workspace's runs count as recent use).")
     prune.add_argument("--keep", metavar="N", default=str(DEFAULT_KEEP),
                        help=f"images to keep per job, 1 or more (default: {DEFAULT_KEEP}: the newest and the one "
                             "before it, so going back one version does not rebuild)")
@@ -83,7 +87,8 @@ def prune_command(args: argparse.Namespace, open_api) -> int:
     count = len(report.removed)
     space = format_size(report.freed)
     print(f"{verb} {count} image tag{'s' if count != 1 else ''}; "
-          f"{'would free' if report.dry_run else 'freed'} {space} (keeping {report.keep} per job)")
+          f"{'would free' if report.dry_run else 'freed'} {space} (keeping {report.keep} per job; launcher images "
+          "of every workspace on this Docker engine)")
     return EXIT_OK
 
 

@@ -103,6 +103,38 @@ def host_settings(args: Mapping[str, Any]) -> dict[str, Any]:
     return host
 
 
+#: The program the Docker engine looks for to give containers NVIDIA GPUs (`--gpus`).
+NVIDIA_HOOK = "nvidia-container-runtime-hook"
+
+
+def gpu_problem(gpus: Any, info: Mapping[str, Any]) -> str | None:
+    """Why the engine described by `info` (its /info answer) cannot give containers GPUs, or None.
+
+    The engine registers its GPU driver when the NVIDIA hook is on its PATH, when an 'nvidia' runtime is
+    configured, or (newer engines) from NVIDIA CDI specs; the engine of local-container runs on this machine,
+    so its files are ours to look at."""
+    import shutil
+
+    if "nvidia" in (info.get("Runtimes") or {}) or shutil.which(NVIDIA_HOOK, path=_hook_path()):
+        return None
+    for folder in info.get("CDISpecDirs") or ():
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        if any("nvidia" in name for name in names):
+            return None
+    return (f"resource_args {RESOURCE}.gpus {gpus!r} cannot be met: the Docker engine on this machine has no GPU "
+            f"runtime (no 'nvidia' runtime, no {NVIDIA_HOOK}, no NVIDIA CDI spec); expected a machine with the "
+            "NVIDIA Container Toolkit, or leave gpus out")
+
+
+def _hook_path() -> str:
+    # The engine's PATH usually holds the system folders even when ours does not.
+    folders = [os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+    return os.pathsep.join(f for f in folders if f)
+
+
 def _string_map(key: str, value: Any) -> Mapping[str, Any]:
     if not isinstance(value, Mapping) or not all(isinstance(k, str) and k and isinstance(v, str | int | float)
                                                  and not isinstance(v, bool) for k, v in value.items()):

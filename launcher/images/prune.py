@@ -7,7 +7,9 @@ whichever is later) and removes the rest, except images that must stay whatever 
   starting run is about to build or use (computed from its container plan, as its supervisor does);
 - the base image generated Dockerfiles start from (the workspace's, and that of every active run);
 - images the user gave (docker_image=, image jobs): never the launcher's to remove.
-Removal is by tag, never forced: an image a container (of any workspace) still uses stays, and the
+Built images are shared between workspaces by content (one tag per job name and content hash), so a prune
+covers every launcher-built image on the engine, whichever workspace built it; only this workspace's runs
+count as recent use. Removal is by tag, never forced: an image a container (of any workspace) still uses stays, and the
 engine removes an image only with its last tag, taking its unused untagged build parents with it.
 The space freed is counted from the engine's own record of deleted images and their layer sizes; a dry
 run simulates the same rules on the engine's image graph."""

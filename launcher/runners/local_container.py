@@ -94,6 +94,17 @@ class LocalContainerRunner(Runner):
                                 f"image {spec.docker_image!r} is run as it is (leave base_image out)")
         if spec.docker_image is None and not spec.argv:
             raise ResourceError("local-container needs an entry point to run a code or git job")
+        if spec.resource_args.get("gpus") is not None:
+            self._check_gpus(spec.resource_args["gpus"])
+
+    def _check_gpus(self, gpus: Any) -> None:
+        """Before the run is recorded: the engine itself says it has no GPUs only when the container starts.
+        An engine reached over TCP may be another machine's, whose GPU set-up cannot be seen from here."""
+        client = engine()
+        if client.host.startswith("unix://"):
+            problem = settings.gpu_problem(gpus, client.info())
+            if problem is not None:
+                raise ResourceError(problem)
 
     # -- start ----------------------------------------------------------------------------------------
     def start(self, api: Api, spec: LaunchSpec, run_dir: Path) -> RunHandle:

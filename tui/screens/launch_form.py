@@ -4,6 +4,8 @@ TOML/JSON highlighting, presets, and errors shown next to the field that caused 
 from __future__ import annotations
 
 import re
+import secrets
+import string
 from typing import TYPE_CHECKING, Any
 
 from textual import on, work
@@ -19,6 +21,7 @@ from launcher.errors import LaunchError
 from tui.form_model import (
     FormErrors,
     FormValues,
+    error_text,
     field_for_error,
     format_config,
     from_settings,
@@ -35,6 +38,23 @@ FIELD_LABELS = {
     "project": "Project", "entity": "Entity", "name": "Name", "run_id": "Run id", "repository": "Repository",
     "config": "Config",
 }
+
+
+class CompletingInput(Input):
+    """An input whose Tab accepts the suggestion shown after the cursor, and moves focus when none is."""
+
+    BINDINGS = [Binding("tab", "complete", "Complete", show=False)]
+
+    @property
+    def suggestion_shown(self) -> bool:
+        return self.cursor_at_end and len(self._suggestion) > len(self.value)
+
+    def action_complete(self) -> None:
+        if self.suggestion_shown:
+            self.value = self._suggestion
+            self.cursor_position = len(self.value)
+        else:
+            self.screen.focus_next()
 
 
 class LaunchForm(Screen[str | None]):
@@ -71,7 +91,7 @@ class LaunchForm(Screen[str | None]):
         yield Header()
         with VerticalScroll(id="form"):
             yield Static(self.form_title, classes="form-title")
-            yield from self._field("job", Input(compact=True, placeholder="entity/project/name:alias (tab or → completes)", id="job"))
+            yield from self._field("job", CompletingInput(compact=True, placeholder="entity/project/name:alias (tab or → completes)", id="job"))
             yield Static("", id="job-hint", classes="hint")
             with Horizontal(classes="pair"):
                 with Vertical():
@@ -128,8 +148,8 @@ class LaunchForm(Screen[str | None]):
         try:
             jobs = self.api.list_jobs()
             resources = self.api.resources()
-        except LaunchError as error:
-            self.app.call_from_thread(self.notify, str(error), severity="error")
+        except Exception as error:  # noqa: BLE001 - a worker's failure must show, not vanish
+            self.app.call_from_thread(self.notify, error_text(error), severity="error")
             return
         self.app.call_from_thread(self._choices_loaded, jobs, resources)
 
@@ -220,6 +240,9 @@ class LaunchForm(Screen[str | None]):
             try:
                 job = self.api.job(text)
             except LaunchError:
+                job = None  # not (yet) a job's name: the text is still being typed
+            except Exception as error:  # noqa: BLE001 - a worker's failure must show, not vanish
+                self.app.call_from_thread(self.notify, error_text(error), severity="error")
                 job = None
         self.app.call_from_thread(self._job_resolved, text, job)
 
@@ -355,7 +378,7 @@ class LaunchForm(Screen[str | None]):
         self.clear_errors()
         values = self.values()
         try:
-            settings = to_settings(values, self.parameter_types)
+            settings = to_settings(values, self.parameter_types, [r["name"] for r in self.resources])
         except FormErrors as problems:
             for key, message in problems.errors.items():
                 self.set_error(key, message)
@@ -395,17 +418,38 @@ class LaunchForm(Screen[str | None]):
 
     @work(thread=True, exit_on_error=False, group="launch")
     def _submit(self, request) -> None:
+        from dataclasses import replace
+
         from launcher.launch import submit
 
+        # The run's id is chosen here (as the engine would: 8 random letters and digits), so that a run
+        # that was recorded and then failed to start can still be shown.
+        request = request if request.run_id else replace(request, run_id=_new_run_id())
         try:
             run = submit(self.api, request)
         except LaunchError as error:
-            self.app.call_from_thread(self._launch_failed, error)
+            if self._recorded(request.run_id):
+                self.app.call_from_thread(self._start_failed, request.run_id, error)
+            else:
+                self.app.call_from_thread(self._launch_failed, error)
             return
         except Exception as error:  # noqa: BLE001 - never a traceback in the UI
-            self.app.call_from_thread(self._launch_failed, LaunchError(f"{type(error).__name__}: {error}"))
+            self.app.call_from_thread(self._launch_failed, LaunchError(error_text(error)))
             return
         self.app.call_from_thread(self._launched, run.id)
+
+    def _recorded(self, run_id: str) -> bool:
+        try:
+            self.api.find_run(run_id)
+        except LaunchError:
+            return False
+        return True
+
+    def _start_failed(self, run_id: str, error: LaunchError) -> None:
+        """The run was recorded, then failed to start: show it (its log says why), like any failed run."""
+        self.launching = False
+        self.notify(f"run {run_id} failed to start: {error}", severity="error", timeout=10)
+        self.dismiss(run_id)
 
     def _launch_failed(self, error: LaunchError) -> None:
         self.launching = False
@@ -441,8 +485,8 @@ class LaunchForm(Screen[str | None]):
 
         try:
             names = queue_names(self.api)
-        except LaunchError as error:
-            self.app.call_from_thread(self.notify, str(error), severity="error")
+        except Exception as error:  # noqa: BLE001 - a worker's failure must show, not vanish
+            self.app.call_from_thread(self.notify, error_text(error), severity="error")
             return
         self.app.call_from_thread(self._ask_queue, settings, names)
 
@@ -466,7 +510,7 @@ class LaunchForm(Screen[str | None]):
             self.app.call_from_thread(self._launch_failed, error)
             return
         except Exception as error:  # noqa: BLE001 - never a traceback in the UI
-            self.app.call_from_thread(self._launch_failed, LaunchError(f"{type(error).__name__}: {error}"))
+            self.app.call_from_thread(self._launch_failed, LaunchError(error_text(error)))
             return
         self.app.call_from_thread(self._queued, item.id, queue_name, priority)
 
@@ -493,8 +537,8 @@ class LaunchForm(Screen[str | None]):
 
         try:
             path = save_preset(name, settings)
-        except LaunchError as error:
-            self.app.call_from_thread(self.notify, str(error), severity="error")
+        except Exception as error:  # noqa: BLE001 - a worker's failure must show, not vanish
+            self.app.call_from_thread(self.notify, error_text(error), severity="error", timeout=10)
             return
         self.app.call_from_thread(self.notify, f"preset {name!r} saved to {path}")
 
@@ -505,7 +549,11 @@ class LaunchForm(Screen[str | None]):
     def _pick_preset(self) -> None:
         from launcher.presets import list_presets
 
-        presets, problems = list_presets()
+        try:
+            presets, problems = list_presets()
+        except Exception as error:  # noqa: BLE001 - a worker's failure must show, not vanish
+            self.app.call_from_thread(self.notify, error_text(error), severity="error")
+            return
         self.app.call_from_thread(self._show_presets, [p.name for p in presets], [str(p) for p in problems])
 
     def _show_presets(self, names: list[str], problems: list[str]) -> None:
@@ -537,6 +585,11 @@ class LaunchForm(Screen[str | None]):
 def param_id(name: str) -> str:
     """A widget id for a parameter's field (parameter names may hold characters ids may not)."""
     return "param-" + re.sub(r"[^A-Za-z0-9_-]", "_", name)
+
+
+def _new_run_id() -> str:
+    alphabet = string.ascii_lowercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(8))
 
 
 def _as_text(value: Any) -> str:

@@ -13,8 +13,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from launcher.errors import LaunchError
 from tui import formatting
+from tui.form_model import error_text
 from tui.screens.queues import ITEM_STYLES
 from tui.widgets.table_sync import cursor_key, sync_rows
 
@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from launcher.api import Api
 
 REFRESH_SECONDS = 1.0
-SWEEP_STYLES = {"running": "bold cyan", "paused": "bold yellow", "cancelled": "magenta", "finished": "green"}
+SWEEP_STYLES = {"running": "bold cyan", "paused": "bold yellow", "cancelled": "magenta", "finished": "green",
+                "failed": "bold red"}
 
 
 def sweep_row(sweep: dict[str, Any]) -> tuple[Any, ...]:
@@ -85,6 +86,7 @@ class SweepsScreen(Screen):
         self.sweeps: dict[str, dict[str, Any]] = {}
         self.trials: list[dict[str, Any]] = []
         self.loaded = False
+        self._refresh_error: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -121,10 +123,16 @@ class SweepsScreen(Screen):
             chosen = self.selected_sweep if self.selected_sweep in {s["id"] for s in sweeps} else None
             chosen = chosen or (sweeps[0]["id"] if sweeps else None)
             trials = sweep_trials(self.api, chosen) if chosen else []
-        except LaunchError as error:
-            self.app.call_from_thread(self.notify, str(error), severity="error")
+        except Exception as error:  # noqa: BLE001 - a worker's failure must show, not vanish
+            self.app.call_from_thread(self._refresh_failed, error_text(error))
             return
+        self._refresh_error = None
         self.app.call_from_thread(self._loaded, sweeps, chosen, trials)
+
+    def _refresh_failed(self, message: str) -> None:
+        if message != self._refresh_error:  # once per problem, not once a second
+            self._refresh_error = message
+            self.notify(message, severity="error")
 
     def _loaded(self, sweeps: list[dict[str, Any]], chosen: str | None, trials: list[dict[str, Any]]) -> None:
         if self.selected_sweep is not None and chosen != self.selected_sweep and \
@@ -217,8 +225,8 @@ class SweepsScreen(Screen):
         operation = {"pause": pause_sweep, "resume": resume_sweep, "cancel": cancel_sweep}[action]
         try:
             sweep = operation(self.api, sweep_id)
-        except LaunchError as error:
-            self.app.call_from_thread(self.notify, str(error), severity="error")
+        except Exception as error:  # noqa: BLE001 - a worker's failure must show, not vanish
+            self.app.call_from_thread(self.notify, error_text(error), severity="error")
             return
         self.app.call_from_thread(self.notify, f"sweep {sweep_id} is {sweep['state']}")
         self.app.call_from_thread(self.refresh_data)
