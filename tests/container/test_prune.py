@@ -56,12 +56,14 @@ def test_prune_keep_1_removes_the_older_image_and_keeps_the_newer(api, make_code
     assert f"removed {old} ({old_id[7:19]}, " in result.stdout
     assert new not in result.stdout
     summary = result.stdout.strip().splitlines()[-1]
-    assert re.fullmatch(r"removed 1 image tag; freed \d+(\.\d)? (B|kB|MB|GB) \(keeping 1 per job\)", summary), summary
+    assert re.fullmatch(r"removed 1 image tag; freed \d+(\.\d)? (B|kB|MB|GB) \(keeping 1 per job; launcher images "
+                        r"of every workspace on this Docker engine\)", summary), summary
     assert not exists(docker_client, old) and not exists(docker_client, old_id)
     assert exists(docker_client, new)
     # The newest is also kept by the default (2), so nothing else goes.
     again = cli(home, "images", "prune", "--job", name)
-    assert again.returncode == 0 and again.stdout.strip() == "removed 0 image tags; freed 0 B (keeping 2 per job)"
+    assert again.returncode == 0 and again.stdout.strip() == (
+        "removed 0 image tags; freed 0 B (keeping 2 per job; launcher images of every workspace on this Docker engine)")
     assert exists(docker_client, new)
 
 

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from launcher import launch
-from launcher.containers.engine import Engine
-from launcher.errors import LaunchError, ResourceError
+from launcher.errors import ResourceError
 from launcher.launch import submit
 from launcher.logfile import STDERR, STDOUT
 from launcher.spec import merge_request
@@ -132,19 +131,6 @@ def test_bad_resource_args_are_one_line_errors_and_store_nothing(api):
         assert "\n" not in str(caught.value)
     assert api.runs() == []
     assert not Path("/launcher-test-missing").exists()  # the engine did not make it either
-
-
-def test_gpu_request_on_a_machine_without_gpus(api, docker_client):
-    if "nvidia" in (Engine().info().get("Runtimes") or {}):
-        pytest.skip("this engine has an NVIDIA runtime")
-    with pytest.raises(LaunchError) as caught:
-        launch(api, docker_image=BASE, entry_point=["true"], resource_args={RESOURCE: {"gpus": "all"}})
-    message = str(caught.value)
-    assert "gpus='all' was asked for, but the Docker engine cannot give GPUs to containers" in message
-    assert "\n" not in message
-    [record] = api.runs()
-    assert record["state"] == "start_failed"
-    assert workspace_containers(docker_client, api.home) == []
 
 
 def test_live_logs_labels_and_nothing_left_behind(api, shared, docker_client):

@@ -104,3 +104,16 @@ def test_settings(home):
     assert cli(home, "settings", "ray_address").stdout.strip() == "-"
     wrong = cli(home, "settings", "colour", "blue")
     assert wrong.returncode == 2 and "setting 'colour' is not known" in wrong.stderr
+
+
+def test_a_start_that_fails_after_the_run_is_recorded_names_the_run(home, tmp_path, monkeypatch):
+    # No Docker engine at DOCKER_HOST: the run is recorded, then cannot start. Not "bad input" (exit 2):
+    # the CLI names the run, whose log says why, and exits as for a failed run.
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-engine.sock'}")
+    result = cli(home, "launch", "--run-id", "no-engine", "-r", "local-container", "-d", "some-image:1", "--", "true")
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("run no-engine start_failed: no Docker engine answers at unix://")
+    assert json.loads(cli(home, "status", "no-engine", "--json").stdout)["state"] == "start_failed"
+    # The same id again is refused as bad input, and not mistaken for a run of this attempt.
+    again = cli(home, "launch", "--run-id", "no-engine", "-r", "local-container", "-d", "some-image:1", "--", "true")
+    assert again.returncode == 2 and "run_id 'no-engine' is already used" in again.stderr

@@ -66,7 +66,7 @@ def help_sections() -> list[Table]:
                        [(b.key, "", b.description) for b in RunTable.BINDINGS if b.action.startswith("sort")]),
         bindings_table("Log pane (r, c, d, y act on its run)", [*LogPane.BINDINGS, *LogView.BINDINGS,
                                     ("up,pgup", "", "Scroll up (pauses follow; new lines are counted)")]),
-        bindings_table("Launch form", [*LaunchForm.BINDINGS, ("tab", "", "Next field; → accepts a job completion")]),
+        bindings_table("Launch form", [*LaunchForm.BINDINGS, ("tab", "", "Next field; in the job field, tab or → accepts a shown completion")]),
         bindings_table("Run details (d)", RunDetailsScreen.BINDINGS),
         bindings_table("Queues (Q)", [*QueuesScreen.BINDINGS,
                                       ("s", "", "Again, while the agent waits for its runs: stop them"),

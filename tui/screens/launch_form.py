@@ -425,10 +425,11 @@ class LaunchForm(Screen[str | None]):
         # The run's id is chosen here (as the engine would: 8 random letters and digits), so that a run
         # that was recorded and then failed to start can still be shown.
         request = request if request.run_id else replace(request, run_id=_new_run_id())
+        taken = self._recorded(request.run_id)  # then the engine refuses the id: bad input, not this run
         try:
             run = submit(self.api, request)
         except LaunchError as error:
-            if self._recorded(request.run_id):
+            if not taken and self._recorded(request.run_id):
                 self.app.call_from_thread(self._start_failed, request.run_id, error)
             else:
                 self.app.call_from_thread(self._launch_failed, error)
@@ -439,11 +440,11 @@ class LaunchForm(Screen[str | None]):
         self.app.call_from_thread(self._launched, run.id)
 
     def _recorded(self, run_id: str) -> bool:
+        """Whether a run has exactly this id (find_run also takes a prefix)."""
         try:
-            self.api.find_run(run_id)
+            return self.api.find_run(run_id).id == run_id
         except LaunchError:
             return False
-        return True
 
     def _start_failed(self, run_id: str, error: LaunchError) -> None:
         """The run was recorded, then failed to start: show it (its log says why), like any failed run."""
