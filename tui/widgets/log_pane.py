@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -261,6 +262,20 @@ class LogPane(Vertical):
         self.view.focus()
         if event.value:
             self.view.jump_to_match(forward=True)
+            self.notify(self.search_summary(), timeout=6)
+
+    def search_summary(self) -> str:
+        """How many kept lines match the search, and, when the pane dropped lines, that only those were
+        searched and where the whole log is."""
+        view = self.view
+        count = view.match_count()
+        found = (f"{count:,} of {len(view.entries):,} lines match {view.search!r}" if count
+                 else f"no match for {view.search!r} in {len(view.entries):,} lines")
+        if not view.dropped:
+            return found
+        return (f"{found}. The search covers only the lines kept in this pane ({view.dropped:,} earlier or "
+                f"skipped lines are not); the full log is on disk: `launcher logs {self.run_id} | grep ...`, "
+                "or ctrl+s to save it")
 
     def on_key(self, event) -> None:
         search = self.query_one(".log-search", Input)
@@ -271,11 +286,13 @@ class LogPane(Vertical):
 
     def action_next_match(self) -> None:
         if not self.view.jump_to_match(forward=True):
-            self.notify("no match" if self.view.search else "nothing to search for: press / first", timeout=2)
+            self.notify(self.search_summary() if self.view.search else "nothing to search for: press / first",
+                        timeout=4)
 
     def action_previous_match(self) -> None:
         if not self.view.jump_to_match(forward=False):
-            self.notify("no match" if self.view.search else "nothing to search for: press / first", timeout=2)
+            self.notify(self.search_summary() if self.view.search else "nothing to search for: press / first",
+                        timeout=4)
 
     def action_only_matches(self) -> None:
         self.view.set_modes(only_matches=not self.view.only_matches)
@@ -302,19 +319,44 @@ class LogPane(Vertical):
 
         def save(path: str | None) -> None:
             if path:
-                self.save_log(run_id, path)
+                self.save_or_confirm(run_id, path)
 
         self.app.push_screen(SaveLogScreen(run_id), save)
 
-    @work(thread=True, exit_on_error=False, group="save")
-    def save_log(self, run_id: str, path: str) -> None:
-        from pathlib import Path
+    def save_or_confirm(self, run_id: str, path: str) -> None:
+        """Save the log to a new file; an existing file is overwritten only once the user says so (y/n)."""
+        from tui.screens.dialogs import ConfirmScreen
 
+        target = Path(path).expanduser()
+        if target.is_dir():
+            self.notify(f"cannot save the log to {str(target)!r}: it is a folder; give a file name", severity="error")
+            return
+        if not target.exists():
+            self.save_log(run_id, path)
+            return
+
+        def answered(overwrite: bool | None) -> None:
+            if overwrite:
+                self.save_log(run_id, path, overwrite=True)
+            else:
+                self.notify(f"not saved: {target} already exists", severity="warning")
+
+        self.app.push_screen(ConfirmScreen(f"{target} already exists. Overwrite it with the full log of run "
+                                           f"{run_id}?", yes="Overwrite"), answered)
+
+    @work(thread=True, exit_on_error=False, group="save")
+    def save_log(self, run_id: str, path: str, overwrite: bool = False) -> None:
         try:
             data = self.api.run(run_id).get_log_bytes()
             target = Path(path).expanduser()
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+            # Without the user's yes, a file that appeared since the check is not overwritten either.
+            with open(target, "wb" if overwrite else "xb") as f:
+                f.write(data)
+        except FileExistsError:
+            self.app.call_from_thread(self.notify, f"not saved: {path} already exists (save again to overwrite it)",
+                                      severity="warning")
+            return
         except LaunchError as error:
             self.app.call_from_thread(self.notify, str(error), severity="error")
             return

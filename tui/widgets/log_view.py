@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Sequence
 
+from rich.ansi import AnsiDecoder
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -29,6 +30,17 @@ from launcher.logfile import LAUNCHER, STDERR, LogLine
 Entry = tuple[str, str, bytes]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+#: Control characters left once escape sequences are parsed (ESC kept: it starts the colour codes).
+_CONTROL_BUT_ESCAPE = re.compile(r"[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f]")
+#: Terminal escape sequences. Group 1 catches colour (SGR) codes, which are kept; the rest (cursor moves,
+#: erase line, window titles, hyperlinks, a lone ESC) are dropped.
+_ESCAPE = re.compile(
+    r"(\x1b\[[0-9;]*m)"
+    r"|\x1b(?:\[[0-?]*[ -/]*[@-~]"  # other CSI sequences
+    r"|\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC, ended by BEL or ST
+    r"|[PX^_][^\x1b]*(?:\x1b\\)?"  # DCS, SOS, PM, APC strings
+    r"|[ -/]*[0-~])?"  # two-character escapes; a lone ESC at the end
+)
 STREAM_STYLES = {STDERR: Style(color="yellow"), LAUNCHER: Style(color="magenta", italic=True)}
 MATCH_STYLE = Style(color="black", bgcolor="yellow", bold=True)
 TIMESTAMP_STYLE = Style(dim=True)
@@ -54,10 +66,40 @@ def clean(text: str) -> str:
     return _CONTROL.sub("\ufffd", text.expandtabs())
 
 
+def visible(data: bytes) -> str | Text:
+    """What a terminal shows for this line: a str for a line without colour codes (the fast path), else a
+    Text with the colours as spans. Of a line with carriage returns (progress bars), only the text after
+    the last one shows, as on a terminal; a carriage return just before the newline blanks nothing."""
+    text = _after_carriage_return(data.decode("utf-8", "replace"))
+    if "\x1b" not in text:
+        return clean(text)
+    text = _CONTROL_BUT_ESCAPE.sub("\ufffd", _ESCAPE.sub(r"\1", text))
+    shown = AnsiDecoder().decode_line(text)  # SGR codes only now; a new decoder: no colour carried over
+    shown.expand_tabs(8)  # after the codes are gone, so that tab stops count visible columns only
+    return shown
+
+
+def visible_text(data: bytes) -> str:
+    """The text of the line as shown, without its colours: what search matches and wrap measures. The same
+    as visible(data).plain, without building the coloured Text (a search goes through every kept line)."""
+    text = _after_carriage_return(data.decode("utf-8", "replace"))
+    if "\x1b" in text:
+        text = _ESCAPE.sub("", text)
+    return clean(text)
+
+
+def _after_carriage_return(text: str) -> str:
+    if "\r" not in text:
+        return text
+    return text.rstrip("\r").rpartition("\r")[2]
+
+
 class LogView(ScrollView, can_focus=True):
     BINDINGS = [
         Binding("end", "follow", "Follow", show=False),
         Binding("home", "scroll_home", "Top", show=False),
+        Binding("k", "scroll_up", "Scroll up (pauses follow)", show=False),
+        Binding("j", "scroll_down", "Scroll down", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -97,8 +139,8 @@ class LogView(ScrollView, can_focus=True):
 
     # -- feeding --------------------------------------------------------------------------------------
     def texts(self) -> list[str]:
-        """The kept lines as text."""
-        return [data.decode("utf-8", "replace") for _, _, data in self.entries]
+        """The kept lines as text, as shown (without colour codes, progress bars at their last state)."""
+        return [visible_text(data) for _, _, data in self.entries]
 
     def append(self, lines: Sequence[Entry | LogLine]) -> None:
         if not lines:
@@ -227,13 +269,13 @@ class LogView(ScrollView, can_focus=True):
             if pattern is None and not self.wrap:
                 rows.append((first + offset, 0))
                 continue
-            text = line[2].decode("utf-8", "replace")
+            text = visible_text(line[2])
             if pattern is not None and not pattern.search(text):
                 continue
             if not self.wrap:
                 rows.append((first + offset, 0))
                 continue
-            length = len(clean(text))
+            length = len(text)
             number = first + offset
             rows.extend((number, start) for start in range(0, max(length, 1), width))
         return rows
@@ -281,8 +323,10 @@ class LogView(ScrollView, can_focus=True):
         super().watch_scroll_y(old_value, new_value)
         if self._adjusting:
             return
-        if new_value < old_value and self.follow:
-            self.follow = False  # the reader scrolled up: stop jumping to the end
+        # Scrolled up, away from the end: the reader's doing, so stop jumping to the end. Not when the end
+        # itself moved up (the oldest lines were dropped and the view's height shrank): still at the end.
+        if new_value < old_value and self.follow and new_value < self.max_scroll_y:
+            self.follow = False
         elif new_value > old_value and not self.follow and new_value >= self.max_scroll_y:
             self.follow = True  # scrolled back down to the end
 
@@ -292,14 +336,26 @@ class LogView(ScrollView, can_focus=True):
             return []
         pattern = self._pattern
         if self._rows is None:
-            return [y for y, line in enumerate(self.entries) if pattern.search(line[2].decode("utf-8", "replace"))]
+            return [y for y, line in enumerate(self.entries) if pattern.search(visible_text(line[2]))]
         seen: set[int] = set()
         found = []
         for y, (number, _) in enumerate(self._rows):
-            if number not in seen and pattern.search(self.entries[number - self.base][2].decode("utf-8", "replace")):
+            if number not in seen and pattern.search(visible_text(self.entries[number - self.base][2])):
                 seen.add(number)
                 found.append(y)
         return found
+
+    def match_count(self) -> int:
+        """How many kept lines match the search (a wrapped line counts once)."""
+        if self._pattern is None:
+            return 0
+        search = self._pattern.search
+        return sum(1 for _, _, data in self.entries if search(visible_text(data)))
+
+    @property
+    def dropped(self) -> int:
+        """Lines of the log not kept here: skipped to keep up with a flood, or pruned as the oldest."""
+        return self.skipped + self.base
 
     def jump_to_match(self, forward: bool = True) -> bool:
         rows = self.match_rows()
@@ -327,15 +383,18 @@ class LogView(ScrollView, can_focus=True):
         else:
             number, start = self._rows[row]
         timestamp, stream, data = self.entries[number - self.base]
-        text = clean(data.decode("utf-8", "replace"))
-        if self.wrap:
-            text = text[start:start + self._content_width]
-        content = Text(text, no_wrap=True, end="")
+        shown = visible(data)
+        if isinstance(shown, str):
+            content = Text(shown[start:start + self._content_width] if self.wrap else shown, no_wrap=True, end="")
+        else:  # the line's own colours
+            content = shown[start:start + self._content_width] if self.wrap else shown
+            content.no_wrap, content.end = True, ""
         stream_style = STREAM_STYLES.get(stream)
         if stream_style is not None:
-            content.stylize(stream_style)  # a span, not the base style: Text.render drops the base style
+            # A span, not the base style (Text.render drops the base style), under the line's own colours.
+            content.stylize_before(stream_style)
         if self._pattern is not None:
-            for match in self._pattern.finditer(text):
+            for match in self._pattern.finditer(content.plain):
                 content.stylize(MATCH_STYLE, match.start(), match.end())
         if self.timestamps:
             prefix = local_time_of_day(timestamp) + " " if start == 0 else " " * TIMESTAMP_WIDTH
