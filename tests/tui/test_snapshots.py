@@ -68,6 +68,9 @@ async def settled(pilot, pane: LogPane | None = None) -> None:
         await until(pilot, lambda: not pane.busy, what="no pending log batches")
     await pilot.wait_for_scheduled_animations()
     await pilot.pause()  # no delay: returns once the app has handled what is queued
+    # Toasts expire on a timer: whether one is still up would depend on how fast the machine is.
+    pilot.app.clear_notifications()
+    await pilot.pause()
 
 
 def test_main_screen(history, snap_compare) -> None:
