@@ -111,7 +111,10 @@ def main() -> int:
             ended = api.store.query("SELECT state, COUNT(*) AS n FROM runs GROUP BY state")
             counts = {r["state"]: r["n"] for r in ended}
             items = api.store.query("SELECT state, COUNT(*) AS n FROM queue_items GROUP BY state")
-        assert counts == {states.FINISHED: 2 * args.count * args.rounds}, counts
+            unfinished = [(r["id"], r["state"], r["message"], api.run(r["id"]).tail(5))
+                          for r in api.store.query("SELECT id, state, message FROM runs WHERE state != ?",
+                                                   (states.FINISHED,))]
+        assert counts == {states.FINISHED: 2 * args.count * args.rounds}, (counts, unfinished[:5])
         print(f"{args.count} trivial runs on local-process, {args.max_jobs} at once")
         print(f"direct launches        {direct_seconds:8.2f} s   {args.count / direct_seconds:8.1f} runs/s")
         print(f"launch_add (queueing)  {adding:8.2f} s   {args.count / adding:8.1f} items/s")

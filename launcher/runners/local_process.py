@@ -106,11 +106,15 @@ class LocalProcessRunner(Runner):
         api.store.transition(run["id"], states.STOPPED, message="stopped by request (its supervisor was gone)")
 
     def reattach(self, api: Api, run: Mapping[str, Any]) -> None:
-        if _live_supervisor(run) is not None:
-            return  # the supervisor is alive and will record the end itself
+        # Judged on the record as it is now, not as it was listed: a run listed while its supervisor had
+        # not yet recorded itself has no supervisor pid in `run`, although the supervisor may be running by
+        # now. (A supervisor that ends after this read has recorded the end first: the transition below
+        # then changes nothing.)
         latest = api.store.get_run(run["id"])
         if latest is None or states.is_terminal(latest["state"]):
             return
+        if _live_supervisor(latest) is not None:
+            return  # the supervisor is alive and will record the end itself
         if _starting(latest):
             return  # being started right now by another process
         pgid = latest["handle"].get("pgid")

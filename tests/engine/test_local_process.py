@@ -236,3 +236,24 @@ def test_cancel_leaves_alone_a_run_of_another_workspace_with_the_same_id(api, ma
         assert mine.get_status().exit_code == -signal.SIGTERM
     finally:
         other.close()
+
+
+def test_reattach_with_a_record_listed_before_the_supervisor_recorded_itself_leaves_the_run_alone(
+        api, make_code_dir, tmp_path):
+    # Api.reconcile lists the active runs, then reattaches each: a run listed while it was still starting
+    # has no supervisor in that record, although by the time it is looked at the supervisor runs it.
+    from launcher.runners import get_runner
+
+    gate = tmp_path / "gate"
+    make_job(api, make_code_dir, "gated", f"import os, time\nprint('up', flush=True)\n"
+                                          f"while not os.path.exists({str(gate)!r}):\n    time.sleep(0.01)\n")
+    run = launch(api, job="gated", synchronous=False)
+    wait_for(lambda: "up" in run.get_logs(), what="the program to start")
+    record = api.store.get_run(run.id)
+    as_listed = dict(record, state=states.STARTING,
+                     handle={k: v for k, v in record["handle"].items() if not k.startswith(("supervisor", "pid", "pgid"))})
+    get_runner("local-process").reattach(api, as_listed)
+    assert run.state == states.RUNNING
+    gate.write_text("")
+    assert run.wait(timeout=30)
+    assert run.get_status().exit_code == 0
