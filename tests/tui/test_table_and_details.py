@@ -89,6 +89,7 @@ def test_a_narrow_terminal_drops_the_less_needed_columns_and_keeps_state_and_exi
         assert titles[:5] == ["ID", "NAME", "JOB", "STATE", "EXIT"] and "RESOURCE" not in titles
         row = "".join(segment.text for segment in table.render_line(1))
         assert len(row) == width and "failed" in row and " 3 " in row
+        assert " …classifier:v3 " in row  # a job is cut at its start: its name and version stay
         assert table.virtual_size.width <= width  # nothing to scroll sideways for
         table.action_sort("state")  # hidden columns still sort and filter
         table.set_filter("local-process")

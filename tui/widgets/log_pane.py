@@ -234,8 +234,14 @@ class LogPane(Vertical):
             modes = [name for name, on_ in (("wrap", view.wrap), ("timestamps", view.timestamps),
                                             ("only matches", view.only_matches)) if on_]
             search = f" · search [i]{view.search}[/]" if view.search else ""
-            skipped = f" ([b]{view.skipped:,} skipped[/])" if view.skipped else ""
-            text = (f"run [b]{self.run_id}[/] · {self.state or '...'} · {view.received:,} lines{skipped} · {follow}"
+            kept = len(view.entries)
+            if view.dropped:  # the pane keeps the newest lines; the whole log is on disk (ctrl+s saves it)
+                shown = f" ([b]last {kept:,} shown[/], ctrl+s saves all)"
+            else:
+                shown = ""
+            total = view.received + view.skipped
+            noun = "line" if total == 1 else "lines"
+            text = (f"run [b]{self.run_id}[/] · {self.state or '...'} · {total:,} {noun}{shown} · {follow}"
                     f"{' · ' + ', '.join(modes) if modes else ''}{search}")
         # One line high whatever it says: no layout of the screen on each frame of a flood.
         self.query_one(".log-status", Static).update(text, layout=False)

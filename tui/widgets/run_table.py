@@ -115,6 +115,15 @@ def _fit(text: str, width: int) -> str:
     return text[: width - 1] + "…" if len(text) > width else text.ljust(width)
 
 
+def _fit_end(text: str, width: int) -> str:
+    """Cut at the start: a job's name and version are at the end of `entity/project/name:alias`."""
+    return "…" + text[len(text) - width + 1:] if len(text) > width else text.ljust(width)
+
+
+#: Columns whose text keeps its end when cut.
+_KEEP_END = frozenset(index for index, (key, _, _) in enumerate(COLUMNS) if key == "job")
+
+
 class RunTable(ScrollView, can_focus=True):
     """Runs, newest first unless sorted otherwise; `filter_text` keeps rows whose columns contain it."""
 
@@ -365,9 +374,10 @@ class RunTable(ScrollView, can_focus=True):
         cells = row_cells(self.records[run_id], metrics=self.metrics.get(run_id, ""))
         for i, w in layout:
             cell = cells[i]
+            fit = _fit_end if i in _KEEP_END else _fit
             if isinstance(cell, Text):
                 cell_style = style + Style.parse(str(cell.style)) if row != self.cursor or not self.has_focus else style
-                segments.append(Segment(" " + _fit(cell.plain, w) + " " * (GAP - 1), cell_style))
+                segments.append(Segment(" " + fit(cell.plain, w) + " " * (GAP - 1), cell_style))
             else:
-                segments.append(Segment(" " + _fit(str(cell), w) + " " * (GAP - 1), style))
+                segments.append(Segment(" " + fit(str(cell), w) + " " * (GAP - 1), style))
         return Strip(segments).crop_extend(scroll_x, scroll_x + width, style)
