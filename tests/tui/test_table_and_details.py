@@ -212,3 +212,16 @@ def test_the_table_reads_a_flooding_runs_metrics_once_it_slows_down(workspace, m
     wait_for(lambda: texts.update(metrics.refresh(["fl"])) or texts.get("fl") == "loss=0.25",
              what="the metrics once the run ended")
     assert metrics.deferred == set()
+
+
+def test_details_name_the_image_built_for_a_container_run() -> None:
+    from rich.console import Console
+
+    from tui.screens.run_details import details_table
+
+    record = {"id": "c1", "state": "finished", "exit_code": 0, "created_at": 100.0, "resource": "local-container",
+              "spec": {"job": "me/default/trainer:v0", "argv": ["python", "train.py"], "source": {}},
+              "handle": {"image": "launcher/trainer:0123456789abcdef0123"}}
+    console = Console(width=120, record=True)
+    console.print(details_table(record, [], None, None))
+    assert "launcher/trainer:0123456789abcdef0123" in console.export_text()

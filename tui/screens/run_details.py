@@ -57,7 +57,8 @@ def details_table(record: dict[str, Any], events: list[dict[str, Any]], tail: li
     row("commit", source.get("commit"))
     row("git url", source.get("url"))
     row("snapshot", source.get("snapshot"))
-    row("image", spec.get("docker_image"))
+    # The image asked for, or the one built for the run (recorded by the container supervisor).
+    row("image", spec.get("docker_image") or (record.get("handle") or {}).get("image"))
     row("entry point", spec.get("entry_point_name"))
     row("argv", json.dumps(spec.get("argv") or []))
     row("resource", record.get("resource"))
