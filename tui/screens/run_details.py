@@ -166,7 +166,7 @@ class RunDetailsScreen(Screen):
             last = points[-1]
             low, high = self._series.bounds[name]
             label = Text.assemble((name, "bold"), "  ", (formatting.number(last.value), "bold cyan"),
-                                  f"  step {last.step}  ({self._series.counts[name]} points, min {formatting.number(low)}"
+                                  f"  step {last.step}  ({_count(self._series.counts[name], 'point')}, min {formatting.number(low)}"
                                   f", max {formatting.number(high)})")
             data = [p.value for p in points]
             if name not in self.charts:
@@ -190,6 +190,10 @@ class RunDetailsScreen(Screen):
 
     def action_copy_id(self) -> None:
         self.app.action_copy_id(self.run_id)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 class MetricSeries:
