@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import Sequence
+
+
+def screen_width(text: str) -> int:
+    """Columns `text` takes on a terminal: wide (East Asian) characters take two, combining marks none."""
+    if text.isascii():
+        return len(text)
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    return "\n".join("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in cells)
+    widths = [max(screen_width(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(cell + " " * (widths[i] - screen_width(cell)) for i, cell in enumerate(row)).rstrip()
+                     for row in cells)
 
 
 def when(timestamp: float | None) -> str:

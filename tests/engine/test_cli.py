@@ -117,3 +117,12 @@ def test_a_start_that_fails_after_the_run_is_recorded_names_the_run(home, tmp_pa
     # The same id again is refused as bad input, and not mistaken for a run of this attempt.
     again = cli(home, "launch", "--run-id", "no-engine", "-r", "local-container", "-d", "some-image:1", "--", "true")
     assert again.returncode == 2 and "run_id 'no-engine' is already used" in again.stderr
+
+
+def test_tables_line_up_names_with_wide_characters():
+    from launcher.cli.output import table
+
+    lines = table(["ID", "NAME", "STATE"], [["a1", "实验一号", "finished"], ["b2", "plain", "failed"]]).splitlines()
+    # 实验一号 takes eight columns on a terminal, like "plain   ": the STATE column lines up.
+    assert lines[0] == "ID  NAME      STATE"
+    assert lines[1] == "a1  实验一号  finished" and lines[2] == "b2  plain     failed"
