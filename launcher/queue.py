@@ -57,7 +57,7 @@ def queue_names(api: Api) -> list[str]:
 def check_queue(api: Api, name: Any) -> str:
     if not isinstance(name, str) or not api.store.query("SELECT 1 FROM queues WHERE name=?", (name,)):
         raise QueueError(f"unknown queue {name!r}; expected one of: {', '.join(queue_names(api))} "
-                         f"(create one with 'launcher queue create NAME')")
+                         f"(create it: 'launcher queue create NAME', or N on the queues screen)")
     return name
 
 

@@ -343,17 +343,28 @@ def sweeps(api: Api) -> list[dict[str, Any]]:
     return [_describe(api, row) for row in api.store.query("SELECT * FROM sweeps ORDER BY created_at DESC")]
 
 
+def paused_sweep_ids(api: Api) -> set[str]:
+    """The ids of the paused sweeps: agents skip their items."""
+    return {r["id"] for r in api.store.query("SELECT id FROM sweeps WHERE state=?", (PAUSED,))}
+
+
 def _describe(api: Api, row) -> dict[str, Any]:
     config = json.loads(row["config"])
     counts = {state: 0 for state in queue.ITEM_STATES}
     for r in api.store.query("SELECT state, COUNT(*) AS n FROM queue_items WHERE sweep_id=? GROUP BY state", (row["id"],)):
         counts[r["state"]] = r["n"]
-    state = row["state"]
-    if state == RUNNING and not any(counts[s] for s in queue.ITEM_ACTIVE):
-        state = FAILED if counts[queue.FAILED] and not counts[queue.FINISHED] else FINISHED
+    state = shown_state(row["state"], counts)
     return {"id": row["id"], "name": row["name"], "state": state, "queue": row["queue"],
             "method": config.get("method"), "metric": config.get("metric"), "config": config,
             "counts": counts, "trials": sum(counts.values()), "created_at": row["created_at"]}
+
+
+def shown_state(stored: str, counts: Mapping[str, int]) -> str:
+    """The state a sweep shows: a running sweep whose items have all ended reads "finished", or "failed"
+    when none of them finished successfully."""
+    if stored == RUNNING and not any(counts.get(s, 0) for s in queue.ITEM_ACTIVE):
+        return FAILED if counts.get(queue.FAILED) and not counts.get(queue.FINISHED) else FINISHED
+    return stored
 
 
 def sweep_trials(api: Api, sweep_id: str) -> list[dict[str, Any]]:
@@ -408,8 +419,13 @@ def cancel_sweep(api: Api, sweep_id: str) -> dict[str, Any]:
 
 def _move(api: Api, sweep_id: str, target: str, allowed: set[str]) -> dict[str, Any]:
     sweep_id = find_sweep_id(api, sweep_id)
+    queue.sync_items(api)  # items whose runs ended are marked so, for the state the sweep shows
     with api.store.transaction() as conn:
-        current = conn.execute("SELECT state FROM sweeps WHERE id=?", (sweep_id,)).fetchone()["state"]
+        stored = conn.execute("SELECT state FROM sweeps WHERE id=?", (sweep_id,)).fetchone()["state"]
+        counts = {r["state"]: r["n"] for r in conn.execute(
+            "SELECT state, COUNT(*) AS n FROM queue_items WHERE sweep_id=? GROUP BY state", (sweep_id,))}
+        # An ended sweep (shown finished or failed, never stored so) keeps its end: it is not rewritten.
+        current = shown_state(stored, counts)
         if current not in allowed:
             raise SweepError(f"sweep {sweep_id} is {current}; it cannot be moved to {target}")
         conn.execute("UPDATE sweeps SET state=?, updated_at=? WHERE id=?", (target, time.time(), sweep_id))

@@ -37,7 +37,8 @@ ACTION_HELP = {
 PLACES = {"LogPane": "in the log pane", "LogView": "in the log pane", "RunTable": "in the run table",
           "MainScreen": "on the main screen", "RunDetailsScreen": "in the run details"}
 COVERED_ACTIONS = frozenset({"app.new_launch", "relaunch_selected", "cancel_selected", "logs_selected",
-                             "details_selected", "copy_selected", "filter", "app.queues", "app.sweeps"})
+                             "details_selected", "copy_selected", "filter", "app.queues", "app.sweeps",
+                             "app.create_sweep"})
 
 
 def _action_name(action: str) -> str:
@@ -46,15 +47,16 @@ def _action_name(action: str) -> str:
 
 def binding_commands(screen: Screen) -> Iterator[SystemCommand]:
     """One command per key binding of the focused widget and the widgets around it (the launcher's own
-    widgets, not Textual's inputs), then of the screen unless it lists its own commands."""
+    widgets, not Textual's inputs), then of the screen: those of its actions that its own commands
+    (`screen_commands`, with the selection in their titles) do not already offer or deliberately withhold."""
     chain: list[DOMNode] = []
     node: DOMNode | None = screen.focused
     while node is not None and node is not screen:
         if type(node).__module__.startswith("tui."):
             chain.append(node)
         node = node.parent
-    if not hasattr(screen, "screen_commands"):
-        chain.append(screen)
+    chain.append(screen)
+    own = screen_command_actions(screen)
     seen: set[str] = set()
     for owner in chain:
         for binding in owner.BINDINGS:
@@ -63,10 +65,26 @@ def binding_commands(screen: Screen) -> Iterator[SystemCommand]:
             name = _action_name(binding.action)
             if name in NAVIGATION_ACTIONS or binding.action in COVERED_ACTIONS or binding.description in seen:
                 continue
+            if owner is screen and name in own:
+                continue
             seen.add(binding.description)
             key = screen.app.get_key_display(binding)
             yield SystemCommand(binding.description, f"{describe(name, owner)} ({key})",
                                 partial(owner.run_action, binding.action))
+
+
+def screen_command_actions(screen: Screen) -> set[str]:
+    """The actions a screen's own commands offer (their callbacks' names), and those it names in
+    SCREEN_COMMAND_ACTIONS: offered only when they apply (e.g. not "Cancel sweep" for an ended sweep)."""
+    listed = getattr(screen, "screen_commands", None)
+    if listed is None:
+        return set()
+    names = set(getattr(screen, "SCREEN_COMMAND_ACTIONS", ()))
+    for command in listed():
+        callback_name = getattr(command.callback, "__name__", "")
+        if callback_name.startswith("action_"):
+            names.add(callback_name.removeprefix("action_"))
+    return names
 
 
 def describe(action_name: str, owner: DOMNode) -> str:

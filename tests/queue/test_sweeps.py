@@ -111,7 +111,8 @@ def test_pause_resume_cancel(api, worker, start_agent, cli, tmp_path):
     assert stopped and all(t["run_state"] == states.STOPPED for t in stopped)
     with pytest.raises(SweepError, match="is cancelled; it cannot be moved to running"):
         resume_sweep(api, doomed["id"])
-    assert pause_sweep(api, paused["id"])["state"] == "paused"
+    with pytest.raises(SweepError, match="is finished; it cannot be moved to paused"):
+        pause_sweep(api, paused["id"])  # it ended: its end is kept
 
 
 BAD_SWEEPS = [
@@ -156,3 +157,20 @@ def test_sweep_with_unknown_job_or_missing_file(api, cli, tmp_path):
     assert "cannot be read" in one_line_error(cli("sweep", "create", str(tmp_path / "missing.toml")))
     assert "does not exist" in one_line_error(cli("sweep", "pause", "zzzz"))
     assert api.sweeps() == []
+
+
+def test_ended_sweeps_cannot_be_paused_resumed_or_cancelled(api, worker, start_agent, cli):
+    finished = create_sweep(api, {"job": worker, "parameters": {"tag": ["a"]}, "name": "ends-well"})
+    failed = create_sweep(api, {"job": worker, "parameters": {"exit": [3]}, "name": "ends-badly"})
+    start_agent(max_jobs=2)
+    wait_for(lambda: get_sweep(api, finished["id"])["state"] == "finished", timeout=60, what="sweep finished")
+    wait_for(lambda: get_sweep(api, failed["id"])["state"] == "failed", timeout=60, what="sweep failed")
+    for sweep, shown in ((finished, "finished"), (failed, "failed")):
+        for move, target in ((pause_sweep, "paused"), (resume_sweep, "running"), (cancel_sweep, "cancelled")):
+            with pytest.raises(SweepError, match=f"^sweep {sweep['id']} is {shown}; it cannot be moved to {target}$"):
+                move(api, sweep["id"])
+        for action, target in (("pause", "paused"), ("resume", "running"), ("cancel", "cancelled")):
+            assert one_line_error(cli("sweep", action, sweep["name"])) == (
+                f"launcher: error: sweep {sweep['id']} is {shown}; it cannot be moved to {target}")
+        assert get_sweep(api, sweep["id"])["state"] == shown  # not rewritten
+    assert {r["state"] for r in api.store.query("SELECT state FROM sweeps")} == {"running"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -56,17 +56,53 @@ class QueueTargetScreen(AcceptOrCancel, ModalScreen[QueueTarget | None]):
         self.queues = queues
         self.queue = queue if queue in queues else (queues[0] if queues else "default")
         self.priority = priority
+        #: Queues a running agent takes items from; None until known.
+        self.served: set[str] | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label("Put this launch on a queue; an agent (in this app: Q, then a) launches it.")
             yield Label("Queue", classes="field-label")
             yield Select([(name, name) for name in self.queues], value=self.queue, allow_blank=False, id="queue")
+            yield Static("", id="queue-hint", classes="problem")
             yield Label("Priority (first in, first out within one)", classes="field-label")
             yield Select([(p, p) for p in PRIORITIES], value=self.priority, allow_blank=False, id="priority")
             with Horizontal(classes="buttons"):
                 yield Button("Queue it (ctrl+s)", variant="success", id="accept")
                 yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#queue-hint").display = False
+        self._find_served_queues()
+
+    @work(thread=True, exit_on_error=False, group="queue-hint")
+    def _find_served_queues(self) -> None:
+        from launcher.agent import list_agents
+        from tui.screens.queues import served_queues
+
+        try:
+            served = served_queues(list_agents(self.app.api))
+        except Exception:  # noqa: BLE001 - the hint is optional: the dialog works without it
+            return
+        self.app.call_from_thread(self._served_known, served)
+
+    def _served_known(self, served: set[str]) -> None:
+        from tui.screens.queues import with_app_agent
+
+        self.served = with_app_agent(self.app, served)
+        self._show_queue_hint()
+
+    @on(Select.Changed, "#queue")
+    def _show_queue_hint(self) -> None:
+        """Say so when no agent takes items from the chosen queue: they would wait there."""
+        from tui.screens.queues import no_agent_text
+
+        if self.served is None:
+            return
+        hint = self.query_one("#queue-hint", Static)
+        chosen = str(self.query_one("#queue", Select).value)
+        hint.display = chosen not in self.served
+        hint.update(no_agent_text(chosen) if chosen not in self.served else "")
 
     def action_accept(self) -> None:
         self.dismiss(QueueTarget(str(self.query_one("#queue", Select).value),

@@ -30,7 +30,54 @@ ITEM_STYLES = {"queued": "yellow", "claimed": "bold yellow", "running": "bold cy
 COUNT_COLUMNS = ("queued", "claimed", "running", "finished", "failed", "cancelled")
 
 
-def item_row(item: ItemRecord) -> tuple[Any, ...]:
+def served_queues(agents: list[dict[str, Any]]) -> set[str]:
+    """The queues some running agent takes items from (agents of this app and of other processes: every
+    agent records itself in the workspace; see launcher.agent.list_agents)."""
+    return {name for agent in agents if agent["state"] == "running" for name in agent["queues"]}
+
+
+def with_app_agent(app: Any, served: set[str]) -> set[str]:
+    """`served` plus the queues of the app's own agent: it takes items as soon as it runs, a moment before
+    the workspace records it."""
+    agent = getattr(app, "agent", None)
+    if agent is not None and getattr(app, "agent_stop_asked", None) is None and agent.status()["state"] == "running":
+        return served | set(agent.queues)
+    return served
+
+
+def no_agent_text(queue_name: str, *, on_queues_screen: bool = False) -> str:
+    """Why items of a queue no agent serves stay queued, and how to start one."""
+    how = "a starts one" if on_queues_screen else "Q, then a starts one"
+    return f"no agent takes items from {queue_name!r}: {how}"
+
+
+def unserved_note(api: Api, queue_name: str) -> str:
+    """For a confirmation of items put on a queue: "; no agent takes items from 'sw': Q, then a starts
+    one" when no running agent takes that queue's items, else "". Call it from a worker thread."""
+    from launcher.agent import list_agents
+
+    try:
+        served = served_queues(list_agents(api))
+    except LaunchError:
+        return ""  # the note is a hint: the confirmation stands without it
+    return "" if queue_name in served else f"; {no_agent_text(queue_name)}"
+
+
+def item_reason(item: ItemRecord, paused_sweeps: set[str], served: set[str]) -> str:
+    """The REASON column: the item's message, or why a queued item waits (its sweep is paused, or no agent
+    takes items from its queue)."""
+    if item.state != "queued":
+        return item.message or ""
+    if item.sweep_id is not None and item.sweep_id in paused_sweeps:
+        hint = "sweep paused (u on the sweeps screen resumes it)"
+    elif item.queue not in served:
+        hint = no_agent_text(item.queue, on_queues_screen=True)
+    else:
+        return item.message or ""
+    return f"{item.message}; {hint}" if item.message else hint
+
+
+def item_row(item: ItemRecord, reason: str | None = None) -> tuple[Any, ...]:
     return (
         str(item.id),
         item.queue,
@@ -40,7 +87,7 @@ def item_row(item: ItemRecord) -> tuple[Any, ...]:
         item.run_id or "-",
         item.sweep_id or "-",
         formatting.short_clock(item.created_at),
-        item.message or "",
+        (item.message or "") if reason is None else reason,
     )
 
 
@@ -64,6 +111,9 @@ class QueuesScreen(Screen):
         self.items: dict[str, ItemRecord] = {}
         self.selected_queue = ALL
         self.other_agents: list[dict[str, Any]] = []
+        #: Queues a running agent (in this app or elsewhere) takes items from, and the paused sweeps.
+        self.served: set[str] = set()
+        self.paused_sweeps: set[str] = set()
         self.loaded = False
 
     def compose(self) -> ComposeResult:
@@ -90,33 +140,46 @@ class QueuesScreen(Screen):
             items.add_column(title, key=key, width=width)
         log = self.query_one("#agent-events", Log)
         log.write_lines(list(self.app.agent_events))
+        # Written before the log has a size: it is not at its end, so it would not follow new events.
+        self.call_after_refresh(self._follow_events)
         self._show_agent()
         items.focus()
         self.refresh_data()
         self.set_interval(REFRESH_SECONDS, self.refresh_data)
 
+    def on_screen_resume(self) -> None:
+        self.call_after_refresh(self._follow_events)
+
+    def _follow_events(self) -> None:
+        self.query_one("#agent-events", Log).scroll_end(animate=False, immediate=True, x_axis=False)
+
     # -- data -----------------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="queues")
     def refresh_data(self) -> None:
         from launcher.agent import list_agents
+        from launcher.sweeps import paused_sweep_ids
 
         selected = self.selected_queue
         try:
             queues = self.api.queues()
             items = self.api.queue_items(None if selected == ALL else selected, limit=ITEM_LIMIT)
             agents = list_agents(self.api)
+            paused = paused_sweep_ids(self.api)
         except LaunchError as error:
             self.app.call_from_thread(self.notify, str(error), severity="error")
             return
-        self.app.call_from_thread(self._loaded, selected, queues, items, agents)
+        self.app.call_from_thread(self._loaded, selected, queues, items, agents, paused)
 
     def _loaded(self, selected: str, queues: list[dict[str, Any]], items: list[ItemRecord],
-                agents: list[dict[str, Any]]) -> None:
+                agents: list[dict[str, Any]], paused_sweeps: set[str] | None = None) -> None:
         if selected != self.selected_queue:
             return  # the choice changed meanwhile; the next refresh brings the right items
         self.queue_rows = queues
-        own = self.app.agent.id if self.app.agent is not None else None
+        agent = self.app.agent
+        own = agent.id if agent is not None else None
         self.other_agents = [a for a in agents if a["id"] != own and a["state"] == "running"]
+        self.served = with_app_agent(self.app, served_queues(agents))
+        self.paused_sweeps = paused_sweeps or set()
         self._fill_queues(queues)
         self._fill_items(items)
         self._show_agent()
@@ -132,7 +195,8 @@ class QueuesScreen(Screen):
     def _fill_items(self, items: list[ItemRecord]) -> None:
         table = self.query_one("#items", DataTable)
         self.items = {str(item.id): item for item in items}
-        sync_rows(table, [(str(item.id), item_row(item)) for item in items])
+        sync_rows(table, [(str(item.id), item_row(item, item_reason(item, self.paused_sweeps, self.served)))
+                          for item in items])
         where = "all queues" if self.selected_queue == ALL else f"queue {self.selected_queue}"
         self.query_one("#items-title", Static).update(f"Items of {where} ({len(items)} shown; active first, in the "
                                                       "order agents take them)")

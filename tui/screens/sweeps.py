@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from tui import formatting
 from tui.form_model import error_text
-from tui.screens.queues import ITEM_STYLES
+from tui.screens.queues import ITEM_STYLES, no_agent_text, served_queues, with_app_agent
 from tui.widgets.table_sync import cursor_key, sync_rows
 
 if TYPE_CHECKING:
@@ -24,6 +24,45 @@ if TYPE_CHECKING:
 REFRESH_SECONDS = 1.0
 SWEEP_STYLES = {"running": "bold cyan", "paused": "bold yellow", "cancelled": "magenta", "finished": "green",
                 "failed": "bold red"}
+#: Shown, never stored: every trial ended. Such a sweep is not paused, resumed or cancelled any more.
+ENDED = ("finished", "failed")
+
+#: (column key, header, width) of the sweeps table, in sweep_row's order.
+SWEEP_COLUMNS = (("id", "ID", 10), ("name", "NAME", 14), ("state", "STATE", 9), ("method", "METHOD", 6),
+                 ("metric", "METRIC", 16), ("queue", "QUEUE", 8), ("trials", "TRIALS", 6), ("done", "DONE", 5),
+                 ("running", "RUNNING", 7), ("queued", "QUEUED", 6), ("failed", "FAILED", 6),
+                 ("cancelled", "CANCELLED", 9))
+#: On a narrow terminal, applied in this order until the row fits (as the run table does): (column,
+#: narrower width or 0 to hide). The trials title names the metric; the state says "cancelled".
+SWEEP_NARROWING = (("method", 0), ("metric", 0), ("cancelled", 0), ("queue", 0), ("name", 10), ("id", 8))
+#: The trials table, in trial_row's order; its last column (other metrics / reason) takes what is left.
+TRIAL_COLUMNS = (("rank", "#", 4), ("item", "ITEM", 6), ("state", "STATE", 9), ("run", "RUN", 10),
+                 ("metric", "METRIC", 10), ("parameters", "PARAMETERS", 48), ("other", "OTHER METRICS / REASON", 16))
+TRIAL_NARROWING = (("item", 0), ("parameters", 32), ("parameters", 24), ("rank", 0), ("metric", 8),
+                   ("parameters", 18))
+#: Cells a DataTable adds around each column (cell_padding 1 on each side), and room for its scrollbar.
+CELL_PADDING = 2
+SCROLLBAR = 2
+
+
+def table_layout(columns: tuple[tuple[str, str, int], ...], narrowing: tuple[tuple[str, int], ...], width: int,
+                 *, stretch_last: bool = False) -> tuple[tuple[int, str, str, int], ...]:
+    """(index, key, header, width) of the columns shown in a table `width` cells wide: narrowings applied
+    in order until the row fits; with stretch_last, the last column shown takes the width left."""
+    widths = {key: w for key, _, w in columns}
+
+    def needed() -> int:
+        return sum(w + CELL_PADDING for w in widths.values() if w)
+
+    for key, narrower in narrowing:
+        if needed() <= width:
+            break
+        widths[key] = narrower
+    shown = [(index, key, title, widths[key]) for index, (key, title, _) in enumerate(columns) if widths[key]]
+    if stretch_last:
+        index, key, title, last = shown[-1]
+        shown[-1] = (index, key, title, max(last, width - needed() + last))
+    return tuple(shown)
 
 
 def sweep_row(sweep: dict[str, Any]) -> tuple[Any, ...]:
@@ -67,6 +106,8 @@ def trial_row(rank: int | None, trial: dict[str, Any], metric: str | None) -> tu
 
 
 class SweepsScreen(Screen):
+    #: Its commands offer these with the sweep's id, and not at all for a sweep that ended.
+    SCREEN_COMMAND_ACTIONS = ("pause", "resume", "cancel_sweep", "show_runs")
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back"),
         Binding("n", "app.create_sweep", "New sweep (TOML)"),
@@ -87,6 +128,9 @@ class SweepsScreen(Screen):
         self.trials: list[dict[str, Any]] = []
         self.loaded = False
         self._refresh_error: str | None = None
+        #: Queues a running agent (in this app or elsewhere) takes items from.
+        self.served: set[str] = set()
+        self.layouts: dict[str, tuple[tuple[int, str, str, int], ...]] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -98,24 +142,58 @@ class SweepsScreen(Screen):
 
     def on_mount(self) -> None:
         self.sub_title = "sweeps"
-        sweeps = self.query_one("#sweeps", DataTable)
-        for key, title, width in (("id", "ID", 10), ("name", "NAME", 14), ("state", "STATE", 9), ("method", "METHOD", 6),
-                                  ("metric", "METRIC", 16), ("queue", "QUEUE", 8), ("trials", "TRIALS", 6),
-                                  ("done", "DONE", 5), ("running", "RUNNING", 7), ("queued", "QUEUED", 6),
-                                  ("failed", "FAILED", 6), ("cancelled", "CANCELLED", 9)):
-            sweeps.add_column(title, key=key, width=width)
-        trials = self.query_one("#trials", DataTable)
-        for key, title, width in (("rank", "#", 4), ("item", "ITEM", 6), ("state", "STATE", 9), ("run", "RUN", 10),
-                                  ("metric", "METRIC", 10), ("parameters", "PARAMETERS", 48),
-                                  ("other", "OTHER METRICS / REASON", 30)):
-            trials.add_column(title, key=key, width=width)
-        sweeps.focus()
+        self._lay_out(self.app.size.width)
+        self.query_one("#sweeps", DataTable).focus()
         self.refresh_data()
         self.set_interval(REFRESH_SECONDS, self.refresh_data)
+
+    # -- layout ---------------------------------------------------------------------------------------
+    def on_resize(self) -> None:
+        self._lay_out(self.size.width)
+
+    def _lay_out(self, width: int) -> None:
+        """Columns that fit the screen's width: the less needed ones narrowed or hidden first."""
+        room = max(width - SCROLLBAR, 0)
+        layouts = {"sweeps": table_layout(SWEEP_COLUMNS, SWEEP_NARROWING, room),
+                   "trials": table_layout(TRIAL_COLUMNS, TRIAL_NARROWING, room, stretch_last=True)}
+        if layouts == self.layouts:
+            return
+        self.layouts = layouts
+        for table_id, layout in layouts.items():
+            table = self.query_one(f"#{table_id}", DataTable)
+            keep = cursor_key(table)
+            table.clear(columns=True)
+            for _, key, title, column_width in layout:
+                table.add_column(title, key=key, width=column_width)
+            self._fill(table_id)
+            if keep is not None and keep in table.rows:
+                table.move_cursor(row=table.get_row_index(keep), animate=False)
+
+    def _shown(self, table_id: str, cells: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(cells[index] for index, *_ in self.layouts[table_id])
+
+    def _fill(self, table_id: str) -> None:
+        table = self.query_one(f"#{table_id}", DataTable)
+        if table_id == "sweeps":
+            sync_rows(table, [(s["id"], self._shown("sweeps", sweep_row(s))) for s in self.sweeps.values()])
+            return
+        sweep = self.sweeps.get(self.selected_sweep) if self.selected_sweep else None
+        metric = (sweep or {}).get("metric")
+        metric_name = metric["name"] if metric else None
+        rows = []
+        rank = 0
+        for trial in self.trials:
+            ranked = None
+            if metric_name and trial["metric"] is not None:
+                rank += 1
+                ranked = rank
+            rows.append((str(trial["item_id"]), self._shown("trials", trial_row(ranked, trial, metric_name))))
+        sync_rows(table, rows)
 
     # -- data -----------------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="sweeps")
     def refresh_data(self) -> None:
+        from launcher.agent import list_agents
         from launcher.sweeps import sweep_trials
 
         try:
@@ -123,48 +201,55 @@ class SweepsScreen(Screen):
             chosen = self.selected_sweep if self.selected_sweep in {s["id"] for s in sweeps} else None
             chosen = chosen or (sweeps[0]["id"] if sweeps else None)
             trials = sweep_trials(self.api, chosen) if chosen else []
+            served = served_queues(list_agents(self.api))
         except Exception as error:  # noqa: BLE001 - a worker's failure must show, not vanish
             self.app.call_from_thread(self._refresh_failed, error_text(error))
             return
         self._refresh_error = None
-        self.app.call_from_thread(self._loaded, sweeps, chosen, trials)
+        self.app.call_from_thread(self._loaded, sweeps, chosen, trials, served)
 
     def _refresh_failed(self, message: str) -> None:
         if message != self._refresh_error:  # once per problem, not once a second
             self._refresh_error = message
             self.notify(message, severity="error")
 
-    def _loaded(self, sweeps: list[dict[str, Any]], chosen: str | None, trials: list[dict[str, Any]]) -> None:
+    def _loaded(self, sweeps: list[dict[str, Any]], chosen: str | None, trials: list[dict[str, Any]],
+                served: set[str] | None = None) -> None:
         if self.selected_sweep is not None and chosen != self.selected_sweep and \
                 self.selected_sweep in {s["id"] for s in sweeps}:
             return  # the choice changed meanwhile
         self.sweeps = {s["id"]: s for s in sweeps}
         self.selected_sweep = chosen
+        self.served = with_app_agent(self.app, served or set())
         table = self.query_one("#sweeps", DataTable)
-        sync_rows(table, [(s["id"], sweep_row(s)) for s in sweeps])
+        self._fill("sweeps")
         if chosen is not None and cursor_key(table) != chosen:
             table.move_cursor(row=table.get_row_index(chosen), animate=False)
         self.trials = trials
+        self._fill("trials")
         sweep = self.sweeps.get(chosen) if chosen else None
-        metric = (sweep or {}).get("metric")
-        metric_name = metric["name"] if metric else None
-        rows = []
-        rank = 0
-        for trial in trials:
-            ranked = None
-            if metric_name and trial["metric"] is not None:
-                rank += 1
-                ranked = rank
-            rows.append((str(trial["item_id"]), trial_row(ranked, trial, metric_name)))
-        trials_table = self.query_one("#trials", DataTable)
-        sync_rows(trials_table, rows)
         if sweep is None:
             title = "No sweeps yet: n creates one from a TOML file (job, method, parameters, metric, queue)."
         else:
+            metric = sweep.get("metric")
             order = (f"best first by {metric['name']} ({metric['goal']})" if metric else "in launch order (no metric)")
             title = f"Trials of sweep {sweep['id']} ({sweep['name']}, {sweep['state']}): {order}"
+            if (waiting := self.waiting_hint(sweep)) is not None:
+                title += f". {waiting}"
         self.query_one("#trials-title", Static).update(title)
         self.loaded = True
+
+    def waiting_hint(self, sweep: dict[str, Any]) -> str | None:
+        """Why the sweep's queued trials do not start, if they cannot: it is paused, or no agent takes items
+        from its queue."""
+        if not sweep["counts"]["queued"]:
+            return None
+        if sweep["state"] == "paused":
+            return "Paused: agents skip its trials (u resumes it)"
+        if sweep["state"] == "running" and sweep["queue"] not in self.served:
+            text = no_agent_text(sweep["queue"])
+            return text[0].upper() + text[1:]
+        return None
 
     def select_sweep(self, sweep_id: str) -> None:
         self.selected_sweep = sweep_id
@@ -200,19 +285,28 @@ class SweepsScreen(Screen):
             return None
         return trial
 
+    def _ended(self, sweep_id: str, target: str) -> bool:
+        """True (and says why) when the sweep has ended: its trials all ended, nothing is left to move."""
+        state = self.sweeps.get(sweep_id, {}).get("state")
+        if state in ENDED:
+            self.notify(f"sweep {sweep_id} is {state}: its trials have all ended; it cannot be moved to {target}",
+                        severity="warning", timeout=4)
+            return True
+        return False
+
     # -- actions --------------------------------------------------------------------------------------
     def action_pause(self) -> None:
-        if (sweep_id := self._chosen()) is not None:
+        if (sweep_id := self._chosen()) is not None and not self._ended(sweep_id, "paused"):
             self._move("pause", sweep_id)
 
     def action_resume(self) -> None:
-        if (sweep_id := self._chosen()) is not None:
+        if (sweep_id := self._chosen()) is not None and not self._ended(sweep_id, "running"):
             self._move("resume", sweep_id)
 
     def action_cancel_sweep(self) -> None:
         from tui.screens.dialogs import ConfirmScreen
 
-        if (sweep_id := self._chosen()) is None:
+        if (sweep_id := self._chosen()) is None or self._ended(sweep_id, "cancelled"):
             return
         self.app.push_screen(ConfirmScreen(f"Cancel sweep {sweep_id}? Its waiting trials are cancelled and its "
                                            "running runs stopped.", yes="Cancel sweep"),
@@ -256,7 +350,8 @@ class SweepsScreen(Screen):
         """Command palette entries for this screen (the app adds them)."""
         if self.selected_sweep is not None:
             sweep_id = self.selected_sweep
-            yield SystemCommand(f"Pause sweep {sweep_id}", "agents stop taking its trials (p)", self.action_pause)
-            yield SystemCommand(f"Resume sweep {sweep_id}", "agents take its trials again (u)", self.action_resume)
-            yield SystemCommand(f"Cancel sweep {sweep_id}", "after a confirmation (c)", self.action_cancel_sweep)
+            if self.sweeps.get(sweep_id, {}).get("state") not in ENDED:  # an ended sweep is not moved any more
+                yield SystemCommand(f"Pause sweep {sweep_id}", "agents stop taking its trials (p)", self.action_pause)
+                yield SystemCommand(f"Resume sweep {sweep_id}", "agents take its trials again (u)", self.action_resume)
+                yield SystemCommand(f"Cancel sweep {sweep_id}", "after a confirmation (c)", self.action_cancel_sweep)
             yield SystemCommand(f"Runs of sweep {sweep_id}", "the run table filtered to them (f)", self.action_show_runs)
