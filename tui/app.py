@@ -134,8 +134,11 @@ class LauncherApp(App[int]):
         except Exception as error:  # noqa: BLE001 - never a traceback in the UI
             self.call_from_thread(self.notify, f"sweep file {path}: {type(error).__name__}: {error}", severity="error")
             return
+        from tui.screens.queues import unserved_note
+
+        note = unserved_note(self.api, sweep["queue"])  # engine reads: this is a thread worker
         self.call_from_thread(self.notify, f"sweep {sweep['id']} ({sweep['name']}) created: {sweep['trials']} trial(s) "
-                              f"queued on {sweep['queue']!r}")
+                              f"queued on {sweep['queue']!r}{note}")
         self.call_from_thread(self._sweep_created, sweep["id"])
 
     def _sweep_created(self, sweep_id: str) -> None:
