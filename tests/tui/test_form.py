@@ -7,7 +7,7 @@ from textual.widgets import Input, Select, TextArea
 from launcher.presets import load_preset, presets_dir
 from tests.tui.conftest import drive, until
 from tui.app import LauncherApp
-from tui.screens.dialogs import PresetPickScreen, TextPromptScreen
+from tui.screens.dialogs import ConfirmScreen, PresetPickScreen, TextPromptScreen
 from tui.screens.launch_form import LaunchForm
 from tui.screens.main import MainScreen
 
@@ -70,8 +70,11 @@ def test_git_job_form_shows_typed_parameters_and_launches_a_version(workspace, g
         await pilot.press(*"gittrainer")
         await job_known(pilot, form, "gittrainer")
         await until(pilot, lambda: form.query("#param-epochs"), what="the typed parameter fields")
-        assert form.query_one("#param-lr", Input).value == "0.1"
-        assert form.query_one("#param-epochs", Input).value == "2"
+        # Defaults are shown, not filled in: only what is typed is sent.
+        assert form.query_one("#param-lr", Input).value == ""
+        assert form.query_one("#param-lr", Input).placeholder == "default: 0.1"
+        assert form.query_one("#param-epochs", Input).value == ""
+        assert form.query_one("#param-epochs", Input).placeholder == "default: 2"
         entry = form.query_one("#entry", Select)
         assert entry.value == "main"
         assert "default: main" in form.query_one("#version", Input).placeholder
@@ -87,7 +90,7 @@ def test_git_job_form_shows_typed_parameters_and_launches_a_version(workspace, g
     spec = workspace.run("gitrun1").spec
     assert spec.version == "v1"
     assert spec.entry_point_name == "main"
-    assert spec.run_config == {"lr": 0.1, "epochs": 3}
+    assert spec.run_config == {"lr": 0.1, "epochs": 3}  # the version's default for lr, the typed epochs
     assert spec.argv == ("python", "train.py", "3")
     assert len(spec.source["commit"]) == 40
     assert "step 2 lr=0.1" in workspace.run("gitrun1").get_logs()
@@ -145,6 +148,8 @@ def test_form_saves_a_preset_and_loads_it_again(workspace, code_job) -> None:
         await pilot.press(*"quick", "enter")
         await until(pilot, lambda: (presets_dir() / "quick.toml").exists(), what="the preset file")
         await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question to discard the form")
+        await pilot.press("y")
         await until(pilot, lambda: isinstance(app.screen, MainScreen), what="the form to close")
 
         form = await open_form(pilot)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import secrets
 import string
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from textual import on, work
@@ -17,8 +18,10 @@ from textual.suggester import SuggestFromList
 from textual.timer import Timer
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static, TextArea
 
+from launcher import states
 from launcher.errors import LaunchError
 from tui.form_model import (
+    TEXT_FIELDS,
     FormErrors,
     FormValues,
     error_text,
@@ -84,6 +87,10 @@ class LaunchForm(Screen[str | None]):
         self._job_timer: Timer | None = None
         self._pending_entry: str | None = None
         self._pending_params: dict[str, str] = {}
+        self._job_timer_due = False
+        #: The form's values once it has opened (filled and its job resolved); escape asks before losing changes.
+        self._opened: FormValues | None = None
+        self._filled: FormValues | None = None
         self.launching = False
 
     # -- layout ---------------------------------------------------------------------------------------
@@ -157,15 +164,14 @@ class LaunchForm(Screen[str | None]):
         suggestions: list[str] = []
         for job in jobs:
             short = job.base.split("/", 2)
-            candidates = [job.base, job.name, f"{short[1]}/{short[2]}"]
-            candidates += [f"{job.base}:{alias}" for alias in job.aliases]
+            names = [job.base, job.name, f"{short[1]}/{short[2]}"]
+            # Every written form of the job also with each alias: `trainer:st` completes to `trainer:stable`.
+            candidates = names + [f"{name}:{alias}" for name in names for alias in job.aliases]
             suggestions += candidates
             for candidate in candidates:
                 self.jobs.setdefault(candidate, job)
         self.query_one("#job", Input).suggester = SuggestFromList(suggestions, case_sensitive=False)
-        known = ", ".join(f"{job.base} ({job.kind}, {', '.join(job.aliases)})" for job in jobs[:6])
-        self.query_one("#job-hint", Static).update(f"jobs: {known}" if jobs else "no jobs yet: create one with "
-                                                   "'launcher job create', or give a command below")
+        self.query_one("#job-hint", Static).update(jobs_hint(jobs))
         self.resources = resources
         options = [(r["name"] if r["available"] else f"{r['name']} (unavailable)", r["name"]) for r in resources]
         select = self.query_one("#resource", Select)
@@ -174,12 +180,19 @@ class LaunchForm(Screen[str | None]):
         hint = self.query_one("#resource-hint", Static)
         hint.update("unavailable here: " + "; ".join(unavailable))
         hint.display = bool(unavailable)
-        self.fill(from_settings(self.initial) if self.initial else FormValues())
+        self._filled = from_settings(self.initial) if self.initial else FormValues()
+        self.fill(self._filled)
 
     # -- filling --------------------------------------------------------------------------------------
     def fill(self, values: FormValues) -> None:
         """Show these values (from a preset or a run being relaunched)."""
-        self.query_one("#job", Input).value = values.job
+        if self._job_timer is not None:
+            self._job_timer.stop()
+            self._job_timer_due = False
+        # The job is looked up below, once: a second lookup from Input.Changed would finish later and put
+        # back the job's default entry point and parameters in place of the ones filled in.
+        with self.prevent(Input.Changed):
+            self.query_one("#job", Input).value = values.job
         self.query_one("#version", Input).value = values.version
         self.query_one("#command", Input).value = values.command
         names = [r["name"] for r in self.resources]
@@ -228,10 +241,17 @@ class LaunchForm(Screen[str | None]):
         self.set_error("job", "")
         if self._job_timer is not None:
             self._job_timer.stop()
+        self._job_timer_due = True
         self._job_timer = self.set_timer(0.2, lambda: self._lookup_job(event.value))
 
     def _lookup_job(self, text: str) -> None:
+        self._job_timer_due = False
         self._resolve_job(text.strip())
+
+    @property
+    def job_settled(self) -> bool:
+        """Whether the job field's text has been looked up and the form shows what it found."""
+        return not self._job_timer_due and not any(w.group == "job" and not w.is_finished for w in self.workers)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="job")
     def _resolve_job(self, text: str) -> None:
@@ -249,6 +269,7 @@ class LaunchForm(Screen[str | None]):
     async def _job_resolved(self, text: str, job: Any) -> None:
         if text != self.query_one("#job", Input).value.strip():
             return  # the field changed meanwhile
+        same_job = job is not None and self.job_info is not None and self.job_info.ref == job.ref
         self.job_info = job
         version = self.query_one("#version", Input)
         entry = self.query_one("#entry", Select)
@@ -256,16 +277,26 @@ class LaunchForm(Screen[str | None]):
             entry.set_options([])
             version.placeholder = "for git jobs: branch, tag or commit"
             await self._show_parameters({})
+            self._note_opened()
             return
         version.placeholder = (f"default: {job.data['source'].get('ref')}" if job.kind == "git"
                                else f"only for git jobs ({job.ref} is a {job.kind} job)")
         names = list(job.entry_points)
+        # The same job looked up again keeps the entry point shown; a filled-in one wins over both.
+        shown = entry.value if same_job and isinstance(entry.value, str) else None
+        wanted = self._pending_entry or shown or job.data.get("default_entry")
         entry.set_options([(name, name) for name in names])
-        wanted = self._pending_entry or job.data.get("default_entry")
         if wanted in names:
             entry.value = wanted
         self._pending_entry = None
         await self._update_parameters()
+        self._note_opened()
+
+    def _note_opened(self) -> None:
+        """The first time the filled form has its job resolved, remember how it looks: what the job decided
+        (entry point, parameters) as shown, the plain fields as filled (the user may have typed already)."""
+        if self._opened is None and self._filled is not None:
+            self._opened = replace(self.values(), **{key: getattr(self._filled, key) for key in PLAIN_FIELDS})
 
     @on(Select.Changed, "#entry")
     async def _entry_changed(self) -> None:
@@ -301,7 +332,9 @@ class LaunchForm(Screen[str | None]):
         widgets = []
         for name, spec in parameters.items():
             default = spec.get("default")
-            text = kept.get(name, _as_text(default) if default is not None else "")
+            # A default is shown, not filled in: only typed values are sent, so the version launched (or the
+            # job's own default) decides the rest.
+            text = kept.get(name, "")
             widgets += [
                 Label(f"{name} ({spec.get('type', 'string')})", classes="field-label"),
                 Input(text, compact=True, placeholder="required" if default is None else f"default: {_as_text(default)}",
@@ -418,8 +451,6 @@ class LaunchForm(Screen[str | None]):
 
     @work(thread=True, exit_on_error=False, group="launch")
     def _submit(self, request) -> None:
-        from dataclasses import replace
-
         from launcher.launch import submit
 
         # The run's id is chosen here (as the engine would: 8 random letters and digits), so that a run
@@ -430,12 +461,20 @@ class LaunchForm(Screen[str | None]):
             run = submit(self.api, request)
         except LaunchError as error:
             if not taken and self._recorded(request.run_id):
-                self.app.call_from_thread(self._start_failed, request.run_id, error)
+                self.app.call_from_thread(self._start_failed, request.run_id, str(error))
             else:
                 self.app.call_from_thread(self._launch_failed, error)
             return
         except Exception as error:  # noqa: BLE001 - never a traceback in the UI
             self.app.call_from_thread(self._launch_failed, LaunchError(error_text(error)))
+            return
+        # A resource may fail the start without raising (e.g. its image build, done by the run's supervisor).
+        try:
+            status = run.get_status()
+        except LaunchError:
+            status = None
+        if status is not None and status.state == states.START_FAILED:
+            self.app.call_from_thread(self._start_failed, run.id, status.message or "see its log")
             return
         self.app.call_from_thread(self._launched, run.id)
 
@@ -446,10 +485,10 @@ class LaunchForm(Screen[str | None]):
         except LaunchError:
             return False
 
-    def _start_failed(self, run_id: str, error: LaunchError) -> None:
+    def _start_failed(self, run_id: str, message: str) -> None:
         """The run was recorded, then failed to start: show it (its log says why), like any failed run."""
         self.launching = False
-        self.notify(f"run {run_id} failed to start: {error}", severity="error", timeout=10)
+        self.notify(f"run {run_id} failed to start: {message}", severity="error", timeout=10)
         self.dismiss(run_id)
 
     def _launch_failed(self, error: LaunchError) -> None:
@@ -461,8 +500,28 @@ class LaunchForm(Screen[str | None]):
         self.notify(f"run {run_id} launched")
         self.dismiss(run_id)
 
+    @property
+    def changed(self) -> bool:
+        """Whether the form differs from how it opened."""
+        now = self.values()
+        if self._opened is not None:
+            return now != self._opened
+        if self._filled is None:
+            return False
+        # Still opening (its job not yet resolved): only the plain fields can tell.
+        return any(getattr(now, key) != getattr(self._filled, key) for key in PLAIN_FIELDS)
+
     def action_close(self) -> None:
-        self.dismiss(None)
+        if self.launching or not self.changed:
+            self.dismiss(None)
+            return
+        from tui.screens.dialogs import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.dismiss(None)
+
+        self.app.push_screen(ConfirmScreen("Discard the form? What was changed in it is lost.", yes="Discard"), answered)
 
     def screen_commands(self):
         """Command palette entries for this screen (the app adds them)."""
@@ -581,6 +640,23 @@ class LaunchForm(Screen[str | None]):
         actions = {"launch": self.action_launch, "queue": self.action_queue, "save-preset": self.action_save_preset,
                    "load-preset": self.action_load_preset, "close": self.action_close}
         actions[event.button.id or "close"]()
+
+
+def jobs_hint(jobs: list) -> str:
+    """The job field's hint: the jobs there are, a few by name and how many more."""
+    if not jobs:
+        return "no jobs yet: create one with 'launcher job create', or give a command below"
+    shown = jobs if len(jobs) <= HINT_JOBS + 2 else jobs[:HINT_JOBS]
+    known = ", ".join(f"{job.base} ({job.kind}, {', '.join(job.aliases)})" for job in shown)
+    more = len(jobs) - len(shown)
+    return f"jobs: {known}" + (f" and {more} more (type to complete)" if more else "")
+
+
+#: The form's fields that only the user changes once it is filled.
+PLAIN_FIELDS = ("job", "version", "command", "resource_args", *TEXT_FIELDS)
+
+#: How many jobs the job field's hint names when there are many.
+HINT_JOBS = 6
 
 
 def param_id(name: str) -> str:
