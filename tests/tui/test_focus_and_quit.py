@@ -180,6 +180,8 @@ def test_q_quits_only_from_the_main_screen(workspace, code_job) -> None:
         await pilot.press("q")
         assert form.query_one("#name", Input).value == "q"  # typed
         await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the discard question")
+        await pilot.press("y")
         await until(pilot, lambda: app.screen is main)
 
         await pilot.press("question_mark")

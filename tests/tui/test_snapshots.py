@@ -103,7 +103,8 @@ def test_launch_form(history, git_job, snap_compare) -> None:
         job_input = form.query_one("#job")
         job_input.cursor_blink = False
         await until(pilot, lambda: job_input._cursor_visible)
-        await until(pilot, lambda: form.query_one("#param-lr").value == "0.1", what="the parameters' defaults")
+        await until(pilot, lambda: form.query_one("#param-lr").placeholder == "default: 0.1",
+                    what="the parameters' defaults")
         await settled(pilot)
 
     assert snap_compare(LauncherApp(history), terminal_size=(130, 44), run_before=run_before)

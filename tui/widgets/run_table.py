@@ -116,8 +116,16 @@ def _fit(text: str, width: int) -> str:
 
 
 def _fit_end(text: str, width: int) -> str:
-    """Cut at the start: a job's name and version are at the end of `entity/project/name:alias`."""
-    return "…" + text[len(text) - width + 1:] if len(text) > width else text.ljust(width)
+    """Cut at the start: a job's name and version are at the end of `entity/project/name:alias`, so whole
+    leading parts go first (`…/name:v3`), then characters."""
+    if len(text) <= width:
+        return text.ljust(width)
+    parts = text.split("/")
+    for first in range(1, len(parts)):
+        shorter = "…/" + "/".join(parts[first:])
+        if len(shorter) <= width:
+            return shorter.ljust(width)
+    return "…" + text[len(text) - width + 1:]
 
 
 #: Columns whose text keeps its end when cut.
