@@ -4,6 +4,7 @@ says how many jobs it leaves out and aliases complete on short names, and escape
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 from pathlib import Path
@@ -11,7 +12,6 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, Select
 
-import launcher.launch
 from launcher.launch import submit
 from launcher.presets import load_preset, save_preset
 from launcher.spec import merge_request
@@ -168,7 +168,9 @@ def test_a_preset_saved_from_the_form_holds_only_typed_values(workspace, git_job
 # -- 3. a run that failed to start without an exception says so ------------------------------------------------
 def test_a_run_that_failed_to_start_after_submit_returned_is_announced_as_such(workspace, code_job,
                                                                                monkeypatch) -> None:
-    real_submit = launcher.launch.submit
+    # The module itself: the name `launcher.launch` is also the package's launch() function.
+    launch_module = importlib.import_module("launcher.launch")
+    real_submit = launch_module.submit
 
     def submit_then_start_failed(api, request, **kwargs):
         # The start fails in the run's supervisor (train.py is not executable), after submit returned; this only
@@ -178,7 +180,7 @@ def test_a_run_that_failed_to_start_after_submit_returned_is_announced_as_such(w
         wait_for(lambda: run.get_status().state == "start_failed", timeout=30, what="the start to fail")
         return run
 
-    monkeypatch.setattr(launcher.launch, "submit", submit_then_start_failed)
+    monkeypatch.setattr(launch_module, "submit", submit_then_start_failed)
     app = LauncherApp(workspace)
 
     async def scenario(pilot) -> None:
