@@ -136,7 +136,10 @@ async def _until(pilot, condition, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise SystemExit("screenshots: the app did not reach the expected state")
+            import inspect
+
+            raise SystemExit(f"screenshots: the app did not reach the expected state: "
+                             f"{inspect.getsource(condition).strip()}")
         await pilot.pause(0.05)
 
 
@@ -159,6 +162,7 @@ def take(api, out: Path) -> list[Path]:
     from textual.command import CommandList, CommandPalette
 
     from tui.app import LauncherApp
+    from tui.screens.dialogs import ConfirmScreen
     from tui.screens.help import HelpScreen
     from tui.screens.launch_form import LaunchForm
     from tui.screens.main import MainScreen
@@ -239,7 +243,10 @@ def take(api, out: Path) -> list[Path]:
             await pilot.press("ctrl+s")
             await _until(pilot, lambda: form.errors)
             await shot(pilot, "launch-form")
-            await pilot.press("escape")
+            await pilot.press("escape")  # the form was changed: it asks before discarding
+            await _until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("y")
+            await _until(pilot, lambda: isinstance(app.screen, MainScreen))
 
             await pilot.press("question_mark")
             await _until(pilot, lambda: isinstance(app.screen, HelpScreen))
