@@ -52,6 +52,17 @@ class LauncherApp(App[int]):
         self.agent_events: deque[str] = deque(maxlen=500)
         #: The runs started from this app (form, presets); quitting offers to stop these and the agent's only.
         self.launched_runs: set[str] = set()
+        #: Runs of this app whose failed start was announced (once each, whoever noticed it first).
+        self.start_failures_told: set[str] = set()
+
+    def tell_start_failed(self, run_id: str, message: str | None) -> None:
+        """A run started from this app failed to start: say so once, as an error. A resource may fail the
+        start after the launch returned (an image build in the run's supervisor), so the main screen also
+        calls this when such a run's record turns start_failed."""
+        if run_id in self.start_failures_told:
+            return
+        self.start_failures_told.add(run_id)
+        self.notify(f"run {run_id} failed to start: {message or 'see its log'}", severity="error", timeout=10)
 
     def on_mount(self) -> None:
         self.sub_title = str(self.api.home)
@@ -261,6 +272,9 @@ class LauncherApp(App[int]):
     def _after_launch(self, run_id: str | None) -> None:
         if run_id:
             self.launched_runs.add(run_id)
+            record = self.main.table.records.get(run_id)  # the table may have its failed start already
+            if record is not None and record.get("state") == "start_failed":
+                self.tell_start_failed(run_id, record.get("message"))
             self.select_run(run_id)
 
     def select_run(self, run_id: str) -> None:

@@ -18,7 +18,6 @@ from textual.suggester import SuggestFromList
 from textual.timer import Timer
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static, TextArea
 
-from launcher import states
 from launcher.errors import LaunchError
 from tui.form_model import (
     TEXT_FIELDS,
@@ -468,14 +467,8 @@ class LaunchForm(Screen[str | None]):
         except Exception as error:  # noqa: BLE001 - never a traceback in the UI
             self.app.call_from_thread(self._launch_failed, LaunchError(error_text(error)))
             return
-        # A resource may fail the start without raising (e.g. its image build, done by the run's supervisor).
-        try:
-            status = run.get_status()
-        except LaunchError:
-            status = None
-        if status is not None and status.state == states.START_FAILED:
-            self.app.call_from_thread(self._start_failed, run.id, status.message or "see its log")
-            return
+        # A resource may still fail the start after this (e.g. its image build, done by the run's
+        # supervisor): the app announces that when the run's record turns start_failed.
         self.app.call_from_thread(self._launched, run.id)
 
     def _recorded(self, run_id: str) -> bool:
@@ -488,7 +481,7 @@ class LaunchForm(Screen[str | None]):
     def _start_failed(self, run_id: str, message: str) -> None:
         """The run was recorded, then failed to start: show it (its log says why), like any failed run."""
         self.launching = False
-        self.notify(f"run {run_id} failed to start: {message}", severity="error", timeout=10)
+        self.app.tell_start_failed(run_id, message)
         self.dismiss(run_id)
 
     def _launch_failed(self, error: LaunchError) -> None:

@@ -137,6 +137,9 @@ class MainScreen(Screen):
 
     def _changed(self, records: list[dict[str, Any]]) -> None:
         fresh = [r for r in records if self.table.records.get(r["id"]) != r]
+        for record in fresh:
+            if record.get("state") == "start_failed" and record["id"] in self.app.launched_runs:
+                self.app.tell_start_failed(record["id"], record.get("message"))
         if fresh:
             self.table.apply_updates(fresh)
             if self.query_one("#pane-selected", LogPane).run_id is None:
