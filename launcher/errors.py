@@ -5,7 +5,13 @@ from __future__ import annotations
 
 
 class LaunchError(Exception):
-    """Base of every error the engine raises on purpose."""
+    """Base of every error the engine raises on purpose.
+
+    `run_id` names the run the error is about when one was recorded: set by submit() when a run was
+    recorded and its resource then refused to start it (the run is start_failed and its log says why);
+    None for bad input, where nothing was written."""
+
+    run_id: str | None = None
 
 
 class SpecError(LaunchError):

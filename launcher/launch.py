@@ -86,6 +86,7 @@ def submit(api: Api, request: LaunchRequest, *, sweep_id: str | None = None) -> 
         handle = get_runner(spec.resource).start(api, spec, run_dir)
     except LaunchError as error:
         _fail_start(api, spec.run_id, str(error))
+        error.run_id = spec.run_id
         raise
     except Exception as error:
         _fail_start(api, spec.run_id, f"{type(error).__name__}: {error}")

@@ -81,22 +81,16 @@ def launch_command(args: argparse.Namespace, open_api) -> int:
     settings = merged(settings, launch_settings(args))
     request = merge_request(**settings)
     api = open_api()
-    from dataclasses import replace
-
     from launcher.errors import LaunchError
     from launcher.launch import submit
-    from launcher.resolve import new_run_id
 
-    # The id is chosen here so that a start that fails after the run was recorded can be told from bad
-    # input (nothing recorded): the former names its run and exits as a failed run does.
-    request = request if request.run_id else replace(request, run_id=new_run_id())
-    taken = api.store.get_run(request.run_id) is not None  # then the id is refused: bad input
     try:
         run = submit(api, request)
     except LaunchError as error:
-        if taken or api.store.get_run(request.run_id) is None:
-            raise
-        print(f"run {request.run_id} start_failed: {error}", file=sys.stderr)
+        if error.run_id is None:
+            raise  # bad input: nothing was recorded
+        # The run was recorded, then its resource refused to start it: name it, exit as a failed run.
+        print(f"run {error.run_id} start_failed: {error}", file=sys.stderr)
         return EXIT_RUN_FAILED
     print(f"run {run.id} ({run.spec.job_label} on {run.spec.resource})", file=sys.stderr)
     if args.asynchronous:

@@ -195,3 +195,17 @@ def test_launch_without_job_runs_entry_point_in_empty_dir(api):
 
     run = launch(api, entry_point=[sys.executable, "-c", "import os; print(os.listdir('.'))"])
     assert run.get_logs() == "[]\n"
+
+
+def test_a_launch_error_names_the_run_only_when_one_was_recorded(api, monkeypatch, tmp_path):
+    from launcher.errors import LaunchError
+
+    with pytest.raises(LaunchError) as bad_input:
+        launch(api, job="no-such-job")
+    assert bad_input.value.run_id is None and api.runs() == []
+    # No Docker engine at DOCKER_HOST: the run is recorded, then its resource cannot start it.
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-engine.sock'}")
+    with pytest.raises(LaunchError) as refused:
+        launch(api, docker_image="some-image:1", entry_point=["true"])
+    [record] = api.runs()
+    assert refused.value.run_id == record["id"] and record["state"] == "start_failed"

@@ -4,8 +4,6 @@ TOML/JSON highlighting, presets, and errors shown next to the field that caused 
 from __future__ import annotations
 
 import re
-import secrets
-import string
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -452,15 +450,11 @@ class LaunchForm(Screen[str | None]):
     def _submit(self, request) -> None:
         from launcher.launch import submit
 
-        # The run's id is chosen here (as the engine would: 8 random letters and digits), so that a run
-        # that was recorded and then failed to start can still be shown.
-        request = request if request.run_id else replace(request, run_id=_new_run_id())
-        taken = self._recorded(request.run_id)  # then the engine refuses the id: bad input, not this run
         try:
             run = submit(self.api, request)
         except LaunchError as error:
-            if not taken and self._recorded(request.run_id):
-                self.app.call_from_thread(self._start_failed, request.run_id, str(error))
+            if error.run_id is not None:  # recorded, then refused by its resource: show the run
+                self.app.call_from_thread(self._start_failed, error.run_id, str(error))
             else:
                 self.app.call_from_thread(self._launch_failed, error)
             return
@@ -470,13 +464,6 @@ class LaunchForm(Screen[str | None]):
         # A resource may still fail the start after this (e.g. its image build, done by the run's
         # supervisor): the app announces that when the run's record turns start_failed.
         self.app.call_from_thread(self._launched, run.id)
-
-    def _recorded(self, run_id: str) -> bool:
-        """Whether a run has exactly this id (find_run also takes a prefix)."""
-        try:
-            return self.api.find_run(run_id).id == run_id
-        except LaunchError:
-            return False
 
     def _start_failed(self, run_id: str, message: str) -> None:
         """The run was recorded, then failed to start: show it (its log says why), like any failed run."""
@@ -655,11 +642,6 @@ HINT_JOBS = 6
 def param_id(name: str) -> str:
     """A widget id for a parameter's field (parameter names may hold characters ids may not)."""
     return "param-" + re.sub(r"[^A-Za-z0-9_-]", "_", name)
-
-
-def _new_run_id() -> str:
-    alphabet = string.ascii_lowercase + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(8))
 
 
 def _as_text(value: Any) -> str:
