@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from tui import formatting
+from tui.columns import fit_columns
 from tui.form_model import error_text
 from tui.screens.queues import ITEM_STYLES, no_agent_text, served_queues, with_app_agent
 from tui.widgets.table_sync import cursor_key, sync_rows
@@ -47,22 +48,9 @@ SCROLLBAR = 2
 
 def table_layout(columns: tuple[tuple[str, str, int], ...], narrowing: tuple[tuple[str, int], ...], width: int,
                  *, stretch_last: bool = False) -> tuple[tuple[int, str, str, int], ...]:
-    """(index, key, header, width) of the columns shown in a table `width` cells wide: narrowings applied
-    in order until the row fits; with stretch_last, the last column shown takes the width left."""
-    widths = {key: w for key, _, w in columns}
-
-    def needed() -> int:
-        return sum(w + CELL_PADDING for w in widths.values() if w)
-
-    for key, narrower in narrowing:
-        if needed() <= width:
-            break
-        widths[key] = narrower
-    shown = [(index, key, title, widths[key]) for index, (key, title, _) in enumerate(columns) if widths[key]]
-    if stretch_last:
-        index, key, title, last = shown[-1]
-        shown[-1] = (index, key, title, max(last, width - needed() + last))
-    return tuple(shown)
+    """(index, key, header, width) of the columns shown in a table `width` cells wide (tui/columns.py)."""
+    return tuple((index, columns[index][0], columns[index][1], shown)
+                 for index, shown in fit_columns(columns, narrowing, width, gap=CELL_PADDING, stretch_last=stretch_last))
 
 
 def sweep_row(sweep: dict[str, Any]) -> tuple[Any, ...]:

@@ -21,6 +21,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui import formatting
+from tui.columns import fit_columns
 
 #: (column key, header, width)
 COLUMNS = (
@@ -48,19 +49,7 @@ NARROWING = (("job", 16), ("sweep", 0), ("started", 0), ("resource", 0), ("name"
 def column_layout(width: int) -> tuple[tuple[int, int], ...]:
     """(column index, width) of the columns shown on a row `width` cells wide; the last one shown takes
     what is left."""
-    widths = {key: w for key, _, w in COLUMNS}
-
-    def needed() -> int:
-        return sum(w + GAP for w in widths.values() if w)
-
-    for key, narrower in NARROWING:
-        if needed() <= width:
-            break
-        widths[key] = narrower
-    shown = [(index, widths[key]) for index, (key, _, _) in enumerate(COLUMNS) if widths[key]]
-    last_index, last_width = shown[-1]
-    shown[-1] = (last_index, max(last_width, width - needed() + last_width))
-    return tuple(shown)
+    return fit_columns(COLUMNS, NARROWING, width, gap=GAP, stretch_last=True)
 
 
 #: The narrowest row: what is left after every narrowing (narrower screens scroll sideways).
