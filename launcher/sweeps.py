@@ -98,16 +98,10 @@ class SweepConfig:
 
 
 def load_sweep_file(path: str | Path) -> dict[str, Any]:
+    from launcher.textfiles import read_text_file
+
     path = Path(path).expanduser()
-    if path.is_dir():
-        raise SweepError(f"sweep file {str(path)!r} is a directory; expected a TOML file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise SweepError(f"sweep file {str(path)!r} is not UTF-8 text (byte {error.object[error.start]:#04x} at "
-                         f"offset {error.start}); expected a TOML file") from None
-    except OSError as error:
-        raise SweepError(f"sweep file {str(path)!r} cannot be read: {error.strerror or error}") from None
+    text = read_text_file(path, f"sweep file {str(path)!r}", "a TOML file", SweepError)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

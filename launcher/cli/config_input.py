@@ -28,7 +28,10 @@ def load_config(value: str) -> dict[str, Any]:
     if kind == "directory":
         raise ConfigError(f"config file {value!r} is a directory; expected a JSON or TOML file, or config text")
     if kind == "file":
-        text, origin = read_text_file(path, f"config file {value!r}"), f"config file {value!r}"
+        from launcher.textfiles import read_text_file
+
+        origin = f"config file {value!r}"
+        text = read_text_file(path, origin, "a JSON or TOML file", ConfigError)
         kinds = ["toml"] if path.suffix == ".toml" else ["json"] if path.suffix == ".json" else ["json", "toml"]
     elif path.suffix in (".json", ".toml") and "\n" not in value:
         raise ConfigError(f"config file {value!r} does not exist")
@@ -57,17 +60,6 @@ def _file_kind(path: Path) -> str | None:
     except (OSError, ValueError):
         return None
     return "directory" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else None
-
-
-def read_text_file(path: Path, what: str) -> str:
-    """A file's text as UTF-8, or a ConfigError saying why it cannot be read."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"{what} is not UTF-8 text (byte {error.object[error.start]:#04x} at offset "
-                          f"{error.start}); expected a JSON or TOML file") from None
-    except OSError as error:
-        raise ConfigError(f"{what} cannot be read: {error.strerror or error}") from None
 
 
 def parse_json_mapping(value: str, what: str) -> dict[str, Any]:
