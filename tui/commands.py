@@ -16,7 +16,6 @@ from textual.screen import Screen
 #: Cursor and scrolling keys: commands for them would only clutter the palette.
 NAVIGATION_ACTIONS = frozenset({"cursor", "page", "first", "last", "select", "scroll_home", "scroll_end",
                                 "clear_filter", "escape", "app.pop_screen"})
-#: Actions of the main screen that the app already offers with the selected run's id in their title.
 #: What a command does, in the user's words, by action name (the palette shows it under the title).
 ACTION_HELP = {
     "close_tab": "close the pinned log tab shown",
@@ -36,6 +35,7 @@ ACTION_HELP = {
 #: Where a binding acts, for the widgets and screens whose actions have no entry above.
 PLACES = {"LogPane": "in the log pane", "LogView": "in the log pane", "RunTable": "in the run table",
           "MainScreen": "on the main screen", "RunDetailsScreen": "in the run details"}
+#: Actions of the main screen that the app already offers with the selected run's id in their title.
 COVERED_ACTIONS = frozenset({"app.new_launch", "relaunch_selected", "cancel_selected", "logs_selected",
                              "details_selected", "copy_selected", "filter", "app.queues", "app.sweeps",
                              "app.create_sweep"})
