@@ -115,6 +115,8 @@ class QueuesScreen(Screen):
         self.served: set[str] = set()
         self.paused_sweeps: set[str] = set()
         self.loaded = False
+        #: The refresh's last problem, said once (the screen refreshes every second).
+        self._last_problem: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -165,9 +167,13 @@ class QueuesScreen(Screen):
             items = self.api.queue_items(None if selected == ALL else selected, limit=ITEM_LIMIT)
             agents = list_agents(self.api)
             paused = paused_sweep_ids(self.api)
-        except LaunchError as error:
-            self.app.call_from_thread(self.notify, str(error), severity="error")
+        except Exception as error:  # noqa: BLE001 - never a traceback in the UI; said once until it changes
+            text = str(error) if isinstance(error, LaunchError) else f"{type(error).__name__}: {error}"
+            if text != self._last_problem:
+                self._last_problem = text
+                self.app.call_from_thread(self.notify, text, severity="error")
             return
+        self._last_problem = None
         self.app.call_from_thread(self._loaded, selected, queues, items, agents, paused)
 
     def _loaded(self, selected: str, queues: list[dict[str, Any]], items: list[ItemRecord],
