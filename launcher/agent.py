@@ -197,17 +197,17 @@ class Agent:
         from launcher.spec import merge_request
 
         run = None
-        # An explicit run id may already name another run: never take that run for this item's.
-        taken = self.api.store.get_run(item.reserved_run_id) is not None
+        recorded = False  # a run was recorded, then its resource refused to start it
         try:
             request = merge_request(**{**item.settings, "run_id": item.reserved_run_id})
             run = submit(self.api, request, sweep_id=item.sweep_id)
         except LaunchError as error:
-            reason = f"launch rejected: {error}"
+            reason, recorded = f"launch rejected: {error}", error.run_id is not None
         except Exception as error:  # noqa: BLE001 - one bad item must not stop the agent
             reason = f"launch error: {type(error).__name__}: {error}"
+            recorded = getattr(error, "run_id", None) is not None
         if run is None:
-            if not taken and self.api.store.get_run(item.reserved_run_id) is not None:
+            if recorded:
                 # The run was recorded but its resource refused to start it (start_failed): follow it.
                 queue.record_launch(self.api, item.id)
                 queue.sync_items(self.api, [item.id])

@@ -248,11 +248,11 @@ def _address_shape_problem(value: str) -> str | None:
     from urllib.parse import urlsplit
 
     text = value.strip().rstrip("/")
-    parts = urlsplit(text if "://" in text else "http://" + text)
     try:
+        parts = urlsplit(text if "://" in text else "http://" + text)
         port = parts.port
-    except ValueError:  # not a number, or out of range
-        port = -1
+    except ValueError:  # an unclosed '[', a port that is not a number or out of range
+        parts, port = urlsplit(""), -1
     if (parts.scheme in ("http", "https") and parts.hostname and port != -1 and not (parts.path or parts.query)
             and ("://" in text or port is not None)):
         return None

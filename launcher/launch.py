@@ -90,6 +90,7 @@ def submit(api: Api, request: LaunchRequest, *, sweep_id: str | None = None) -> 
         raise
     except Exception as error:
         _fail_start(api, spec.run_id, f"{type(error).__name__}: {error}")
+        error.run_id = spec.run_id  # as for a LaunchError: the run was recorded (start_failed)
         raise
     return Run(api, spec.run_id, handle)
 

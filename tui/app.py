@@ -292,6 +292,8 @@ class LauncherApp(App[int]):
         self.call_from_thread(self._select_after_update, record)
 
     def _select_after_update(self, record: dict[str, Any]) -> None:
+        if record.get("state") == "start_failed" and record["id"] in self.launched_runs:
+            self.tell_start_failed(record["id"], record.get("message"))  # the table may never see it change
         self.main.table.apply_updates([record])
         self.main.select_run(record["id"])
 

@@ -15,7 +15,7 @@ from textual.screen import Screen
 
 #: Cursor and scrolling keys: commands for them would only clutter the palette.
 NAVIGATION_ACTIONS = frozenset({"cursor", "page", "first", "last", "select", "scroll_home", "scroll_end",
-                                "clear_filter", "escape", "app.pop_screen"})
+                                "clear_filter", "escape", "app.pop_screen", "complete"})
 #: What a command does, in the user's words, by action name (the palette shows it under the title).
 ACTION_HELP = {
     "close_tab": "close the pinned log tab shown",

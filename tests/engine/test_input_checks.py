@@ -43,6 +43,7 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
     ("ray_address", "notaurl", "setting ray_address 'notaurl' is not a Ray dashboard address; expected one such as"),
     ("ray_address", "ray://head:10001", "setting ray_address 'ray://head:10001' is not a Ray dashboard address"),
     ("ray_address", "http://head:notaport", "setting ray_address 'http://head:notaport' is not a Ray dashboard"),
+    ("ray_address", "http://[::1:8265", "setting ray_address 'http://[::1:8265' is not a Ray dashboard address"),
     ("colour", "blue", "setting 'colour' is not known; expected one of: default_entity, default_project, "
                        "base_image, ray_address"),
 ])

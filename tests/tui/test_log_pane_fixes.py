@@ -238,3 +238,15 @@ def test_saving_over_an_existing_file_asks_first(workspace, make_code_dir, tmp_p
         assert not isinstance(app.screen, ConfirmScreen)
 
     run_pane(workspace, "saved", scenario)
+
+
+def test_a_save_path_that_cannot_be_resolved_is_an_error_not_a_crash(workspace, make_code_dir) -> None:
+    finished_run(workspace, make_code_dir, "print('one line')\n", "unsaved")
+
+    async def scenario(pilot, app, pane) -> None:
+        pane.save_or_confirm("unsaved", "~no-such-user-here/run.log")  # no such home directory
+        await until(pilot, lambda: any("cannot save the log to '~no-such-user-here/run.log'" in n.message
+                                       for n in app._notifications), what="the error")
+        assert app.is_running
+
+    run_pane(workspace, "unsaved", scenario)

@@ -78,7 +78,7 @@ def test_an_ended_sweep_is_not_offered_pause_resume_or_cancel(workspace, worker_
                                                  "it cannot be moved to cancelled"), what="why it is not cancelled")
         assert not isinstance(app.screen, ConfirmScreen)
         await pilot.press("p")
-        await until(pilot, lambda: notified(app, "it cannot be moved to paused"), what="why it is not paused")
+        await until(pilot, lambda: notified(app, "its trials have all ended; it cannot be moved to paused"), what="why it is not paused")
         await pilot.pause()
         assert table_column(screen, "#sweeps", 2) == ["finished"]
 

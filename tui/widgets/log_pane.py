@@ -333,11 +333,17 @@ class LogPane(Vertical):
         """Save the log to a new file; an existing file is overwritten only once the user says so (y/n)."""
         from tui.screens.dialogs import ConfirmScreen
 
-        target = Path(path).expanduser()
-        if target.is_dir():
+        try:
+            target = Path(path).expanduser()
+            is_dir, exists = target.is_dir(), target.exists()
+        except (OSError, RuntimeError) as error:  # ~nosuchuser, a folder that may not be looked into
+            self.notify(f"cannot save the log to {path!r}: {getattr(error, 'strerror', None) or error}",
+                        severity="error")
+            return
+        if is_dir:
             self.notify(f"cannot save the log to {str(target)!r}: it is a folder; give a file name", severity="error")
             return
-        if not target.exists():
+        if not exists:
             self.save_log(run_id, path)
             return
 
@@ -366,8 +372,8 @@ class LogPane(Vertical):
         except LaunchError as error:
             self.app.call_from_thread(self.notify, str(error), severity="error")
             return
-        except OSError as error:
-            self.app.call_from_thread(self.notify, f"cannot save the log to {path!r}: {error.strerror}",
-                                      severity="error")
+        except (OSError, RuntimeError) as error:  # RuntimeError: ~nosuchuser
+            self.app.call_from_thread(self.notify, f"cannot save the log to {path!r}: "
+                                      f"{getattr(error, 'strerror', None) or error}", severity="error")
             return
         self.app.call_from_thread(self.notify, f"saved the full log of run {run_id} to {target} ({len(data):,} bytes)")
