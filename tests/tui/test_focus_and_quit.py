@@ -9,10 +9,10 @@ from rich.console import Console
 from textual.widgets import Button, Input, TabbedContent, Tabs
 
 from launcher.launch import submit
-from launcher.presets import presets_dir
 from launcher.queue import launch_add
 from launcher.spec import merge_request
 from tests.tui.conftest import drive, until
+from tests.tui.test_main_screen import launch_from_app
 from tui.app import LauncherApp
 from tui.screens.dialogs import ConfirmScreen, QuitScreen
 from tui.screens.help import HelpScreen
@@ -39,16 +39,6 @@ def launch(api, run_id: str, *argv: str):
 async def main_screen(pilot) -> MainScreen:
     return await until(pilot, lambda: isinstance(pilot.app.screen, MainScreen) and pilot.app.screen.loaded_at
                        and pilot.app.screen, what="the main screen")
-
-
-async def launch_from_app(pilot, run_id: str, *argv: str) -> None:
-    """Start a run the way the app does (a preset from the palette): the app counts it as its own."""
-    presets_dir().mkdir(parents=True, exist_ok=True)
-    entry = ", ".join(f'"{arg}"' for arg in argv)
-    (presets_dir() / f"{run_id}.toml").write_text(f'job = "trainer"\nrun_id = "{run_id}"\nentry_point = [{entry}]\n')
-    pilot.app.launch_preset(run_id)
-    await until(pilot, lambda: pilot.app.main.table.records.get(run_id, {}).get("state") == "running",
-                what=f"run {run_id} running")
 
 
 def messages(app) -> list[str]:
