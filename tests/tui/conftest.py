@@ -128,3 +128,22 @@ def drive(app, scenario: Callable[..., Awaitable[None]], size: tuple[int, int] =
             await scenario(pilot)
 
     asyncio.run(main())
+
+
+#: A queue worker: reports the losses its config names as metrics, waits for its config's gate file if any.
+WORKER_PY = """\
+import json, os, pathlib, sys, time
+cfg = json.load(open(os.environ["LAUNCHER_CONFIG_FILE"])) if os.environ.get("LAUNCHER_CONFIG_FILE") else {}
+for step, loss in enumerate(cfg.get("losses", [0.5, 0.25])):
+    print("@metrics " + json.dumps({"loss": loss, "acc": round(1 - loss, 3), "step": step}), flush=True)
+gate = cfg.get("gate")
+while gate and not os.path.exists(gate):
+    time.sleep(0.02)
+print("worker done", flush=True)
+"""
+
+
+@pytest.fixture
+def worker_job(workspace, make_code_dir):
+    source = make_code_dir({"worker.py": WORKER_PY})
+    return workspace.create_job("code", str(source), name="worker", entry_point=["python", "worker.py"])

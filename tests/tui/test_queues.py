@@ -21,25 +21,8 @@ from tui.screens.queues import QueuesScreen
 from tui.screens.run_details import RunDetailsScreen
 from tui.screens.sweeps import SweepsScreen
 
+
 # Reports the losses its run config lists (with acc = 1 - loss), then waits for a gate file if it names one.
-WORKER_PY = """\
-import json, os, pathlib, sys, time
-cfg = json.load(open(os.environ["LAUNCHER_CONFIG_FILE"])) if os.environ.get("LAUNCHER_CONFIG_FILE") else {}
-for step, loss in enumerate(cfg.get("losses", [0.5, 0.25])):
-    print("@metrics " + json.dumps({"loss": loss, "acc": round(1 - loss, 3), "step": step}), flush=True)
-gate = cfg.get("gate")
-while gate and not os.path.exists(gate):
-    time.sleep(0.02)
-print("worker done", flush=True)
-"""
-
-
-@pytest.fixture
-def worker_job(workspace, make_code_dir):
-    source = make_code_dir({"worker.py": WORKER_PY})
-    return workspace.create_job("code", str(source), name="worker", entry_point=["python", "worker.py"])
-
-
 @pytest.fixture
 def agents(workspace):
     """The apps whose agents must be stopped at the end of the test, whatever happened."""

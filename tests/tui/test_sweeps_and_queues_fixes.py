@@ -12,18 +12,12 @@ from launcher.agent import Agent
 from launcher.queue import QueueError, create_queue, launch_add
 from launcher.sweeps import create_sweep, get_sweep, pause_sweep
 from tests.tui.conftest import drive, until
-from tests.tui.test_queues import WORKER_PY, main_screen, queues_screen, table_column
+from tests.tui.test_queues import main_screen, queues_screen, table_column
 from tui.app import AgentEvent, LauncherApp
 from tui.screens.dialogs import ConfirmScreen
 from tui.screens.queue_dialogs import QueueTargetScreen
 from tui.screens.queues import unserved_note
 from tui.screens.sweeps import SWEEP_COLUMNS, TRIAL_COLUMNS, SweepsScreen
-
-
-@pytest.fixture
-def worker_job(workspace, make_code_dir):
-    source = make_code_dir({"worker.py": WORKER_PY})
-    return workspace.create_job("code", str(source), name="worker", entry_point=["python", "worker.py"])
 
 
 @pytest.fixture
