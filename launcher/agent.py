@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from launcher import queue, states
 from launcher.errors import LaunchError
-from launcher.processes import process_start_time
+from launcher.processes import process_alive, process_start_time
 from launcher.runners.base import RunHandle
 
 if TYPE_CHECKING:
@@ -346,7 +346,7 @@ def list_agents(api: Api) -> list[dict[str, Any]]:
     for row in api.store.query("SELECT * FROM agents ORDER BY started_at DESC"):
         data = dict(row)
         data["queues"] = json.loads(data["queues"])
-        if data["state"] != AGENT_STOPPED and process_start_time(data["pid"]) != data["process_start"]:
+        if data["state"] != AGENT_STOPPED and not process_alive(data["pid"], data["process_start"]):
             data["state"] = AGENT_GONE
         data["active"] = api.store.query(
             "SELECT COUNT(*) AS n FROM queue_items WHERE agent_id=? AND state IN (?, ?)",

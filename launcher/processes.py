@@ -17,6 +17,12 @@ def process_start_time(pid: int) -> str | None:
         return None
 
 
+def process_alive(pid: int | None, start: str | None) -> bool:
+    """Whether the process recorded as (pid, start time) still runs: not when the pid is gone or now
+    belongs to another process."""
+    return bool(pid) and start is not None and process_start_time(pid) == start
+
+
 def try_lock(path: str | os.PathLike) -> int | None:
     """An exclusive flock on `path` (an open descriptor that holds it until closed or the process ends),
     or None when another process holds it. The kernel drops the lock with its holder, so a lock file

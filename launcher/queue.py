@@ -484,11 +484,10 @@ def sync_items(api: Api, item_ids: Iterable[int] | None = None) -> int:
 def recover_items(api: Api) -> int:
     """Hand back the items of agents that are gone (killed outright): a claimed item whose run was never
     recorded goes back to the queue; one whose run exists follows that run. Returns how many changed."""
-    from launcher.processes import process_start_time
+    from launcher.processes import process_alive
 
     rows = api.store.query("SELECT id, agent_pid, agent_start FROM queue_items WHERE state=?", (CLAIMED,))
-    gone = [r["id"] for r in rows
-            if r["agent_pid"] is None or process_start_time(r["agent_pid"]) != r["agent_start"]]
+    gone = [r["id"] for r in rows if not process_alive(r["agent_pid"], r["agent_start"])]
     changed = 0
     now = time.time()
     for item_id in gone:
@@ -574,11 +573,9 @@ def adopt_orphans(api: Api, queue_names: Sequence[str], *, agent_id: str, pid: i
 def _holder_gone(row: sqlite3.Row) -> bool:
     """Whether the agent recorded on an item (with its agents row's state as holder_state) no longer
     follows it."""
-    from launcher.processes import process_start_time
+    from launcher.processes import process_alive
 
-    if row["holder_state"] == _AGENT_STOPPED:
-        return True
-    return row["agent_pid"] is None or process_start_time(row["agent_pid"]) != row["agent_start"]
+    return row["holder_state"] == _AGENT_STOPPED or not process_alive(row["agent_pid"], row["agent_start"])
 
 
 def _marks(values) -> str:

@@ -28,7 +28,7 @@ from launcher.containers.settings import LABEL_JOB, LABEL_RUN, LABEL_WORKSPACE
 from launcher.environment import run_environment
 from launcher.errors import LaunchError, ResourceError
 from launcher.logfile import LogWriter
-from launcher.processes import process_start_time, try_lock
+from launcher.processes import process_alive, process_start_time, try_lock
 from launcher.runners.base import ProcessHandle, RunHandle, Runner, check_resource_args
 
 if TYPE_CHECKING:
@@ -321,6 +321,4 @@ def _note(run_dir: Path, text: str) -> None:
 
 def _live_supervisor(handle: Mapping[str, Any]) -> int | None:
     pid = handle.get("supervisor_pid")
-    if not pid or process_start_time(pid) != handle.get("supervisor_start"):
-        return None
-    return pid
+    return pid if process_alive(pid, handle.get("supervisor_start")) else None

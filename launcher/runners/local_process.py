@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from launcher import states, supervisor
 from launcher.environment import run_environment
 from launcher.errors import ResourceError
-from launcher.processes import process_start_time
+from launcher.processes import process_alive
 from launcher.runners.base import ProcessHandle, RunHandle, Runner, check_resource_args
 
 if TYPE_CHECKING:
@@ -139,10 +139,7 @@ def _starting(run: Mapping[str, Any]) -> bool:
 
 def _live_supervisor(run: Mapping[str, Any]) -> int | None:
     pid = run["handle"].get("supervisor_pid")
-    if not pid:
-        return None
-    started = process_start_time(pid)
-    if started is None or started != run["handle"].get("supervisor_start"):
+    if not process_alive(pid, run["handle"].get("supervisor_start")):
         return None  # gone, or the pid now belongs to another process
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
