@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from launcher.agent import Agent
+from tests.agents import agents_for
 
 # The program under test's runs: told by its run config what to report, how to end, and whether to wait
 # for a gate file (so a test decides when a run ends, without sleeping).
@@ -44,19 +44,7 @@ def run_config(**values) -> dict:
 @pytest.fixture
 def start_agent(api):
     """start_agent(queues, max_jobs, ...) -> a started Agent on the test's workspace; stopped at teardown."""
-    agents: list[Agent] = []
-
-    def start(queues=("default",), max_jobs: int = 1, **options) -> Agent:
-        agent = Agent(api, list(queues), max_jobs, poll_seconds=options.pop("poll_seconds", 0.1), **options)
-        agent.start()
-        agents.append(agent)
-        return agent
-
-    yield start
-    for agent in agents:
-        agent.stop("stop")
-    for agent in agents:
-        assert agent.join(60), f"agent {agent.id} did not stop"
+    yield from agents_for(api)
 
 
 def cli_argv(*args: str) -> list[str]:

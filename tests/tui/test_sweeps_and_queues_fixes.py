@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from textual.widgets import DataTable, Log
 
-from launcher.agent import Agent
 from launcher.queue import QueueError, create_queue, launch_add
 from launcher.sweeps import create_sweep, get_sweep, pause_sweep
+from tests.agents import agents_for
 from tests.tui.conftest import drive, until
 from tests.tui.test_queues import main_screen, queues_screen, table_column
 from tui.app import AgentEvent, LauncherApp
@@ -24,19 +24,7 @@ from tui.screens.sweeps import SWEEP_COLUMNS, TRIAL_COLUMNS, SweepsScreen
 def side_agent(workspace):
     """An agent outside the app (as a `launcher agent` process would be), on the queues named; stopped at
     teardown."""
-    started: list[Agent] = []
-
-    def start(queues: list[str]) -> Agent:
-        agent = Agent(workspace, queues, 1, poll_seconds=0.1)
-        agent.start()
-        started.append(agent)
-        return agent
-
-    yield start
-    for agent in started:
-        agent.stop("stop")
-    for agent in started:
-        assert agent.join(60), f"agent {agent.id} did not stop"
+    yield from agents_for(workspace)
 
 
 async def sweeps_screen(pilot) -> SweepsScreen:
