@@ -168,7 +168,13 @@ class Api:
         return self.store.get_setting(key, default)
 
     #: The workspace settings `set_setting` accepts (see `launcher settings`).
-    SETTINGS = ("default_entity", "default_project", "base_image", "ray_address")
+    #: The workspace's settings: name -> what it does (`launcher settings` shows them).
+    SETTINGS = {
+        "default_entity": "entity of new jobs and job-less runs (default: your user name)",
+        "default_project": "project of new jobs and job-less runs (default: 'default')",
+        "base_image": "base image of generated Dockerfiles (default: launcher-base:bookworm)",
+        "ray_address": "Ray dashboard address for resource 'ray' (default: http://127.0.0.1:8265)",
+    }
 
     def set_setting(self, key: str, value: Any) -> None:
         """Store a known setting (None clears it) after the check a launch makes on that value, so that a

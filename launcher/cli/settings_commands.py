@@ -7,20 +7,12 @@ import argparse
 from launcher.cli.main import EXIT_OK
 from launcher.errors import SpecError
 
-#: Setting name -> what it does (shown by `launcher settings`).
-SETTINGS = {
-    "default_entity": "entity of new jobs and job-less runs (default: your user name)",
-    "default_project": "project of new jobs and job-less runs (default: 'default')",
-    "base_image": "base image of generated Dockerfiles (default: launcher-base:bookworm)",
-    "ray_address": "Ray dashboard address for resource 'ray' (default: http://127.0.0.1:8265)",
-}
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("settings", help="show or change the workspace's settings",
                                    description="Without arguments: every setting and its value. "
                                                "With NAME: its value. With NAME VALUE: set it ('' clears it).")
-    parser.add_argument("name", nargs="?", help=", ".join(SETTINGS))
+    parser.add_argument("name", nargs="?", help="default_entity, default_project, base_image or ray_address")
     parser.add_argument("value", nargs="?")
     parser.set_defaults(handler=settings_command)
 
@@ -32,7 +24,7 @@ def settings_command(args: argparse.Namespace, open_api) -> int:
         raise SpecError(f"setting {args.name!r} is not known; expected one of: {', '.join(Api.SETTINGS)}")
     api = open_api()
     if args.name is None:
-        for name, meaning in SETTINGS.items():
+        for name, meaning in Api.SETTINGS.items():
             value = api.get_setting(name)
             print(f"{name:16} {'-' if value is None else value:32} {meaning}")
     elif args.value is None:
