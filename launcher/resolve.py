@@ -83,14 +83,8 @@ def resolve(api: Api, request: LaunchRequest) -> Resolved:
     elif job is not None and kind == "git":
         url = job.data["source"]["url"]
         version = request.version or job.data["source"]["ref"]
-        commit = api.git_cache.resolve(url, version)
+        commit, entry_points, requirements = git_version(api, job, version)
         source = {"url": url, "ref": version, "commit": commit}
-        if commit == job.data["source"]["commit"]:
-            entry_points = job.entry_points
-            requirements = job.data.get("requirements") or []
-        else:  # another version may declare other entry points and requirements
-            facts = describe_tree(lambda p: api.git_cache.read_file(url, commit, p))
-            entry_points, requirements = facts["entry_points"], facts["requirements"]
         exists = lambda p: api.git_cache.exists(url, commit, p)  # noqa: E731
 
         def materialize(destination: Path) -> None:
@@ -151,15 +145,7 @@ def _entry_point(request: LaunchRequest, job: JobVersion | None,
                  entry_points: dict[str, Any] | None) -> tuple[list[str], dict[str, Any], str | None]:
     """(argv before overrides.args, the run's config with defaults, the MLproject entry point's name)."""
     requested = request.entry_point
-    name = None
-    if requested is not None and len(requested) == 1 and entry_points and requested[0] in entry_points:
-        name = requested[0]
-    elif requested is None and job is not None and not job.entry_point and entry_points:
-        name = job.data.get("default_entry") or mlproject_default(entry_points)
-    elif (requested is not None and len(requested) == 1 and entry_points
-          and "/" not in requested[0] and "." not in requested[0]):
-        raise SpecError(f"entry point {requested[0]!r} is not one of the MLproject's entry points: "
-                        f"{', '.join(sorted(entry_points))}")
+    name = mlproject_entry(requested, job, entry_points)
     if name is not None:
         parameters = entry_points[name]["parameters"]
         config = validate_config(parameters, request.run_config)
@@ -174,6 +160,33 @@ def _entry_point(request: LaunchRequest, job: JobVersion | None,
         raise SpecError(f"job {job.ref} has no entry point; give one, e.g. entry_point=['python', 'train.py']")
     schema = job.schema if job is not None and requested is None else None
     return argv, validate_config(schema, request.run_config), None
+
+
+def git_version(api: Api, job: JobVersion, version: str) -> tuple[str, dict[str, Any], list[str]]:
+    """(commit, MLproject entry points, requirements) of a git job at `version`: the job's own when the
+    version is the commit it was created at, else read from that commit (it may declare others)."""
+    url = job.data["source"]["url"]
+    commit = api.git_cache.resolve(url, version)
+    if commit == job.data["source"]["commit"]:
+        return commit, job.entry_points, job.data.get("requirements") or []
+    facts = describe_tree(lambda p: api.git_cache.read_file(url, commit, p))
+    return commit, facts["entry_points"] or {}, facts["requirements"]
+
+
+def mlproject_entry(requested: list[str] | None, job: JobVersion | None,
+                    entry_points: dict[str, Any] | None) -> str | None:
+    """The MLproject entry point a launch runs: the one named by a one-word entry point, or the job's
+    default when none is given; None for a command of its own (or no MLproject)."""
+    if requested is not None and len(requested) == 1 and entry_points and requested[0] in entry_points:
+        return requested[0]
+    if requested is None and job is not None and not job.entry_point and entry_points:
+        name = job.data.get("default_entry")
+        return name if name in entry_points else mlproject_default(entry_points)  # another version may lack it
+    if (requested is not None and len(requested) == 1 and entry_points
+            and "/" not in requested[0] and "." not in requested[0]):
+        raise SpecError(f"entry point {requested[0]!r} is not one of the MLproject's entry points: "
+                        f"{', '.join(sorted(entry_points))}")
+    return None
 
 
 def mlproject_default(entry_points: dict[str, Any]) -> str:

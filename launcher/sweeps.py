@@ -247,7 +247,7 @@ def check_trials(api: Api, config: SweepConfig, trials: list[dict[str, Any]]) ->
     """Check every trial's run_config against the job's config schema now, so that a sweep whose values
     cannot fit the job is refused instead of queueing trials that all fail."""
     job = api.jobs.resolve(config.job)
-    schema = trial_schema(job, config.launch.get("entry_point"), _entry_points_at(api, job, config.launch.get("version")))
+    schema = trial_schema(api, job, config.launch.get("entry_point"), config.launch.get("version"))
     if schema is None:
         return  # the entry point takes any config
     for parameter in config.parameters:
@@ -268,36 +268,21 @@ def check_trials(api: Api, config: SweepConfig, trials: list[dict[str, Any]]) ->
             raise SweepError(f"trial {number} ({json.dumps(trial)}) does not fit job {job.ref}: {error}") from None
 
 
-def _entry_points_at(api: Api, job: JobVersion, version: Any) -> dict[str, Any]:
-    """The MLproject entry points a launch at `version` sees: another commit of a git job may declare others."""
-    if job.kind != "git" or not isinstance(version, str) or not version.strip():
-        return job.entry_points
-    from launcher.jobs.inspect import describe_tree
-
-    url = job.data["source"]["url"]
-    commit = api.git_cache.resolve(url, version)
-    if commit == job.data["source"]["commit"]:
-        return job.entry_points
-    return describe_tree(lambda p: api.git_cache.read_file(url, commit, p))["entry_points"] or {}
-
-
-def trial_schema(job: JobVersion, entry_point: Any, entry_points: dict[str, Any] | None = None
-                 ) -> dict[str, Any] | None:
-    """The schema a launch of `job` with this entry point checks its config against (as resolve does);
-    `entry_points`: those of the version launched, when it is not the job's own."""
-    from launcher.resolve import mlproject_default
+def trial_schema(api: Api, job: JobVersion, entry_point: Any, version: Any) -> dict[str, Any] | None:
+    """The schema a launch of `job` at `version` with this entry point checks its config against, found
+    as resolve finds it; None for a command of its own (any config)."""
+    from launcher.resolve import git_version, mlproject_entry
     from launcher.spec import normalize_entry_point
 
+    entry_points = job.entry_points
+    if job.kind == "git":
+        ref = version if isinstance(version, str) and version.strip() else job.data["source"]["ref"]
+        entry_points = git_version(api, job, ref)[1]
     requested = normalize_entry_point(entry_point)
-    entry_points = job.entry_points if entry_points is None else entry_points
-    if requested is not None:
-        if len(requested) == 1 and requested[0] in entry_points:
-            return entry_points[requested[0]]["parameters"]
-        return None  # a command of its own: any config
-    if not job.entry_point and entry_points:
-        name = job.data.get("default_entry")
-        return entry_points[name if name in entry_points else mlproject_default(entry_points)]["parameters"]
-    return job.schema
+    name = mlproject_entry(requested, job, entry_points)
+    if name is not None:
+        return entry_points[name]["parameters"]
+    return job.schema if requested is None else None
 
 
 def _new_id(api: Api) -> str:

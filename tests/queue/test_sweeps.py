@@ -174,3 +174,24 @@ def test_ended_sweeps_cannot_be_paused_resumed_or_cancelled(api, worker, start_a
                 f"launcher: error: sweep {sweep['id']} is {shown}; it cannot be moved to {target}")
         assert get_sweep(api, sweep["id"])["state"] == shown  # not rewritten
     assert {r["state"] for r in api.store.query("SELECT state FROM sweeps")} == {"running"}
+
+
+def test_trials_are_checked_against_the_parameters_a_launch_would_see(api, tmp_path):
+    # A git job's branch moved on since the job was created: a launch resolves the branch again, and so
+    # does the sweep's check (a parameter added on the branch is accepted, one it dropped is refused).
+    from tests.conftest import git
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    mlproject = 'entry_points:\n  main:\n    parameters:\n{params}    command: "python train.py"\n'
+    (repo / "MLproject").write_text(mlproject.format(params="      lr: {type: float, default: 0.1}\n"))
+    (repo / "train.py").write_text("print('hi')\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "first")
+    api.create_job("git", str(repo), name="moving")
+    (repo / "MLproject").write_text(mlproject.format(params="      seed: {type: int, default: 0}\n"))
+    git(repo, "commit", "-qam", "lr gone, seed added")
+    assert create_sweep(api, {"job": "moving", "parameters": {"seed": [1, 2]}})["trials"] == 2
+    with pytest.raises(SweepError, match="unknown config key 'lr'"):
+        create_sweep(api, {"job": "moving", "parameters": {"lr": [0.1, 0.2]}})
