@@ -72,7 +72,7 @@ def log_throughput(api: Api, lines: int) -> dict[str, float]:
     got = sum(1 for line in run.log_lines() if line.stream == "stdout")
     assert got == lines, f"the run's log has {got} lines, expected {lines}"
 
-    container = client.containers.get(run.record["handle"]["container_id"])
+    container = client.containers.get(run.record.handle["container_id"])
     began = time.perf_counter()
     count = sum(chunk.count(b"\n") for chunk in container.logs(stream=True, follow=True))
     sdk_logs = time.perf_counter() - began
@@ -100,7 +100,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as workdir:
         api = Api(Path(workdir) / "workspace")
-        reason = next(r["reason"] for r in api.resources() if r["name"] == RESOURCE)
+        reason = next(r["reason"] for r in api.resources() if r.name == RESOURCE)
         if reason:
             print(f"bench_container: {reason}", file=sys.stderr)
             return 1

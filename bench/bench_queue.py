@@ -21,7 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from launcher import Api, launch_add, states  # noqa: E402
+from launcher import Api, launch_add, # noqa: E402
+from launcher.states import RunState
 from launcher.agent import Agent  # noqa: E402
 from launcher.launch import submit  # noqa: E402
 from launcher.spec import merge_request  # noqa: E402
@@ -30,7 +31,7 @@ from launcher.spec import merge_request  # noqa: E402
 def slot_idle(api: Api, since: float, seconds: float, max_jobs: int, count: int) -> float:
     """Per item, how long a slot stayed empty: the time a launcher adds around the runs themselves
     (max_jobs x wall time, minus the time runs were alive from creation to end)."""
-    rows = api.store.query("SELECT SUM(ended_at - created_at) AS busy FROM runs WHERE created_at >= ?", (since,))
+    rows = api.workspace.store.query("SELECT SUM(ended_at - created_at) AS busy FROM runs WHERE created_at >= ?", (since,))
     return (seconds * max_jobs - rows[0]["busy"]) / count
 
 
@@ -42,7 +43,7 @@ def direct(api: Api, job: str, count: int, max_jobs: int) -> tuple[float, float,
     started = time.perf_counter()
     for _ in range(count):
         slots.acquire()
-        run = submit(api, merge_request(job=job))
+        run = submit(api.workspace, merge_request(job=job))
 
         def wait(run=run) -> None:
             try:
@@ -64,7 +65,7 @@ def queued(api: Api, job: str, count: int, max_jobs: int) -> tuple[float, float,
     for _ in range(count):
         launch_add(api, job=job)
     adding = time.perf_counter() - started
-    agent = Agent(api, ["default"], max_jobs, poll_seconds=0.5)
+    agent = Agent(api.workspace, ["default"], max_jobs, poll_seconds=0.5)
     done = threading.Event()
     # The agent reports each run's end; the drain is over when all have ended (no polling here, so the
     # CPU time measured is the agent's).
@@ -108,13 +109,13 @@ def main() -> int:
                 queued_rounds.append(queued(api, "noop", args.count, args.max_jobs))
             direct_seconds, direct_cpu, direct_idle = min(direct_rounds)
             adding, draining, agent_cpu, agent_idle = min(queued_rounds, key=lambda r: r[1])
-            ended = api.store.query("SELECT state, COUNT(*) AS n FROM runs GROUP BY state")
-            counts = {r["state"]: r["n"] for r in ended}
-            items = api.store.query("SELECT state, COUNT(*) AS n FROM queue_items GROUP BY state")
-            unfinished = [(r["id"], r["state"], r["message"], api.run(r["id"]).tail(5))
-                          for r in api.store.query("SELECT id, state, message FROM runs WHERE state != ?",
-                                                   (states.FINISHED,))]
-        assert counts == {states.FINISHED: 2 * args.count * args.rounds}, (counts, unfinished[:5])
+            ended = api.workspace.store.query("SELECT state, COUNT(*) AS n FROM runs GROUP BY state")
+            counts = {r.state: r["n"] for r in ended}
+            items = api.workspace.store.query("SELECT state, COUNT(*) AS n FROM queue_items GROUP BY state")
+            unfinished = [(r.id, r.state, r.message, api.run(r.id).tail(5))
+                          for r in api.workspace.store.query("SELECT id, state, message FROM runs WHERE state != ?",
+                                                   (RunState.FINISHED,))]
+        assert counts == {RunState.FINISHED: 2 * args.count * args.rounds}, (counts, unfinished[:5])
         print(f"{args.count} trivial runs on local-process, {args.max_jobs} at once")
         print(f"direct launches        {direct_seconds:8.2f} s   {args.count / direct_seconds:8.1f} runs/s")
         print(f"launch_add (queueing)  {adding:8.2f} s   {args.count / adding:8.1f} items/s")

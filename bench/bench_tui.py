@@ -122,7 +122,7 @@ def bench_flood(workdir: Path, lines: int) -> dict[str, float]:
                 await asyncio.sleep(0.02)
             result["idle_key_median_ms"] = statistics.median(idle_delays) * 1000
             result["idle_key_max_ms"] = max(idle_delays) * 1000
-            run = submit(api, merge_request(job="flood", entry_point=["python", "flood.py", str(lines)], run_id="flood"))
+            run = submit(api.workspace, merge_request(job="flood", entry_point=["python", "flood.py", str(lines)], run_id="flood"))
             await _until(pilot, lambda: pane.run_id == "flood" and pane.view.received > 0, 60, "the first lines")
             pane.view.focus()
             delays = []
@@ -177,7 +177,7 @@ def bench_sustained(workdir: Path, seconds: float) -> dict[str, float]:
                 original_action()
 
             pane.action_timestamps = timed_action
-            run = submit(api, merge_request(job="sustained", entry_point=["python", "flood.py", str(seconds)],
+            run = submit(api.workspace, merge_request(job="sustained", entry_point=["python", "flood.py", str(seconds)],
                                             run_id="sustained"))
             await _until(pilot, lambda: pane.run_id == "sustained" and pane.view.received > 0, 60, "the first lines")
             pane.view.focus()
@@ -248,7 +248,7 @@ def bench_naive_log(lines: int) -> float:
 def bench_table(workdir: Path, runs: int) -> tuple[float, float]:
     import json
 
-    from launcher import states
+    from launcher.states import RunState
     from tui.app import LauncherApp
     from tui.screens.main import MainScreen
 
@@ -275,11 +275,11 @@ def bench_table(workdir: Path, runs: int) -> tuple[float, float]:
     spec = {"run_id": "", "name": "bench", "argv": ["python", "train.py"], "run_config": {"lr": 0.1}}
     for i in range(runs):
         run_id = f"bench{i:05d}"
-        api.store.insert_run({"id": run_id, "name": f"exp-{i % 97}", "project": "bench", "entity": "me",
+        api.workspace.store.insert_run({"id": run_id, "name": f"exp-{i % 97}", "project": "bench", "entity": "me",
                               "job": f"me/bench/job{i % 13}:v{i % 3}", "resource": "local-process",
                               "spec": {**spec, "run_id": run_id}})
-        api.store.transition(run_id, states.RUNNING)
-        api.store.transition(run_id, (states.FINISHED, states.FAILED, states.STOPPED)[i % 3],
+        api.workspace.store.transition(run_id, RunState.RUNNING)
+        api.workspace.store.transition(run_id, (RunState.FINISHED, RunState.FAILED, RunState.STOPPED)[i % 3],
                              exit_code=(0, 1, -15)[i % 3])
     assert len(api.runs()) == runs, json.dumps(api.runs(limit=1))
     measured = open_time(api, runs)

@@ -22,20 +22,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from launcher import queue, states
+from launcher import queue
 from launcher.errors import LaunchError
 from launcher.processes import process_alive, process_start_time
-from launcher.runners.base import RunHandle
+from launcher.reconcile import reconcile
+from launcher.records import AgentRecord
+from launcher.run import Run
+from launcher.runners.base import OwnerProcess
+from launcher.states import AgentState, RunState
 
 if TYPE_CHECKING:
-    from launcher.api import Api
+    from launcher.workspace import Workspace
 
 #: After stop(): wait for the agent's runs, stop them, or leave them running (their items follow them).
 ON_STOP = ("wait", "stop", "leave")
 POLL_SECONDS = 0.5
 HOUSEKEEPING_SECONDS = 2.0
 
-AGENT_RUNNING, AGENT_STOPPING, AGENT_STOPPED, AGENT_GONE = "running", "stopping", "stopped", "gone"
 
 
 class AgentError(LaunchError):
@@ -62,7 +65,7 @@ class Agent:
     several live agents share the queue, the first to look adopts them all (checked and changed in one
     SQLite write transaction), so no orphan is counted twice or by nobody."""
 
-    def __init__(self, api: Api, queues: Sequence[str] = (queue.DEFAULT_QUEUE,), max_jobs: int = 1, *,
+    def __init__(self, workspace: Workspace, queues: Sequence[str] = (queue.DEFAULT_QUEUE,), max_jobs: int = 1, *,
                  on_stop: str = "wait", poll_seconds: float = POLL_SECONDS,
                  on_event: Callable[[str], None] | None = None) -> None:
         if isinstance(queues, str):
@@ -74,8 +77,8 @@ class Agent:
         check_on_stop(on_stop)
         if not isinstance(poll_seconds, int | float) or poll_seconds <= 0:
             raise AgentError(f"poll interval {poll_seconds!r} is not valid; expected seconds > 0")
-        self.api = api
-        self.queues = [queue.check_queue(api, name) for name in dict.fromkeys(queues)]
+        self.workspace = workspace
+        self.queues = [queue.check_queue(workspace, name) for name in dict.fromkeys(queues)]
         self.max_jobs = max_jobs
         self.on_stop = on_stop
         self.poll_seconds = float(poll_seconds)
@@ -92,7 +95,7 @@ class Agent:
         self._waited: set[str] = set()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._state = AGENT_STOPPED
+        self._state = AgentState.STOPPED
         self._next_queue = 0
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -127,7 +130,7 @@ class Agent:
         return True
 
     @property
-    def state(self) -> str:
+    def state(self) -> AgentState:
         return self._state
 
     def active_runs(self) -> list[str]:
@@ -156,10 +159,10 @@ class Agent:
                 self._fill_slots()
                 self._wake.wait(self._timeout(next_housekeeping))
                 self._wake.clear()
-            self._set_state(AGENT_STOPPING)
+            self._set_state(AgentState.STOPPING)
             self._finish_runs()
         finally:
-            self._set_state(AGENT_STOPPED)
+            self._set_state(AgentState.STOPPED)
 
     def _timeout(self, next_housekeeping: float) -> float:
         # Free slots: look at the queues again after the poll interval. No free slot: only a run's end
@@ -186,7 +189,7 @@ class Agent:
         count = len(self.queues)
         for offset in range(count):
             name = self.queues[(self._next_queue + offset) % count]
-            item = queue.claim_next(self.api, name, agent_id=self.id, pid=self.pid, process_start=self.process_start)
+            item = queue.claim_next(self.workspace, name, agent_id=self.id, pid=self.pid, process_start=self.process_start)
             if item is not None:
                 self._next_queue = (self._next_queue + offset + 1) % count
                 return item
@@ -200,7 +203,7 @@ class Agent:
         recorded = False  # a run was recorded, then its resource refused to start it
         try:
             request = merge_request(**{**item.settings, "run_id": item.reserved_run_id})
-            run = submit(self.api, request, sweep_id=item.sweep_id)
+            run = submit(self.workspace, request, sweep_id=item.sweep_id)
         except LaunchError as error:
             reason, recorded = f"launch rejected: {error}", error.run_id is not None
         except Exception as error:  # noqa: BLE001 - one bad item must not stop the agent
@@ -209,25 +212,25 @@ class Agent:
         if run is None:
             if recorded:
                 # The run was recorded but its resource refused to start it (start_failed): follow it.
-                queue.record_launch(self.api, item.id)
-                queue.sync_items(self.api, [item.id])
+                queue.record_launch(self.workspace, item.id)
+                queue.sync_items(self.workspace, [item.id])
             else:
-                queue.record_failure(self.api, item.id, reason)
+                queue.record_failure(self.workspace, item.id, reason)
             self.failed_launches += 1
             self._event(f"item {item.id} failed: {reason}")
             return
         self.launched += 1
-        if not queue.record_launch(self.api, item.id):  # cancelled while it was being launched
+        if not queue.record_launch(self.workspace, item.id):  # cancelled while it was being launched
             run.cancel(wait=False)
             self._event(f"item {item.id} was cancelled while launching; stopping run {run.id}")
         with self._lock:
             self._active[run.id] = _Active(item.id, run.id)
-        self._watch(run.id, run._handle)
+        self._watch(run.id, run._owner)
         self._event(f"item {item.id} -> run {run.id}")
 
-    def _watch(self, run_id: str, handle: RunHandle | None) -> None:
-        """Wake the loop when the run's handle sees it end (local processes: the supervisor exits)."""
-        if handle is None or type(handle).wait is RunHandle.wait:
+    def _watch(self, run_id: str, handle: OwnerProcess | None) -> None:
+        """Wake the loop when the run's owner process, started here, exits (the run has ended then)."""
+        if handle is None or handle.process is None:
             return
         self._waited.add(run_id)
 
@@ -245,8 +248,8 @@ class Agent:
         if not run_ids:
             return
         marks = ", ".join("?" for _ in run_ids)
-        rows = self.api.store.query(f"SELECT id, state FROM runs WHERE id IN ({marks})", tuple(run_ids))
-        ended = [r["id"] for r in rows if states.is_terminal(r["state"])]
+        rows = self.workspace.store.query(f"SELECT id, state FROM runs WHERE id IN ({marks})", tuple(run_ids))
+        ended = [r["id"] for r in rows if RunState(r["state"]).is_terminal()]
         ended += [run_id for run_id in run_ids if run_id not in {r["id"] for r in rows}]
         if not ended:
             return
@@ -256,26 +259,26 @@ class Agent:
             finished = [self._active.pop(run_id) for run_id in ended]
         for active in finished:
             self._waited.discard(active.run_id)
-        queue.sync_items(self.api, [a.item_id for a in finished])
-        index_runs(self.api, ended)
+        queue.sync_items(self.workspace, [a.item_id for a in finished])
+        index_runs(self.workspace, ended)
         for active in finished:
             self._event(f"run {active.run_id} (item {active.item_id}) ended")
 
     def _housekeeping(self, adopt: bool = False) -> None:
-        queue.recover_items(self.api)  # first: a gone agent's claimed item with a run becomes running
+        queue.recover_items(self.workspace)  # first: a gone agent's claimed item with a run becomes running
         if adopt:
             self._adopt()
         run_ids = self.active_runs()
         if run_ids:
             from launcher.metrics import index_runs
 
-            self.api.reconcile(run_ids=run_ids)
-            index_runs(self.api, run_ids)
-        self.api.store.execute("UPDATE agents SET updated_at=? WHERE id=?", (time.time(), self.id))
+            reconcile(self.workspace, run_ids)
+            index_runs(self.workspace, run_ids)
+        self.workspace.store.execute("UPDATE agents SET updated_at=? WHERE id=?", (time.time(), self.id))
 
     def _adopt(self) -> None:
         """Take over the active runs of gone agents' items on this agent's queues (not while stopping)."""
-        adoptions = queue.adopt_orphans(self.api, self.queues, agent_id=self.id, pid=self.pid,
+        adoptions = queue.adopt_orphans(self.workspace, self.queues, agent_id=self.id, pid=self.pid,
                                         process_start=self.process_start)
         if not adoptions:
             return
@@ -302,7 +305,7 @@ class Agent:
                 for run_id in self.active_runs():
                     self._event(f"stopping run {run_id}")
                     try:
-                        self.api.run(run_id).cancel(wait=False)
+                        Run(self.workspace, run_id).cancel(wait=False)
                     except LaunchError:
                         continue
             if time.monotonic() >= next_housekeeping:
@@ -314,18 +317,18 @@ class Agent:
     # -- bookkeeping ------------------------------------------------------------------------------------
     def _register(self) -> None:
         now = time.time()
-        self._state = AGENT_RUNNING
-        self.api.store.execute(
+        self._state = AgentState.RUNNING
+        self.workspace.store.execute(
             "INSERT INTO agents (id, pid, process_start, queues, max_jobs, state, started_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (self.id, self.pid, self.process_start, json.dumps(self.queues), self.max_jobs, AGENT_RUNNING, now, now))
+            (self.id, self.pid, self.process_start, json.dumps(self.queues), self.max_jobs, AgentState.RUNNING, now, now))
         self._event(f"agent {self.id} taking items from {', '.join(self.queues)} "
                     f"(max jobs {'unlimited' if self.max_jobs < 0 else self.max_jobs})")
 
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: AgentState) -> None:
         self._state = state
         try:
-            self.api.store.execute("UPDATE agents SET state=?, updated_at=? WHERE id=?", (state, time.time(), self.id))
+            self.workspace.store.execute("UPDATE agents SET state=?, updated_at=? WHERE id=?", (state, time.time(), self.id))
         except Exception:  # noqa: BLE001 - the workspace may already be closed when a thread ends
             pass
 
@@ -340,16 +343,17 @@ def check_on_stop(on_stop: str) -> str:
     return on_stop
 
 
-def list_agents(api: Api) -> list[dict[str, Any]]:
-    """Agents recorded in the workspace, newest first; one whose process is gone shows as "gone"."""
+def list_agents(workspace: Workspace) -> list[AgentRecord]:
+    """Agents recorded in the workspace, newest first; one whose process is gone shows as gone."""
     result = []
-    for row in api.store.query("SELECT * FROM agents ORDER BY started_at DESC"):
-        data = dict(row)
-        data["queues"] = json.loads(data["queues"])
-        if data["state"] != AGENT_STOPPED and not process_alive(data["pid"], data["process_start"]):
-            data["state"] = AGENT_GONE
-        data["active"] = api.store.query(
+    for row in workspace.store.query("SELECT * FROM agents ORDER BY started_at DESC"):
+        state = AgentState(row["state"])
+        if state is not AgentState.STOPPED and not process_alive(row["pid"], row["process_start"]):
+            state = AgentState.GONE
+        active = workspace.store.query(
             "SELECT COUNT(*) AS n FROM queue_items WHERE agent_id=? AND state IN (?, ?)",
-            (data["id"], queue.CLAIMED, queue.RUNNING))[0]["n"]
-        result.append(data)
+            (row["id"], queue.CLAIMED, queue.RUNNING))[0]["n"]
+        result.append(AgentRecord(id=row["id"], pid=row["pid"], queues=tuple(json.loads(row["queues"])),
+                                  max_jobs=row["max_jobs"], state=state, started_at=row["started_at"],
+                                  updated_at=row["updated_at"], active=active))
     return result

@@ -1,52 +1,277 @@
-"""The workspace: a folder holding the SQLite store, job snapshots, the git cache, envs and run folders."""
+"""The public façade: `Api` over one workspace, with a sub-façade per area (`api.jobs`, `api.runs`,
+`api.queues`, `api.sweeps`, `api.settings`) and W&B-style calls (`create_job`, `job`, `run`, `runs()`).
+
+Every method is a thin call into the engine module that does the work; engine modules take the
+`Workspace` (launcher/workspace.py), never this class, so nothing below imports it."""
 
 from __future__ import annotations
 
-import getpass
-import json
 import os
-import shutil
-import tempfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from launcher import states
-from launcher.errors import LaunchError, RunError, SpecError
-from launcher.jobs.registry import JobRegistry, JobVersion
-from launcher.run import Run
-from launcher.store import Store
+from launcher.reconcile import reconcile
+from launcher.run import Run, find_run
+from launcher.workspace import Workspace, default_home
 
-DEFAULT_PROJECT = "default"
+if TYPE_CHECKING:
+    from launcher.agent import Agent
+    from launcher.metrics import MetricPoint
+    from launcher.options import Option
+    from launcher.queue import QueuedItem
+    from launcher.records import (
+        AgentRecord,
+        ItemRecord,
+        JobVersion,
+        QueueRecord,
+        RunRecord,
+        SweepRecord,
+        TrialRecord,
+    )
+    from launcher.resources import ResourceStatus
+    from launcher.spec import LaunchRequest
+
+__all__ = ["Api", "default_home"]
 
 
-def default_home() -> Path:
-    configured = os.environ.get("LAUNCHER_HOME")
-    if configured:
-        return Path(configured).expanduser()
-    import platformdirs
+class Jobs:
+    """Jobs: named entity/project/name, with versions v0, v1, ... and aliases."""
 
-    return Path(platformdirs.user_data_dir("launcher", appauthor=False))
+    def __init__(self, workspace: Workspace) -> None:
+        self._workspace = workspace
+
+    def create(self, kind: str, source: str, *, entity: str | None = None, project: str | None = None,
+               name: str | None = None, entry_point: Any = None, ref: str | None = None) -> JobVersion:
+        """A job (or a new version of it when its source changed) from a code directory, a git repository
+        or a docker image."""
+        from launcher.jobs.create import create_job
+
+        return create_job(self._workspace, kind, source, entity=entity, project=project, name=name,
+                          entry_point=entry_point, ref=ref)
+
+    def get(self, ref: str) -> JobVersion:
+        return self._workspace.jobs.resolve(ref)
+
+    def list(self) -> list[JobVersion]:
+        """The latest version of every job."""
+        return self._workspace.jobs.list()
+
+    def versions(self, ref: str) -> list[JobVersion]:
+        return self._workspace.jobs.versions(ref)
+
+    def alias(self, ref: str, alias: str) -> JobVersion:
+        return self._workspace.jobs.add_alias(ref, alias)
+
+
+class Runs:
+    """Runs. Calling it lists run records (W&B's `api.runs()`), newest first."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self._workspace = workspace
+
+    def __call__(self, *, limit: int | None = None, active_only: bool = False,
+                 updated_since: float | None = None) -> list[RunRecord]:
+        return self.list(limit=limit, active_only=active_only, updated_since=updated_since)
+
+    def list(self, *, limit: int | None = None, active_only: bool = False,
+             updated_since: float | None = None) -> list[RunRecord]:
+        return self._workspace.store.list_runs(limit=limit, active_only=active_only, updated_since=updated_since)
+
+    def get(self, run_id: str) -> Run:
+        return Run(self._workspace, run_id)
+
+    def find(self, prefix: str) -> Run:
+        """A run by its id or an unambiguous prefix of it."""
+        return find_run(self._workspace, prefix)
+
+    def submit(self, request: LaunchRequest) -> Run:
+        """Launch without waiting and without tying the run to this process (the CLI's and the TUI's way:
+        runs outlive them)."""
+        from launcher.launch import submit
+
+        return submit(self._workspace, request)
+
+    def metrics(self, run_id: str) -> dict[str, list[MetricPoint]]:
+        """The run's metrics: {name: [MetricPoint(step, value, time), ...]}, indexed from its log first."""
+        from launcher.metrics import run_metrics
+
+        return run_metrics(self._workspace, run_id)
+
+    def latest_metrics(self, run_ids: Iterable[str]) -> dict[str, dict[str, MetricPoint]]:
+        """{run_id: {name: MetricPoint}} with each metric's last value; cheap enough for a run table."""
+        from launcher.metrics import latest_metrics
+
+        return latest_metrics(self._workspace, run_ids)
+
+    def new_metric_points(self, run_id: str, after: int = 0) -> tuple[list[tuple[str, MetricPoint]], int]:
+        """Points reported since `after` (a position this returned before; 0 for all), in order, and the
+        position to ask from next time (for following a run's metrics as they come)."""
+        from launcher.metrics import points_since
+
+        return points_since(self._workspace, run_id, after)
+
+
+class Queues:
+    """Queues, their items and the agents that take them. Calling it lists the queues."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self._workspace = workspace
+
+    def __call__(self) -> list[QueueRecord]:
+        from launcher.queue import queues
+
+        return queues(self._workspace)
+
+    def names(self) -> list[str]:
+        from launcher.queue import queue_names
+
+        return queue_names(self._workspace)
+
+    def create(self, name: str) -> str:
+        from launcher.queue import create_queue
+
+        return create_queue(self._workspace, name)
+
+    def delete(self, name: str) -> None:
+        from launcher.queue import delete_queue
+
+        delete_queue(self._workspace, name)
+
+    def add(self, settings: Mapping[str, Any], *, queue_name: str | None = None,
+            priority: str | None = None) -> QueuedItem:
+        from launcher.queue import DEFAULT_QUEUE, add_item
+
+        return add_item(self._workspace, settings, queue_name=queue_name or DEFAULT_QUEUE, priority=priority)
+
+    def items(self, queue_name: str | None = None, *, states: Iterable[str] | None = None,
+              sweep_id: str | None = None, limit: int | None = None) -> list[ItemRecord]:
+        """Queue items, active ones first in the order agents take them."""
+        from launcher.queue import list_items
+
+        return list_items(self._workspace, queue_name=queue_name, item_states=states, sweep_id=sweep_id,
+                          limit=limit)
+
+    def item(self, item_id: int | str) -> QueuedItem:
+        from launcher.queue import get_item
+
+        return get_item(self._workspace, item_id)
+
+    def cancel_item(self, item_id: int) -> str:
+        from launcher.queue import cancel_item
+
+        return cancel_item(self._workspace, item_id)
+
+    def remove_item(self, item_id: int) -> None:
+        from launcher.queue import remove_item
+
+        remove_item(self._workspace, item_id)
+
+    def agents(self) -> list[AgentRecord]:
+        from launcher.agent import list_agents
+
+        return list_agents(self._workspace)
+
+    def agent(self, queues: Iterable[str], max_jobs: int = 1, **options: Any) -> Agent:
+        """An agent over this workspace (start it with .start() in a thread, or .run() here)."""
+        from launcher.agent import Agent
+
+        return Agent(self._workspace, list(queues), max_jobs, **options)
+
+
+class Sweeps:
+    """Sweeps: a job tried with many configs through a queue. Calling it lists the sweeps."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self._workspace = workspace
+
+    def __call__(self) -> list[SweepRecord]:
+        from launcher.sweeps import sweeps
+
+        return sweeps(self._workspace)
+
+    def create(self, definition: Mapping[str, Any] | str | os.PathLike[str], *,
+               seed: int | None = None) -> SweepRecord:
+        from launcher.sweeps import create_sweep
+
+        return create_sweep(self._workspace, definition, seed=seed)
+
+    def get(self, sweep_id: str) -> SweepRecord:
+        from launcher.sweeps import get_sweep
+
+        return get_sweep(self._workspace, sweep_id)
+
+    def trials(self, sweep_id: str) -> list[TrialRecord]:
+        from launcher.sweeps import sweep_trials
+
+        return sweep_trials(self._workspace, sweep_id)
+
+    def pause(self, sweep_id: str) -> SweepRecord:
+        from launcher.sweeps import pause_sweep
+
+        return pause_sweep(self._workspace, sweep_id)
+
+    def resume(self, sweep_id: str) -> SweepRecord:
+        from launcher.sweeps import resume_sweep
+
+        return resume_sweep(self._workspace, sweep_id)
+
+    def cancel(self, sweep_id: str) -> SweepRecord:
+        from launcher.sweeps import cancel_sweep
+
+        return cancel_sweep(self._workspace, sweep_id)
+
+
+class Settings:
+    """The workspace's settings, each declared with what it does (launcher/settings.py)."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self._workspace = workspace
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._workspace.setting(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        """Store a known setting (None clears it) after the check a launch makes on that value."""
+        from launcher.settings import set_setting
+
+        set_setting(self._workspace, key, value)
+
+    def declared(self) -> dict[str, Option]:
+        from launcher.settings import declared
+
+        return declared()
 
 
 class Api:
-    """The workspace. Safe to open from several processes at once (CLI, TUI, agents, supervisors)."""
+    """A workspace (default: $LAUNCHER_HOME or the user data directory). Safe to open from several
+    processes at once (CLI, TUI, agents, run owners). Opening it settles runs whose owner is gone
+    (reattach=False skips that)."""
 
-    def __init__(self, home: str | os.PathLike | None = None, *, reattach: bool = True) -> None:
-        self.home = Path(home).expanduser() if home is not None else default_home()
-        try:
-            self.home.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise LaunchError(f"workspace {str(self.home)!r} cannot be created: {error.strerror}") from None
-        self.store = Store(self.home / "launcher.db")
-        self.default_entity = self.store.get_setting("default_entity") or _user_name()
-        self.default_project = self.store.get_setting("default_project") or DEFAULT_PROJECT
-        self.jobs = JobRegistry(self.store, default_entity=self.default_entity, default_project=self.default_project)
-        self._git_cache = None
+    def __init__(self, home: str | os.PathLike[str] | None = None, *, reattach: bool = True) -> None:
+        self.workspace = Workspace(home)
+        self.jobs = Jobs(self.workspace)
+        self.runs = Runs(self.workspace)
+        self.queues = Queues(self.workspace)
+        self.sweeps = Sweeps(self.workspace)
+        self.settings = Settings(self.workspace)
         if reattach:
             self.reconcile()
 
+    @property
+    def home(self) -> Path:
+        return self.workspace.home
+
+    @property
+    def default_entity(self) -> str:
+        return self.workspace.default_entity
+
+    @property
+    def default_project(self) -> str:
+        return self.workspace.default_project
+
     def close(self) -> None:
-        self.store.close()
+        self.workspace.close()
 
     def __enter__(self) -> Api:
         return self
@@ -54,234 +279,49 @@ class Api:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- places ---------------------------------------------------------------------------------------
-    @property
-    def runs_dir(self) -> Path:
-        return self.home / "runs"
-
-    @property
-    def snapshots_dir(self) -> Path:
-        return self.home / "snapshots"
-
-    @property
-    def envs_dir(self) -> Path:
-        return self.home / "envs"
-
-    @property
-    def git_cache(self):
-        if self._git_cache is None:
-            from launcher.jobs.git_source import GitCache
-
-            self._git_cache = GitCache(self.home / "git-cache")
-        return self._git_cache
-
-    def run_dir(self, run_id: str) -> Path:
-        return self.runs_dir / run_id
-
-    def staging_dir(self) -> Path:
-        """A private folder in the workspace, to be renamed into place once a launch is valid."""
-        root = self.home / "staging"
-        root.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(dir=root))
-
-    # -- jobs -----------------------------------------------------------------------------------------
+    # -- W&B-style calls ------------------------------------------------------------------------------
     def create_job(self, kind: str, source: str, *, entity: str | None = None, project: str | None = None,
                    name: str | None = None, entry_point: Any = None, ref: str | None = None) -> JobVersion:
-        """Create a job (or a new version of it when its source changed) from a code directory, a git
-        repository or a docker image."""
-        from launcher.jobs.create import job_data
-
-        default_name, data = job_data(self, kind, source, entry_point=entry_point, ref=ref)
-        return self.jobs.add_version(entity=entity or self.default_entity, project=project or self.default_project,
-                                     name=name or default_name, kind=kind, data=data)
+        return self.jobs.create(kind, source, entity=entity, project=project, name=name, entry_point=entry_point,
+                                ref=ref)
 
     def job(self, ref: str) -> JobVersion:
-        return self.jobs.resolve(ref)
+        return self.jobs.get(ref)
 
     def list_jobs(self) -> list[JobVersion]:
         return self.jobs.list()
 
     def alias_job(self, ref: str, alias: str) -> JobVersion:
-        return self.jobs.add_alias(ref, alias)
+        return self.jobs.alias(ref, alias)
 
-    # -- runs -----------------------------------------------------------------------------------------
     def run(self, run_id: str) -> Run:
-        return Run(self, run_id)
-
-    def runs(self, *, limit: int | None = None, active_only: bool = False,
-             updated_since: float | None = None) -> list[dict[str, Any]]:
-        """Run records, newest first (plain dicts: cheap enough for a table of many thousand runs)."""
-        return self.store.list_runs(limit=limit, active_only=active_only, updated_since=updated_since)
+        return self.runs.get(run_id)
 
     def find_run(self, prefix: str) -> Run:
-        """A run by its id or an unambiguous prefix of it."""
-        if self.store.get_run(prefix) is not None:
-            return Run(self, prefix)
-        matches = [r["id"] for r in self.store.query("SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 3",
-                                                     (prefix.replace("%", r"\%").replace("_", r"\_") + "%",))]
-        if len(matches) == 1:
-            return Run(self, matches[0])
-        if matches:
-            raise RunError(f"run id {prefix!r} is ambiguous: {', '.join(matches)}, ...")
-        raise RunError(f"run {prefix!r} does not exist (see 'launcher runs')")
+        return self.runs.find(prefix)
 
-    def resources(self) -> list[dict[str, Any]]:
+    def resources(self) -> list[ResourceStatus]:
         """Every resource with whether it can be used here and, if not, why."""
-        from launcher import runners
+        from launcher.resources import resource_statuses
 
-        result = []
-        for name in runners.resource_names():
-            try:
-                runner = runners.get_runner(name)
-                reason = runner.unavailable_reason() or runner.unreachable_reason(self)
-            except LaunchError as error:
-                reason = str(error)
-            except ImportError as error:
-                reason = f"not installed: {error}"
-            result.append({"name": name, "available": reason is None, "reason": reason})
-        return result
+        return resource_statuses(self.workspace)
 
     def reconcile(self, run_ids: list[str] | None = None) -> None:
-        """Let each active run's runner check that its run is still alive, or pick it up again."""
-        from launcher import runners
+        """Settle active runs (or those named) whose owner is gone."""
+        reconcile(self.workspace, run_ids)
 
-        active = self.store.list_runs(active_only=True)
-        if run_ids is not None:
-            active = [r for r in active if r["id"] in run_ids]
-        for record in active:
-            try:
-                runners.get_runner(record["resource"]).reattach(self, record)
-            except (LaunchError, ImportError):
-                continue  # the resource cannot be reached now; its runs stay as they are
-        if run_ids is None:
-            from launcher.runners.base import TIDY_DIR
-
-            try:
-                pending = [name for name in os.listdir(self.home / TIDY_DIR) if name in runners.RESOURCES]
-            except FileNotFoundError:
-                pending = []
-            for name in pending:
-                runners.get_runner(name).tidy(self)
-
-    # -- settings -------------------------------------------------------------------------------------
     def get_setting(self, key: str, default: Any = None) -> Any:
-        return self.store.get_setting(key, default)
-
-    #: The workspace settings `set_setting` accepts (see `launcher settings`).
-    #: The workspace's settings: name -> what it does (`launcher settings` shows them).
-    SETTINGS = {
-        "default_entity": "entity of new jobs and job-less runs (default: your user name)",
-        "default_project": "project of new jobs and job-less runs (default: 'default')",
-        "base_image": "base image of generated Dockerfiles (default: launcher-base:bookworm)",
-        "ray_address": "Ray dashboard address for resource 'ray' (default: http://127.0.0.1:8265)",
-    }
+        return self.settings.get(key, default)
 
     def set_setting(self, key: str, value: Any) -> None:
-        """Store a known setting (None clears it) after the check a launch makes on that value, so that a
-        bad value is refused here, with nothing stored, rather than breaking every later launch."""
-        if key not in self.SETTINGS:
-            raise SpecError(f"setting {key!r} is not known; expected one of: {', '.join(self.SETTINGS)}")
-        if value is None:
-            self.store.execute("DELETE FROM settings WHERE key=?", (key,))
-        else:
-            problem = _setting_problem(key, value)
-            if problem is not None:
-                raise SpecError(problem)
-            self.store.set_setting(key, value)
-        if key == "default_entity":
-            self.default_entity = self.jobs.default_entity = value or _user_name()
-        elif key == "default_project":
-            self.default_project = self.jobs.default_project = value or DEFAULT_PROJECT
-
-    # -- queues, sweeps and live metrics (launcher/queue.py, sweeps.py, metrics.py) -------------------
-    def queues(self) -> list[dict[str, Any]]:
-        """Every queue with its item counts by state."""
-        from launcher.queue import queues
-
-        return queues(self)
+        self.settings.set(key, value)
 
     def queue_items(self, queue_name: str | None = None, *, states: list[str] | None = None,
-                    sweep_id: str | None = None, limit: int | None = None) -> list:
-        """Queue items (ItemRecord), active ones first in the order agents take them."""
-        from launcher.queue import list_items
+                    sweep_id: str | None = None, limit: int | None = None) -> list[ItemRecord]:
+        return self.queues.items(queue_name, states=states, sweep_id=sweep_id, limit=limit)
 
-        return list_items(self, queue_name=queue_name, item_states=states, sweep_id=sweep_id, limit=limit)
+    def metrics(self, run_id: str) -> dict[str, list[MetricPoint]]:
+        return self.runs.metrics(run_id)
 
-    def sweeps(self) -> list[dict[str, Any]]:
-        from launcher.sweeps import sweeps
-
-        return sweeps(self)
-
-    def metrics(self, run_id: str) -> dict[str, list]:
-        """The run's metrics: {name: [MetricPoint(step, value, time), ...]}, indexed from its log first."""
-        from launcher.metrics import run_metrics
-
-        return run_metrics(self, run_id)
-
-    def latest_metrics(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """{run_id: {name: MetricPoint}} with each metric's last value; cheap enough for a run table."""
-        from launcher.metrics import latest_metrics
-
-        return latest_metrics(self, run_ids)
-
-
-def _setting_problem(key: str, value: Any) -> str | None:
-    """What is wrong with a setting's value, by the rules its launch flag follows; None when it is fine."""
-    if not isinstance(value, str) or not value.strip():
-        return f"setting {key} {value!r} is not valid; expected a non-empty string"
-    if key in ("default_entity", "default_project"):
-        from launcher.spec import NAME_PATTERN
-
-        if not NAME_PATTERN.match(value):
-            return (f"setting {key} {value!r} is not valid; expected a name of letters, digits, '_', '.' or '-' "
-                    "(starting with a letter or digit)")
-    elif key == "base_image":
-        from launcher.jobs.create import IMAGE_PATTERN
-
-        if not IMAGE_PATTERN.match(value):
-            return (f"setting base_image {value!r} is not a valid image reference; expected e.g. "
-                    "'launcher-base:bookworm' or 'python:3.11-slim'")
-    elif key == "ray_address":
-        from launcher.runners.ray import address_problem
-
-        return address_problem(value, "setting ray_address") or _address_shape_problem(value)
-    return None
-
-
-def _address_shape_problem(value: str) -> str | None:
-    """A dashboard address must be a URL (http://HOST[:PORT]) or HOST:PORT; a bare word is a typo far more
-    often than a host name, and would only fail at the next Ray launch."""
-    from urllib.parse import urlsplit
-
-    text = value.strip().rstrip("/")
-    try:
-        parts = urlsplit(text if "://" in text else "http://" + text)
-        port = parts.port
-    except ValueError:  # an unclosed '[', a port that is not a number or out of range
-        parts, port = urlsplit(""), -1
-    if (parts.scheme in ("http", "https") and parts.hostname and port != -1 and not (parts.path or parts.query)
-            and ("://" in text or port is not None)):
-        return None
-    return (f"setting ray_address {value!r} is not a Ray dashboard address; expected one such as "
-            "http://HOST:8265 or HOST:8265")
-
-
-def _user_name() -> str:
-    try:
-        name = getpass.getuser()
-    except (KeyError, OSError):
-        name = "local"
-    cleaned = "".join(c if c.isalnum() or c in "_.-" else "-" for c in name).strip("-._")
-    return cleaned or "local"
-
-
-def write_run_files(run_dir: Path, spec_dict: dict[str, Any]) -> None:
-    (run_dir / "config.json").write_text(json.dumps(spec_dict["run_config"], indent=2))
-    (run_dir / "spec.json").write_text(json.dumps(spec_dict, indent=2))
-
-
-def discard(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-
-
-__all__ = ["Api", "states"]
+    def latest_metrics(self, run_ids: Iterable[str]) -> dict[str, dict[str, MetricPoint]]:
+        return self.runs.latest_metrics(run_ids)

@@ -42,6 +42,14 @@ class StoreError(LaunchError):
     """The workspace database cannot be used (locked by another process for too long, damaged, ...)."""
 
 
+class StoreLockedError(StoreError):
+    """Another process held the workspace database's write lock for longer than this one would wait."""
+
+
+class DiskFullError(LaunchError):
+    """The workspace's disk is full: nothing more can be written there until space is freed."""
+
+
 class ExecutionError(LaunchError):
     """A synchronous launch whose run did not finish successfully."""
 

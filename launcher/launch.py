@@ -1,21 +1,26 @@
-"""launch(): the public entry point, W&B Launch's signature with every parameter doing what it says."""
+"""launch(): the public entry point, W&B Launch's signature with every parameter doing what it says; and
+submit(), which makes a run and hands it to its owner."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from launcher import lifecycle, states
-from launcher.api import discard, write_run_files
+from launcher import lifecycle
 from launcher.errors import ExecutionError, LaunchError, RunError
-from launcher.logfile import LogWriter
 from launcher.resolve import resolve
 from launcher.run import Run
+from launcher.runners.owner_source import OWNER_SOURCE_FILE
+from launcher.runners.ownership import CONFIG_FILE, OUTPUTS_DIR, SOURCE_DIR, SPEC_FILE, RunFolder
 from launcher.spec import LaunchRequest, merge_request
+from launcher.states import RunState
 
 if TYPE_CHECKING:
     from launcher.api import Api
+    from launcher.workspace import Workspace
 
 
 def launch(
@@ -45,7 +50,7 @@ def launch(
                             version=version, name=name, resource=resource, resource_args=resource_args,
                             project=project, entity=entity, docker_image=docker_image, run_id=run_id,
                             repository=repository)
-    run = submit(api, request)
+    run = submit(api.workspace, request)
     if not synchronous:
         lifecycle.track(run)
         return run
@@ -56,52 +61,69 @@ def launch(
     return run
 
 
-def submit(api: Api, request: LaunchRequest, *, sweep_id: str | None = None) -> Run:
-    """Validate, prepare the run folder, record the run and start it; returns without waiting.
+def submit(workspace: Workspace, request: LaunchRequest, *, sweep_id: str | None = None) -> Run:
+    """Validate, make the run folder, record the run and hand it to its owner; returns without waiting.
 
-    Nothing is written to the workspace until the request has been fully validated."""
-    resolved = resolve(api, request)
-    spec = resolved.spec
-    staging = api.staging_dir()
-    try:
-        if resolved.materialize is not None:
-            resolved.materialize(staging / "src")
-        else:
-            (staging / "src").mkdir()
-        spec_dict = spec.to_dict()
-        write_run_files(staging, spec_dict)
-        row = {"id": spec.run_id, "name": spec.name, "project": spec.project, "entity": spec.entity,
-               "job": spec.job_label, "resource": spec.resource, "spec": spec_dict, "sweep_id": sweep_id}
-        if not api.store.insert_run(row):
-            raise RunError(f"run_id {spec.run_id!r} is already used by another run; choose another or leave it out")
-        api.runs_dir.mkdir(parents=True, exist_ok=True)
-        os.rename(staging, api.run_dir(spec.run_id))
-    except BaseException:
-        discard(staging)
-        raise
-    run_dir = api.run_dir(spec.run_id)
+    Nothing is written to the workspace until the request has been fully validated. The owner lock is
+    taken in the new folder before the run is recorded and handed to the owner, so whoever looks at the
+    run finds it owned, or its owner gone, never in between."""
+    from launcher.diskspace import check_free_space
     from launcher.runners import get_runner
 
+    resolved = resolve(workspace, request)
+    spec = resolved.spec
+    check_free_space(workspace)
+    staging = workspace.staging_dir()
+    lock: int | None = None
+    run_dir = workspace.run_dir(spec.run_id)
     try:
-        handle = get_runner(spec.resource).start(api, spec, run_dir)
+        lock = RunFolder(staging).claim()
+        assert lock is not None  # a new folder: nobody else knows it
+        if resolved.materialize is not None:
+            resolved.materialize(staging / SOURCE_DIR)
+        else:
+            (staging / SOURCE_DIR).mkdir()
+        if resolved.owner_source is not None:
+            (staging / OWNER_SOURCE_FILE).write_text(json.dumps(resolved.owner_source))
+        (staging / OUTPUTS_DIR).mkdir()
+        spec_dict = spec.to_dict()
+        (staging / CONFIG_FILE).write_text(json.dumps(spec_dict["run_config"], indent=2))
+        (staging / SPEC_FILE).write_text(json.dumps(spec_dict, indent=2))
+        workspace.runs_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(staging, run_dir)
+        except OSError:  # a folder of that name exists: the id is taken
+            raise RunError(f"run_id {spec.run_id!r} is already used by another run; choose another or leave it "
+                           "out") from None
+        if not workspace.store.insert_run(run_id=spec.run_id, name=spec.name, project=spec.project,
+                                          entity=spec.entity, job=spec.job_label, resource=spec.resource,
+                                          spec=spec_dict, sweep_id=sweep_id):
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise RunError(f"run_id {spec.run_id!r} is already used by another run; choose another or leave it out")
+    except BaseException:
+        if lock is not None:
+            os.close(lock)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    folder = RunFolder(run_dir)
+    try:
+        owner = get_runner(spec.resource).start(workspace, spec, folder, lock)
     except LaunchError as error:
-        _fail_start(api, spec.run_id, str(error))
+        _fail_start(workspace, folder, str(error))
         error.run_id = spec.run_id
         raise
     except Exception as error:
-        _fail_start(api, spec.run_id, f"{type(error).__name__}: {error}")
-        error.run_id = spec.run_id  # as for a LaunchError: the run was recorded (start_failed)
+        _fail_start(workspace, folder, f"{type(error).__name__}: {error}")
+        error.run_id = spec.run_id  # type: ignore[attr-defined]  # as for a LaunchError: the run was recorded
         raise
-    return Run(api, spec.run_id, handle)
-
-
-def _fail_start(api: Api, run_id: str, message: str) -> None:
-    log = LogWriter(api.run_dir(run_id) / "output.log")
-    try:
-        log.note(message)
     finally:
-        log.close()
-    api.store.transition(run_id, states.START_FAILED, message=message)
+        os.close(lock)  # the owner holds its own copy from here on
+    return Run(workspace, spec.run_id, owner)
+
+
+def _fail_start(workspace: Workspace, folder: RunFolder, message: str) -> None:
+    folder.note(message)
+    workspace.store.transition(folder.run_id, RunState.START_FAILED, message=message)
 
 
 def execution_error(run: Run) -> ExecutionError:

@@ -18,11 +18,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
-from launcher import states
 from launcher.logfile import LETTER_AT, PAYLOAD_AT, TIMESTAMP_WIDTH
+from launcher.states import RunState
 
 if TYPE_CHECKING:
-    from launcher.api import Api
+    from launcher.workspace import Workspace
 
 MARKER = b"@metrics "
 #: Bytes of log read per indexing step; a run's index catches up over several steps. Small enough that a
@@ -149,11 +149,11 @@ def _parse_chunk(state: _Parse, chunk: bytes, base: int, final: bool) -> None:
         state.skipping = True  # not a marker (or one too long to hold): skip the rest of the line
 
 
-def index_run(api: Api, run_id: str) -> int:
+def index_run(workspace: Workspace, run_id: str) -> int:
     """Index the run's new log lines; returns the number of points added."""
-    store = api.store
+    store = workspace.store
     added = 0
-    path = api.run_dir(run_id) / "output.log"
+    path = workspace.run_dir(run_id) / "output.log"
     while True:
         rows = store.query("SELECT offset, next_step, skipping, done FROM metric_index WHERE run_id=?", (run_id,))
         if rows and rows[0]["done"]:
@@ -164,7 +164,7 @@ def index_run(api: Api, run_id: str) -> int:
         if not run:
             return added
         # Read the state before the file: a run seen as ended has written everything we then read.
-        settled = (states.is_terminal(run[0]["state"])
+        settled = (RunState(run[0]["state"]).is_terminal()
                    and time.time() - (run[0]["ended_at"] or 0) >= SETTLE_SECONDS)
         try:
             with open(path, "rb") as log:
@@ -203,27 +203,27 @@ def index_run(api: Api, run_id: str) -> int:
         # Another process indexed these bytes first, or there is more to read: look again.
 
 
-def index_runs(api: Api, run_ids: Iterable[str]) -> int:
+def index_runs(workspace: Workspace, run_ids: Iterable[str]) -> int:
     """Index every given run that is not fully indexed yet."""
-    pending = _not_done(api, list(run_ids))
-    return sum(index_run(api, run_id) for run_id in pending)
+    pending = _not_done(workspace, list(run_ids))
+    return sum(index_run(workspace, run_id) for run_id in pending)
 
 
-def _not_done(api: Api, run_ids: list[str]) -> list[str]:
+def _not_done(workspace: Workspace, run_ids: list[str]) -> list[str]:
     done: set[str] = set()
     for start in range(0, len(run_ids), 500):
         part = run_ids[start:start + 500]
         marks = ", ".join("?" for _ in part)
-        done.update(r["run_id"] for r in api.store.query(
+        done.update(r["run_id"] for r in workspace.store.query(
             f"SELECT run_id FROM metric_index WHERE done=1 AND run_id IN ({marks})", tuple(part)))
     return [run_id for run_id in run_ids if run_id not in done]
 
 
-def run_metrics(api: Api, run_id: str, names: Iterable[str] | None = None,
+def run_metrics(workspace: Workspace, run_id: str, names: Iterable[str] | None = None,
                 refresh: bool = True) -> dict[str, list[MetricPoint]]:
     """Every metric of the run as a series of points in the order they were reported."""
     if refresh:
-        index_run(api, run_id)
+        index_run(workspace, run_id)
     sql = "SELECT name, step, value, at FROM metrics WHERE run_id=?"
     params: list = [run_id]
     if names is not None:
@@ -231,22 +231,31 @@ def run_metrics(api: Api, run_id: str, names: Iterable[str] | None = None,
         sql += f" AND name IN ({', '.join('?' for _ in wanted)})"
         params.extend(wanted)
     series: dict[str, list[MetricPoint]] = {}
-    for row in api.store.query(sql + " ORDER BY rowid", tuple(params)):
+    for row in workspace.store.query(sql + " ORDER BY rowid", tuple(params)):
         series.setdefault(row["name"], []).append(MetricPoint(row["step"], row["value"], row["at"]))
     return series
 
 
-def latest_metrics(api: Api, run_ids: Iterable[str], refresh: bool = True) -> dict[str, dict[str, MetricPoint]]:
+def latest_metrics(workspace: Workspace, run_ids: Iterable[str], refresh: bool = True) -> dict[str, dict[str, MetricPoint]]:
     """The last reported value of each metric of each run: {run_id: {name: point}} (runs without
     metrics are left out). Cheap for a table: runs already fully indexed cost one shared query."""
     ids = list(run_ids)
     if refresh:
-        index_runs(api, ids)
+        index_runs(workspace, ids)
     result: dict[str, dict[str, MetricPoint]] = {}
     for start in range(0, len(ids), 500):
         part = ids[start:start + 500]
         marks = ", ".join("?" for _ in part)
-        for row in api.store.query(f"SELECT run_id, name, step, value, at FROM metrics_latest "
+        for row in workspace.store.query(f"SELECT run_id, name, step, value, at FROM metrics_latest "
                                    f"WHERE run_id IN ({marks}) ORDER BY name", tuple(part)):
             result.setdefault(row["run_id"], {})[row["name"]] = MetricPoint(row["step"], row["value"], row["at"])
     return result
+
+
+def points_since(workspace: Workspace, run_id: str, after: int) -> tuple[list[tuple[str, MetricPoint]], int]:
+    """(name, point) pairs indexed after position `after`, oldest first, and the new position."""
+    index_run(workspace, run_id)
+    rows = workspace.store.query("SELECT rowid, name, step, value, at FROM metrics WHERE run_id=? AND rowid > ? "
+                                 "ORDER BY rowid", (run_id, after))
+    points = [(row["name"], MetricPoint(row["step"], row["value"], row["at"])) for row in rows]
+    return points, (rows[-1]["rowid"] if rows else after)

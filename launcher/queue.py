@@ -16,25 +16,25 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from launcher import states
 from launcher.errors import LaunchError, RunError, SpecError
+from launcher.reconcile import reconcile
+from launcher.records import ItemRecord, QueueRecord
+from launcher.run import Run
 from launcher.spec import merge_request
+from launcher.states import AgentState, ItemState, RunState
 
 if TYPE_CHECKING:
     import sqlite3
 
     from launcher.api import Api
-    from launcher.run import Run
+    from launcher.workspace import Workspace
 
 DEFAULT_QUEUE = "default"
 PRIORITIES = ("critical", "high", "medium", "low")
 DEFAULT_PRIORITY = "medium"
 
-QUEUED, CLAIMED, RUNNING, FINISHED, FAILED, CANCELLED = (
-    "queued", "claimed", "running", "finished", "failed", "cancelled")
-ITEM_STATES = (QUEUED, CLAIMED, RUNNING, FINISHED, FAILED, CANCELLED)
-ITEM_ACTIVE = (QUEUED, CLAIMED, RUNNING)
-ITEM_TERMINAL = (FINISHED, FAILED, CANCELLED)
+QUEUED, CLAIMED, RUNNING = ItemState.QUEUED, ItemState.CLAIMED, ItemState.RUNNING
+FINISHED, FAILED, CANCELLED = ItemState.FINISHED, ItemState.FAILED, ItemState.CANCELLED
 
 QUEUE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 #: How often a process waiting on an item re-reads the store.
@@ -50,31 +50,31 @@ class QueueError(LaunchError):
 
 
 # -- queues -------------------------------------------------------------------------------------------
-def queue_names(api: Api) -> list[str]:
-    return [r["name"] for r in api.store.query("SELECT name FROM queues ORDER BY name")]
+def queue_names(workspace: Workspace) -> list[str]:
+    return [r["name"] for r in workspace.store.query("SELECT name FROM queues ORDER BY name")]
 
 
-def check_queue(api: Api, name: Any) -> str:
-    if not isinstance(name, str) or not api.store.query("SELECT 1 FROM queues WHERE name=?", (name,)):
-        raise QueueError(f"unknown queue {name!r}; expected one of: {', '.join(queue_names(api))} "
+def check_queue(workspace: Workspace, name: Any) -> str:
+    if not isinstance(name, str) or not workspace.store.query("SELECT 1 FROM queues WHERE name=?", (name,)):
+        raise QueueError(f"unknown queue {name!r}; expected one of: {', '.join(queue_names(workspace))} "
                          f"(create it: 'launcher queue create NAME', or N on the queues screen)")
     return name
 
 
-def create_queue(api: Api, name: str) -> str:
+def create_queue(workspace: Workspace, name: str) -> str:
     if not isinstance(name, str) or not QUEUE_NAME_PATTERN.match(name):
         raise QueueError(f"queue name {name!r} is not valid; expected 1-64 letters, digits, '_', '.' or '-'")
-    api.store.execute("INSERT OR IGNORE INTO queues (name, created_at) VALUES (?, ?)", (name, time.time()))
+    workspace.store.execute("INSERT OR IGNORE INTO queues (name, created_at) VALUES (?, ?)", (name, time.time()))
     return name
 
 
-def delete_queue(api: Api, name: str) -> None:
+def delete_queue(workspace: Workspace, name: str) -> None:
     """Delete a queue and its ended items; refused while it still has queued, claimed or running items."""
-    check_queue(api, name)
-    sync_items(api)
-    with api.store.transaction() as conn:
-        active = conn.execute(f"SELECT COUNT(*) FROM queue_items WHERE queue=? AND state IN ({_marks(ITEM_ACTIVE)})",
-                              (name, *ITEM_ACTIVE)).fetchone()[0]
+    check_queue(workspace, name)
+    sync_items(workspace)
+    with workspace.store.transaction() as conn:
+        active = conn.execute(f"SELECT COUNT(*) FROM queue_items WHERE queue=? AND state IN ({_marks(ItemState.active())})",
+                              (name, *ItemState.active())).fetchone()[0]
         if active:
             raise QueueError(f"queue {name!r} still has {active} active item(s); cancel or remove them first")
         if conn.execute("SELECT 1 FROM sweeps WHERE queue=? AND state IN ('running', 'paused')", (name,)).fetchone():
@@ -83,15 +83,15 @@ def delete_queue(api: Api, name: str) -> None:
         conn.execute("DELETE FROM queues WHERE name=?", (name,))
 
 
-def queues(api: Api) -> list[dict[str, Any]]:
-    """Every queue with its item counts by state: {"name", "created_at", "counts": {state: n}}."""
-    sync_items(api)
+def queues(workspace: Workspace) -> list[QueueRecord]:
+    """Every queue with its item counts by state."""
+    sync_items(workspace)
     counts: dict[str, dict[str, int]] = {}
-    for row in api.store.query("SELECT queue, state, COUNT(*) AS n FROM queue_items GROUP BY queue, state"):
+    for row in workspace.store.query("SELECT queue, state, COUNT(*) AS n FROM queue_items GROUP BY queue, state"):
         counts.setdefault(row["queue"], {})[row["state"]] = row["n"]
-    return [{"name": r["name"], "created_at": r["created_at"],
-             "counts": {s: counts.get(r["name"], {}).get(s, 0) for s in ITEM_STATES}}
-            for r in api.store.query("SELECT name, created_at FROM queues ORDER BY name")]
+    return [QueueRecord(r["name"], r["created_at"],
+                        {s: counts.get(r["name"], {}).get(s, 0) for s in ItemState})
+            for r in workspace.store.query("SELECT name, created_at FROM queues ORDER BY name")]
 
 
 # -- adding -------------------------------------------------------------------------------------------
@@ -135,22 +135,22 @@ def launch_add(
                 "entry_point": entry_point, "version": version, "project": project, "entity": entity,
                 "name": name, "run_id": run_id, "docker_image": docker_image, "repository": repository,
                 "parameters": parameters}
-    return add_item(api, {k: v for k, v in settings.items() if v is not None}, queue_name=queue_name,
+    return add_item(api.workspace, {k: v for k, v in settings.items() if v is not None}, queue_name=queue_name,
                     priority=priority)
 
 
-def add_item(api: Api, settings: Mapping[str, Any], *, queue_name: str = DEFAULT_QUEUE,
+def add_item(workspace: Workspace, settings: Mapping[str, Any], *, queue_name: str = DEFAULT_QUEUE,
              priority: str | None = None, sweep_id: str | None = None) -> QueuedItem:
-    return add_items(api, [settings], queue_name=queue_name, priority=priority, sweep_id=sweep_id)[0]
+    return add_items(workspace, [settings], queue_name=queue_name, priority=priority, sweep_id=sweep_id)[0]
 
 
-def add_items(api: Api, many: Iterable[Mapping[str, Any]], *, queue_name: str = DEFAULT_QUEUE,
+def add_items(workspace: Workspace, many: Iterable[Mapping[str, Any]], *, queue_name: str = DEFAULT_QUEUE,
               priority: str | None = None, sweep_id: str | None = None) -> list[QueuedItem]:
     """Queue several launches in one transaction (a sweep's trials appear together or not at all)."""
-    prepared = prepare_items(api, many, queue_name=queue_name, priority=priority)
-    with api.store.transaction() as conn:
+    prepared = prepare_items(workspace, many, queue_name=queue_name, priority=priority)
+    with workspace.store.transaction() as conn:
         ids = insert_items(conn, prepared, sweep_id=sweep_id)
-    return [QueuedItem(api, item_id) for item_id in ids]
+    return [QueuedItem(workspace, item_id) for item_id in ids]
 
 
 @dataclass(frozen=True)
@@ -161,14 +161,14 @@ class PreparedItem:
     run_id: str | None
 
 
-def prepare_items(api: Api, many: Iterable[Mapping[str, Any]], *, queue_name: str = DEFAULT_QUEUE,
+def prepare_items(workspace: Workspace, many: Iterable[Mapping[str, Any]], *, queue_name: str = DEFAULT_QUEUE,
                   priority: str | None = None) -> list[PreparedItem]:
     """Check items before anything is stored: the queue, the priority and every item's settings."""
-    check_queue(api, queue_name)
+    check_queue(workspace, queue_name)
     rank = priority_rank(priority)
     prepared = []
     for settings in many:
-        data, run_id = check_settings(api, settings)
+        data, run_id = check_settings(workspace, settings)
         prepared.append(PreparedItem(queue_name, rank, data, run_id))
     return prepared
 
@@ -186,7 +186,7 @@ def insert_items(conn, prepared: list[PreparedItem], *, sweep_id: str | None = N
     return ids
 
 
-def check_settings(api: Api, settings: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+def check_settings(workspace: Workspace, settings: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
     """Validate launch settings as far as can be done before the launch; returns them as plain JSON data,
     and the run id they ask for, if any."""
     unknown = sorted(set(settings) - set(SETTING_KEYS))
@@ -198,8 +198,8 @@ def check_settings(api: Api, settings: Mapping[str, Any]) -> tuple[dict[str, Any
     except (TypeError, ValueError) as error:
         raise SpecError(f"queued launch settings must be JSON values: {error}") from None
     if request.job:
-        api.jobs.resolve(request.job)
-    if request.run_id is not None and api.store.get_run(request.run_id) is not None:
+        workspace.jobs.resolve(request.job)
+    if request.run_id is not None and workspace.store.get_run(request.run_id) is not None:
         raise RunError(f"run_id {request.run_id!r} is already used by another run; choose another or leave it out")
     if request.resource is not None:
         from launcher import runners
@@ -209,42 +209,9 @@ def check_settings(api: Api, settings: Mapping[str, Any]) -> tuple[dict[str, Any
 
 
 # -- items --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ItemRecord:
-    id: int
-    queue: str
-    priority: str
-    state: str
-    settings: dict[str, Any]
-    #: The item's run, once it has one (None while queued or claimed).
-    run_id: str | None
-    sweep_id: str | None
-    message: str | None
-    agent_id: str | None
-    created_at: float
-    claimed_at: float | None
-    launched_at: float | None
-    ended_at: float | None
-    #: The id its run gets or got (fixed when the item is claimed, or given by the caller).
-    reserved_run_id: str | None = None
-
-    @property
-    def done(self) -> bool:
-        return self.state in ITEM_TERMINAL
-
-    def describe(self) -> str:
-        """A short label for tables: the job, or the entry point."""
-        settings = self.settings
-        config = settings.get("config") or {}
-        label = settings.get("job") or config.get("job") or settings.get("docker_image")
-        if not label:
-            entry = settings.get("entry_point") or (config.get("overrides") or {}).get("entry_point")
-            label = " ".join(entry) if isinstance(entry, list) else str(entry or "-")
-        return label
-
-
 def _record(row) -> ItemRecord:
-    return ItemRecord(id=row["id"], queue=row["queue"], priority=PRIORITIES[row["priority"]], state=row["state"],
+    return ItemRecord(id=row["id"], queue=row["queue"], priority=PRIORITIES[row["priority"]],
+                      state=ItemState(row["state"]),
                       settings=json.loads(row["settings"]),
                       run_id=row["run_id"] if row["state"] not in (QUEUED, CLAIMED) else None,
                       sweep_id=row["sweep_id"], message=row["message"], agent_id=row["agent_id"],
@@ -255,8 +222,8 @@ def _record(row) -> ItemRecord:
 class QueuedItem:
     """A launch waiting on a queue, as launch_add returns it; any process can open it by id."""
 
-    def __init__(self, api: Api, item_id: int) -> None:
-        self.api = api
+    def __init__(self, workspace: Workspace, item_id: int) -> None:
+        self.workspace = workspace
         self.id = int(item_id)
         self.record  # noqa: B018 - raises for an unknown id
 
@@ -265,14 +232,14 @@ class QueuedItem:
 
     @property
     def record(self) -> ItemRecord:
-        rows = self.api.store.query("SELECT * FROM queue_items WHERE id=?", (self.id,))
+        rows = self.workspace.store.query("SELECT * FROM queue_items WHERE id=?", (self.id,))
         if not rows:
             raise QueueError(f"queue item {self.id} does not exist (see 'launcher queue list')")
         return _record(rows[0])
 
     @property
     def state(self) -> str:
-        sync_items(self.api, [self.id])
+        sync_items(self.workspace, [self.id])
         return self.record.state
 
     @property
@@ -285,12 +252,10 @@ class QueuedItem:
 
     def get_run(self) -> Run | None:
         """The item's run once it has one, else None."""
-        from launcher.run import Run
-
         run_id = self.run_id
-        if run_id is None or self.api.store.get_run(run_id) is None:
+        if run_id is None or self.workspace.store.get_run(run_id) is None:
             return None
-        return Run(self.api, run_id)
+        return Run(self.workspace, run_id)
 
     def wait_until_running(self, timeout: float | None = None) -> Run:
         """Block until an agent has launched the item; returns its run. Raises RunError when the item
@@ -317,10 +282,10 @@ class QueuedItem:
         return run
 
     def cancel(self) -> str:
-        return cancel_item(self.api, self.id)
+        return cancel_item(self.workspace, self.id)
 
     def remove(self) -> None:
-        remove_item(self.api, self.id)
+        remove_item(self.workspace, self.id)
 
     def _wait(self, condition, timeout: float | None, what: str) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -328,12 +293,12 @@ class QueuedItem:
         while True:
             now = time.monotonic()
             if now >= next_recover:  # the agent that took it may be gone; its run's owner too
-                recover_items(self.api)
+                recover_items(self.workspace)
                 record = self.record
                 if record.state == RUNNING and record.run_id:
-                    self.api.reconcile(run_ids=[record.run_id])
+                    reconcile(self.workspace, [record.run_id])
                 next_recover = now + 2.0
-            sync_items(self.api, [self.id])
+            sync_items(self.workspace, [self.id])
             if condition():
                 return
             if deadline is not None and now >= deadline:
@@ -341,29 +306,29 @@ class QueuedItem:
             time.sleep(WAIT_POLL_SECONDS)
 
 
-def get_item(api: Api, item_id: int | str) -> QueuedItem:
+def get_item(workspace: Workspace, item_id: int | str) -> QueuedItem:
     try:
         number = int(item_id)
     except (TypeError, ValueError):
         raise QueueError(f"queue item id {item_id!r} is not valid; expected a number (see 'launcher queue list')") from None
-    return QueuedItem(api, number)
+    return QueuedItem(workspace, number)
 
 
-def list_items(api: Api, *, queue_name: str | None = None, item_states: Iterable[str] | None = None,
+def list_items(workspace: Workspace, *, queue_name: str | None = None, item_states: Iterable[str] | None = None,
                sweep_id: str | None = None, limit: int | None = None) -> list[ItemRecord]:
     """Items in the order an agent takes them: active ones by priority then age, then ended ones, newest first."""
-    recover_items(api)
-    sync_items(api)
+    recover_items(workspace)
+    sync_items(workspace)
     where, params = [], []
     if queue_name is not None:
-        check_queue(api, queue_name)
+        check_queue(workspace, queue_name)
         where.append("queue=?")
         params.append(queue_name)
     if item_states is not None:
         wanted = list(item_states)
-        bad = [s for s in wanted if s not in ITEM_STATES]
+        bad = [s for s in wanted if s not in tuple(ItemState)]
         if bad:
-            raise QueueError(f"unknown item state {bad[0]!r}; expected one of: {', '.join(ITEM_STATES)}")
+            raise QueueError(f"unknown item state {bad[0]!r}; expected one of: {', '.join(tuple(ItemState))}")
         where.append(f"state IN ({_marks(wanted)})")
         params.extend(wanted)
     if sweep_id is not None:
@@ -372,21 +337,21 @@ def list_items(api: Api, *, queue_name: str | None = None, item_states: Iterable
     sql = "SELECT * FROM queue_items"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += (f" ORDER BY CASE WHEN state IN ({_marks(ITEM_ACTIVE)}) THEN 0 ELSE 1 END, "
+    sql += (f" ORDER BY CASE WHEN state IN ({_marks(ItemState.active())}) THEN 0 ELSE 1 END, "
             "CASE WHEN state IN ('claimed', 'running') THEN 0 ELSE 1 END, "
             "CASE WHEN state IN ('queued', 'claimed', 'running') THEN priority ELSE 0 END, "
             "CASE WHEN state IN ('queued', 'claimed', 'running') THEN id ELSE -id END")
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    return [_record(r) for r in api.store.query(sql, (*params, *ITEM_ACTIVE))]
+    return [_record(r) for r in workspace.store.query(sql, (*params, *ItemState.active()))]
 
 
-def cancel_item(api: Api, item_id: int) -> str:
+def cancel_item(workspace: Workspace, item_id: int) -> str:
     """Cancel an item: a queued or claimed one never runs; a running one has its run stopped.
     Returns the item's state afterwards (an item that had already ended keeps its state)."""
-    item = get_item(api, item_id)
+    item = get_item(workspace, item_id)
     now = time.time()
-    with api.store.transaction() as conn:
+    with workspace.store.transaction() as conn:
         row = conn.execute("SELECT state, run_id FROM queue_items WHERE id=?", (item.id,)).fetchone()
         if row["state"] in (QUEUED, CLAIMED):
             # A claimed item's agent sees the change when it records the launch, and stops the run (which
@@ -396,17 +361,17 @@ def cancel_item(api: Api, item_id: int) -> str:
                          (CANCELLED, "cancelled by request", now, now, QUEUED, item.id))
             return CANCELLED
     if row["state"] == RUNNING and row["run_id"]:
-        api.store.execute("UPDATE queue_items SET message=?, updated_at=? WHERE id=? AND state=?",
+        workspace.store.execute("UPDATE queue_items SET message=?, updated_at=? WHERE id=? AND state=?",
                           ("cancelled by request", now, item.id, RUNNING))
-        api.run(row["run_id"]).cancel(wait=False)
+        Run(workspace, row["run_id"]).cancel(wait=False)
     return item.state
 
 
-def remove_item(api: Api, item_id: int) -> None:
+def remove_item(workspace: Workspace, item_id: int) -> None:
     """Delete an item that is queued or has ended; one that is claimed or running must be cancelled first."""
-    item = get_item(api, item_id)
-    sync_items(api, [item.id])
-    with api.store.transaction() as conn:
+    item = get_item(workspace, item_id)
+    sync_items(workspace, [item.id])
+    with workspace.store.transaction() as conn:
         state = conn.execute("SELECT state FROM queue_items WHERE id=?", (item.id,)).fetchone()["state"]
         if state in (CLAIMED, RUNNING):
             raise QueueError(f"queue item {item.id} is {state}; cancel it first ('launcher queue cancel {item.id}')")
@@ -414,14 +379,14 @@ def remove_item(api: Api, item_id: int) -> None:
 
 
 # -- taking items (agents) ----------------------------------------------------------------------------
-def claim_next(api: Api, queue_name: str, *, agent_id: str, pid: int, process_start: str | None) -> ItemRecord | None:
+def claim_next(workspace: Workspace, queue_name: str, *, agent_id: str, pid: int, process_start: str | None) -> ItemRecord | None:
     """Atomically take the next item of a queue (highest priority, then oldest), skipping items of paused
     sweeps. The write lock taken by BEGIN IMMEDIATE makes two agents never take the same item. The item's
     run id is fixed here, so that whoever finds the item later can tell whether its run was created."""
     from launcher.resolve import new_run_id
 
     now = time.time()
-    with api.store.transaction() as conn:
+    with workspace.store.transaction() as conn:
         row = conn.execute(
             "UPDATE queue_items SET state=?, agent_id=?, agent_pid=?, agent_start=?, claimed_at=?, updated_at=?, "
             "message=NULL, run_id=COALESCE(run_id, ?) "
@@ -432,44 +397,44 @@ def claim_next(api: Api, queue_name: str, *, agent_id: str, pid: int, process_st
     return _record(row) if row is not None else None
 
 
-def record_launch(api: Api, item_id: int) -> bool:
+def record_launch(workspace: Workspace, item_id: int) -> bool:
     """Mark a claimed item as running once its run exists; False when it was cancelled meanwhile."""
     now = time.time()
-    return api.store.execute("UPDATE queue_items SET state=?, launched_at=?, updated_at=? WHERE id=? AND state=?",
+    return workspace.store.execute("UPDATE queue_items SET state=?, launched_at=?, updated_at=? WHERE id=? AND state=?",
                              (RUNNING, now, now, item_id, CLAIMED)) > 0
 
 
-def record_failure(api: Api, item_id: int, message: str) -> None:
+def record_failure(workspace: Workspace, item_id: int, message: str) -> None:
     """A claimed item whose launch was refused before any run existed."""
     now = time.time()
-    api.store.execute("UPDATE queue_items SET state=?, message=?, run_id=NULL, ended_at=?, updated_at=? "
+    workspace.store.execute("UPDATE queue_items SET state=?, message=?, run_id=NULL, ended_at=?, updated_at=? "
                       "WHERE id=? AND state=?", (FAILED, message, now, now, item_id, CLAIMED))
 
 
 # -- keeping item states right ------------------------------------------------------------------------
 #: run state -> (item state, reason prefix) once the run has ended.
 _RUN_END = {
-    states.FINISHED: (FINISHED, None),
-    states.FAILED: (FAILED, "run failed"),
-    states.START_FAILED: (FAILED, "run failed to start"),
-    states.STOPPED: (CANCELLED, "run stopped"),
+    RunState.FINISHED: (FINISHED, None),
+    RunState.FAILED: (FAILED, "run failed"),
+    RunState.START_FAILED: (FAILED, "run failed to start"),
+    RunState.STOPPED: (CANCELLED, "run stopped"),
 }
 
 
-def sync_items(api: Api, item_ids: Iterable[int] | None = None) -> int:
+def sync_items(workspace: Workspace, item_ids: Iterable[int] | None = None) -> int:
     """Move running items whose run has ended to the matching end state; returns how many changed."""
     ids = None if item_ids is None else list(item_ids)
     scope = "" if ids is None else f" AND q.id IN ({_marks(ids)})"
-    rows = api.store.query(
+    rows = workspace.store.query(
         "SELECT q.id, r.state, r.message FROM queue_items q JOIN runs r ON r.id = q.run_id "
-        f"WHERE q.state=? AND r.state IN ({_marks(states.TERMINAL)}){scope}",
-        (RUNNING, *states.TERMINAL, *(ids or ())))
+        f"WHERE q.state=? AND r.state IN ({_marks(RunState.terminal())}){scope}",
+        (RUNNING, *RunState.terminal(), *(ids or ())))
     if not rows:
         return 0
     changed = 0
-    with api.store.transaction() as conn:
+    with workspace.store.transaction() as conn:
         for row in rows:
-            item_state, prefix = _RUN_END[row["state"]]
+            item_state, prefix = _RUN_END[RunState(row["state"])]
             message = None
             if prefix:
                 message = f"{prefix}: {row['message']}" if row["message"] else prefix
@@ -481,17 +446,17 @@ def sync_items(api: Api, item_ids: Iterable[int] | None = None) -> int:
     return changed
 
 
-def recover_items(api: Api) -> int:
+def recover_items(workspace: Workspace) -> int:
     """Hand back the items of agents that are gone (killed outright): a claimed item whose run was never
     recorded goes back to the queue; one whose run exists follows that run. Returns how many changed."""
     from launcher.processes import process_alive
 
-    rows = api.store.query("SELECT id, agent_pid, agent_start FROM queue_items WHERE state=?", (CLAIMED,))
+    rows = workspace.store.query("SELECT id, agent_pid, agent_start FROM queue_items WHERE state=?", (CLAIMED,))
     gone = [r["id"] for r in rows if not process_alive(r["agent_pid"], r["agent_start"])]
     changed = 0
     now = time.time()
     for item_id in gone:
-        with api.store.transaction() as conn:
+        with workspace.store.transaction() as conn:
             row = conn.execute("SELECT state, run_id, agent_pid, claimed_at FROM queue_items WHERE id=?",
                                (item_id,)).fetchone()
             if row is None or row["state"] != CLAIMED:
@@ -519,9 +484,6 @@ class Adoption:
     previous_agent: str | None
 
 
-#: An agent's state in the agents table once it has returned (launcher.agent.AGENT_STOPPED; that module
-#: imports this one).
-_AGENT_STOPPED = "stopped"
 
 _ORPHAN_CANDIDATES = (
     "SELECT q.*, r.state AS run_state, a.state AS holder_state FROM queue_items q "
@@ -529,7 +491,7 @@ _ORPHAN_CANDIDATES = (
     "WHERE q.state=? AND q.agent_id IS NOT ? AND q.queue IN ({queues}) ORDER BY q.id")
 
 
-def adopt_orphans(api: Api, queue_names: Sequence[str], *, agent_id: str, pid: int,
+def adopt_orphans(workspace: Workspace, queue_names: Sequence[str], *, agent_id: str, pid: int,
                   process_start: str | None) -> list[Adoption]:
     """Take over the running items on these queues whose agent is gone, so that their runs count against
     the adopting agent's max_jobs and their items end with their runs as for the agent's own.
@@ -551,17 +513,17 @@ def adopt_orphans(api: Api, queue_names: Sequence[str], *, agent_id: str, pid: i
     sql = _ORPHAN_CANDIDATES.format(queues=_marks(names))
     params = (RUNNING, agent_id, *names)
     # A plain read first: the write lock is taken only when there is something to adopt.
-    orphans = [r for r in api.store.query(sql, params) if _holder_gone(r)]
-    ended = [r["id"] for r in orphans if states.is_terminal(r["run_state"])]
+    orphans = [r for r in workspace.store.query(sql, params) if _holder_gone(r)]
+    ended = [r["id"] for r in orphans if RunState(r["run_state"]).is_terminal()]
     if ended:
-        sync_items(api, ended)
+        sync_items(workspace, ended)
     if len(ended) == len(orphans):
         return []
     adopted: list[Adoption] = []
     now = time.time()
-    with api.store.transaction() as conn:
+    with workspace.store.transaction() as conn:
         for row in conn.execute(sql, params).fetchall():
-            if states.is_terminal(row["run_state"]) or not _holder_gone(row):
+            if RunState(row["run_state"]).is_terminal() or not _holder_gone(row):
                 continue
             updated = conn.execute(
                 "UPDATE queue_items SET agent_id=?, agent_pid=?, agent_start=?, updated_at=? WHERE id=? AND state=? "
@@ -575,7 +537,7 @@ def _holder_gone(row: sqlite3.Row) -> bool:
     follows it."""
     from launcher.processes import process_alive
 
-    return row["holder_state"] == _AGENT_STOPPED or not process_alive(row["agent_pid"], row["agent_start"])
+    return row["holder_state"] == AgentState.STOPPED or not process_alive(row["agent_pid"], row["agent_start"])
 
 
 def _marks(values) -> str:

@@ -20,8 +20,8 @@ from launcher.schema import validate_config
 from launcher.spec import LaunchRequest, LaunchSpec
 
 if TYPE_CHECKING:
-    from launcher.api import Api
-    from launcher.jobs.registry import JobVersion
+    from launcher.records import JobVersion
+    from launcher.workspace import Workspace
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -33,12 +33,15 @@ def new_run_id() -> str:
 @dataclass(frozen=True)
 class Resolved:
     spec: LaunchSpec
-    #: Writes the run's source tree into the given directory (None: the run has no source tree).
+    #: Writes the run's source tree into the given directory now, while the run folder is made (a local
+    #: copy); None when the run has no source tree or its owner makes it (see owner_source).
     materialize: Callable[[Path], None] | None
+    #: A source the run's owner checks out during set-up (a git commit: possibly slow, shown as preparing).
+    owner_source: dict[str, str] | None = None
 
 
-def resolve(api: Api, request: LaunchRequest) -> Resolved:
-    job = api.jobs.resolve(request.job) if request.job else None
+def resolve(workspace: Workspace, request: LaunchRequest) -> Resolved:
+    job = workspace.jobs.resolve(request.job) if request.job else None
     kind = job.kind if job else None
     resource = _choose_resource(request, kind)
     runner = runners.get_runner(resource)
@@ -59,17 +62,18 @@ def resolve(api: Api, request: LaunchRequest) -> Resolved:
         raise SpecError("nothing to launch: give a job, a docker_image, or an entry_point")
 
     run_id = request.run_id or new_run_id()
-    if api.store.get_run(run_id) is not None:
+    if workspace.store.get_run(run_id) is not None:
         raise RunError(f"run_id {run_id!r} is already used by another run; choose another or leave it out")
 
     source: dict[str, Any] = {}
     materialize: Callable[[Path], None] | None = None
+    owner_source: dict[str, str] | None = None
     exists: Callable[[str], bool] | None = None
     entry_points = None
     requirements: list[str] = []
     version = None
     if job is not None and kind == "code":
-        snapshot_dir = api.snapshots_dir / job.data["source"]["snapshot"]
+        snapshot_dir = workspace.snapshots_dir / job.data["source"]["snapshot"]
         if not snapshot_dir.is_dir():
             raise JobError(f"the snapshot of job {job.ref} is missing from the workspace; recreate the job")
         source = dict(job.data["source"])
@@ -82,13 +86,17 @@ def resolve(api: Api, request: LaunchRequest) -> Resolved:
             copy_snapshot(snapshot_dir, destination)
     elif job is not None and kind == "git":
         url = job.data["source"]["url"]
-        version = request.version or job.data["source"]["ref"]
-        commit, entry_points, requirements = git_version(api, job, version)
+        if request.version is None:
+            # A job version runs the commit it recorded, wherever its branch has moved since.
+            version = job.data["source"]["ref"]
+            commit = job.data["source"]["commit"]
+            entry_points, requirements = job.entry_points, job.data.get("requirements") or []
+        else:  # a branch, tag or commit named at launch is resolved anew
+            version = request.version
+            commit, entry_points, requirements = git_version(workspace, job, version)
         source = {"url": url, "ref": version, "commit": commit}
-        exists = lambda p: api.git_cache.exists(url, commit, p)  # noqa: E731
-
-        def materialize(destination: Path) -> None:
-            api.git_cache.checkout(url, commit, destination)
+        exists = lambda p: workspace.git_cache.exists(url, commit, p)  # noqa: E731
+        owner_source = {"kind": "git", "url": url, "commit": commit}
     elif job is not None:
         source = dict(job.data["source"])
 
@@ -102,15 +110,11 @@ def resolve(api: Api, request: LaunchRequest) -> Resolved:
     if foreign:
         raise ResourceError(f"resource_args names unknown resource {foreign[0]!r}; "
                             f"expected one of: {', '.join(runners.resource_names())}")
-    if materialize is None and job is None and request.docker_image is None:
-        def materialize(destination: Path) -> None:
-            destination.mkdir(parents=True, exist_ok=True)
-
     spec = LaunchSpec(
         run_id=run_id,
         name=request.name or (job.name if job else _image_name(request.docker_image) or run_id),
-        project=request.project or (job.project if job else api.default_project),
-        entity=request.entity or (job.entity if job else api.default_entity),
+        project=request.project or (job.project if job else workspace.default_project),
+        entity=request.entity or (job.entity if job else workspace.default_entity),
         resource=resource,
         resource_args=resource_args,
         job=job.ref if job else None,
@@ -125,7 +129,7 @@ def resolve(api: Api, request: LaunchRequest) -> Resolved:
         entry_point_name=entry_name,
     )
     runner.validate(spec)
-    return Resolved(spec, materialize)
+    return Resolved(spec, materialize, owner_source)
 
 
 def _choose_resource(request: LaunchRequest, kind: str | None) -> str:
@@ -162,14 +166,14 @@ def _entry_point(request: LaunchRequest, job: JobVersion | None,
     return argv, validate_config(schema, request.run_config), None
 
 
-def git_version(api: Api, job: JobVersion, version: str) -> tuple[str, dict[str, Any], list[str]]:
+def git_version(workspace: Workspace, job: JobVersion, version: str) -> tuple[str, dict[str, Any], list[str]]:
     """(commit, MLproject entry points, requirements) of a git job at `version`: the job's own when the
     version is the commit it was created at, else read from that commit (it may declare others)."""
     url = job.data["source"]["url"]
-    commit = api.git_cache.resolve(url, version)
+    commit = workspace.git_cache.resolve(url, version)
     if commit == job.data["source"]["commit"]:
         return commit, job.entry_points, job.data.get("requirements") or []
-    facts = describe_tree(lambda p: api.git_cache.read_file(url, commit, p))
+    facts = describe_tree(lambda p: workspace.git_cache.read_file(url, commit, p))
     return commit, facts["entry_points"] or {}, facts["requirements"]
 
 

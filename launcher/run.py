@@ -1,5 +1,6 @@
 """A submitted run, as the API hands it out: status, wait, cancel and logs, all read from the store and
-the run folder, so that any process sees the same run whether it launched it or not."""
+the run folder, so that any process sees the same run whether it launched it or not (MLflow's
+SubmittedRun, for every resource)."""
 
 from __future__ import annotations
 
@@ -7,109 +8,150 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from launcher import states
 from launcher.errors import RunError
 from launcher.logfile import STDERR, STDOUT, LogLine, LogReader, iter_lines, read_stream_bytes
+from launcher.options import check_grace_period
+from launcher.runners.ownership import RunFolder
 from launcher.spec import LaunchSpec
+from launcher.states import RunState
 
 if TYPE_CHECKING:
-    from launcher.api import Api
-    from launcher.runners.base import RunHandle
+    from launcher.records import RunEvent, RunRecord
+    from launcher.runners.base import OwnerProcess
+    from launcher.workspace import Workspace
 
 #: How often a waiting process re-reads the store, and how often it checks that the run's owner lives.
 POLL_SECONDS = 0.05
 RECONCILE_SECONDS = 2.0
+#: How long cancel(wait=True) waits beyond the grace period for the owner to record the stop.
+CANCEL_SLACK_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
 class RunStatus:
-    state: str
+    state: RunState
     message: str | None = None
     exit_code: int | None = None
 
     @property
     def done(self) -> bool:
-        return states.is_terminal(self.state)
+        return self.state.is_terminal()
 
 
 class Run:
-    def __init__(self, api: Api, run_id: str, handle: RunHandle | None = None) -> None:
-        self.api = api
+    def __init__(self, workspace: Workspace, run_id: str, owner: OwnerProcess | None = None) -> None:
+        self.workspace = workspace
         self.id = run_id
-        self._handle = handle
-        if api.store.get_run(run_id) is None:
+        self._owner = owner
+        if workspace.store.get_run(run_id) is None:
             raise RunError(f"run {run_id!r} does not exist (see 'launcher runs')")
 
     def __repr__(self) -> str:
-        return f"Run({self.id!r}, state={self.get_status().state!r})"
+        return f"Run({self.id!r}, state={str(self.get_status().state)!r})"
 
     # -- facts ----------------------------------------------------------------------------------------
     @property
-    def record(self) -> dict[str, Any]:
-        record = self.api.store.get_run(self.id)
-        assert record is not None
+    def record(self) -> RunRecord:
+        record = self.workspace.store.get_run(self.id)
+        if record is None:
+            raise RunError(f"run {self.id!r} no longer exists")
+        if record.active and self.folder.read_ending() is not None:
+            # Its owner recorded the end in the run folder but could not tell the store.
+            from launcher.reconcile import settle
+
+            settle(self.workspace, record)
+            record = self.workspace.store.get_run(self.id) or record
         return record
 
     @property
     def spec(self) -> LaunchSpec:
-        return LaunchSpec.from_dict(self.record["spec"])
+        return self.record.launch_spec()
 
     @property
     def dir(self) -> Path:
-        return self.api.run_dir(self.id)
+        return self.workspace.run_dir(self.id)
+
+    @property
+    def folder(self) -> RunFolder:
+        return RunFolder(self.dir)
 
     @property
     def log_path(self) -> Path:
-        return self.dir / "output.log"
+        return Path(self.folder.log)
 
     def get_status(self) -> RunStatus:
         record = self.record
-        return RunStatus(record["state"], record["message"], record["exit_code"])
+        return RunStatus(record.state, record.message, record.exit_code)
 
-    def events(self) -> list[dict[str, Any]]:
-        """The run's state changes, oldest first: [{"state", "at", "message"}]."""
-        return self.api.store.run_events(self.id)
+    def events(self) -> list[RunEvent]:
+        """The run's state changes, oldest first."""
+        return self.workspace.store.run_events(self.id)
 
     @property
-    def state(self) -> str:
+    def state(self) -> RunState:
         return self.get_status().state
 
     # -- waiting and stopping -------------------------------------------------------------------------
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the run ends; True when it finished successfully."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        if self._handle is not None:
-            self._handle.wait(timeout)
+        if self._owner is not None:
+            self._owner.wait(timeout)
         next_reconcile = time.monotonic() + RECONCILE_SECONDS
         while True:
             status = self.get_status()
             if status.done:
-                return status.state == states.FINISHED
+                return status.state is RunState.FINISHED
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 raise TimeoutError(f"run {self.id} still {status.state} after {timeout}s")
-            if now >= next_reconcile:  # the process that owns the run may have died
-                self.api.reconcile(run_ids=[self.id])
+            if now >= next_reconcile:  # the run's owner may have died
+                self._settle()
                 next_reconcile = now + RECONCILE_SECONDS
             time.sleep(POLL_SECONDS)
 
     def cancel(self, grace_period: float | None = None, wait: bool = True) -> RunStatus:
-        """Stop the run: SIGTERM (or the resource's equivalent), the grace period, then SIGKILL."""
+        """Stop the run: SIGTERM (or the resource's equivalent), the grace period, then SIGKILL. The
+        request goes to the run's owner, wherever it was launched from; a run whose owner is gone is
+        stopped here."""
+        import os
+        import signal
+
         from launcher.runners import get_runner
 
+        if grace_period is not None:
+            grace_period = check_grace_period(grace_period)
         record = self.record
-        if states.is_terminal(record["state"]):
+        if record.done:
             return self.get_status()
-        get_runner(record["resource"]).cancel(self.api, record, grace_period)
-        if wait:
-            grace = grace_period if grace_period is not None else 10.0
+        grace = grace_period if grace_period is not None else get_runner(record.resource).grace_period(
+            record.resource_args)
+        folder = self.folder
+        folder.request_cancel(grace)
+        pid = folder.owner_pid()
+        if pid is not None:
             try:
-                self.wait(timeout=grace + 30.0)
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass  # it has just ended: settled below
+        if not folder.owner_alive():
+            self._settle()
+        # Otherwise its owner is starting (the launching process holds the lock) and finds the request.
+        if wait:
+            try:
+                self.wait(timeout=grace + CANCEL_SLACK_SECONDS)
             except TimeoutError:
                 pass
         return self.get_status()
+
+    def _settle(self) -> None:
+        from launcher.reconcile import settle
+
+        record = self.workspace.store.get_run(self.id)
+        if record is not None and record.active:
+            settle(self.workspace, record)
 
     # -- logs -----------------------------------------------------------------------------------------
     def get_logs(self, streams: tuple[str, ...] = (STDOUT, STDERR)) -> str:
@@ -125,7 +167,7 @@ class Run:
     def log_lines(self) -> list[LogLine]:
         return list(iter_lines(self.log_path)) if self.log_path.exists() else []
 
-    def follow_logs(self, *, from_start: bool = True, batch: bool = False) -> Iterator[LogLine] | Iterator[list[LogLine]]:
+    def follow_logs(self, *, from_start: bool = True, batch: bool = False) -> Iterator:
         """Lines as they are written, until the run has ended and everything is read.
 
         With batch=True, yields lists of lines (what a UI wants: one update per batch)."""
@@ -153,7 +195,7 @@ class Run:
                         yield from tail
                 return
             if time.monotonic() >= next_reconcile:
-                self.api.reconcile(run_ids=[self.id])
+                self._settle()
                 next_reconcile = time.monotonic() + RECONCILE_SECONDS
             time.sleep(delay)
             delay = min(delay * 2, POLL_SECONDS)
@@ -161,3 +203,17 @@ class Run:
     def tail(self, count: int = 20) -> list[str]:
         lines = [line.text for line in self.log_lines() if line.stream in (STDOUT, STDERR)]
         return lines[-count:]
+
+
+def find_run(workspace: Workspace, prefix: str) -> Run:
+    """A run by its id or an unambiguous prefix of it."""
+    if workspace.store.get_run(prefix) is not None:
+        return Run(workspace, prefix)
+    escaped = prefix.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+    matches = [r["id"] for r in workspace.store.query(
+        "SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 3", (escaped + "%",))]
+    if len(matches) == 1:
+        return Run(workspace, matches[0])
+    if matches:
+        raise RunError(f"run id {prefix!r} is ambiguous: {', '.join(matches)}, ...")
+    raise RunError(f"run {prefix!r} does not exist (see 'launcher runs')")

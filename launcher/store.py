@@ -12,12 +12,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from launcher import states
+from launcher.states import RunState
 
-TYPE_CHECKING = False  # typing and pathlib cost run supervisors start-up time
+TYPE_CHECKING = False  # typing and pathlib cost run owners start-up time
 if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
+
+    from launcher.records import RunEvent, RunRecord
 
 # Each entry migrates the schema by one version; append, never edit, so old workspaces upgrade in order.
 MIGRATIONS: list[str] = [
@@ -77,10 +79,24 @@ MIGRATIONS: list[str] = [
         run_id TEXT NOT NULL, name TEXT NOT NULL, step INTEGER NOT NULL, value REAL NOT NULL, at REAL NOT NULL,
         PRIMARY KEY (run_id, name));
     """,
+    # One run-owner protocol (launcher/runners/ownership.py): runs gain the `preparing` state (no schema
+    # change) and tags, a note and an archived flag.
+    """
+    ALTER TABLE runs ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE runs ADD COLUMN note TEXT;
+    ALTER TABLE runs ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
+#: The first schema version whose runs are looked after by the owners of launcher/runners/ownership.py.
+#: Runs still active in an older workspace have owners of an older launcher, which this one cannot tell
+#: alive or dead: such a workspace is upgraded only once they have ended.
+OWNERSHIP_SCHEMA = 3
+
 
 RUN_COLUMNS = ("id", "name", "project", "entity", "job", "resource", "state", "message", "exit_code",
                "spec", "handle", "created_at", "started_at", "ended_at", "updated_at", "sweep_id")
+#: The first bytes of every SQLite database file.
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 class Store:
@@ -89,15 +105,18 @@ class Store:
         self._lock = threading.RLock()
         #: How long a statement waits for another process's write lock before giving up.
         self.timeout = timeout
-        self._conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        # Every process opens the store (run supervisors on each launch): skip the write lock when the
-        # schema is current already.
-        if self._conn.execute("PRAGMA user_version").fetchone()[0] != len(MIGRATIONS):
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._migrate()
+        _check_file(self.path)
+        with self._errors_as_launch_errors():
+            self._conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None,
+                                         check_same_thread=False)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            # Every process opens the store (run owners on each launch): skip the write lock when the
+            # schema is current already.
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version != len(MIGRATIONS):
+            self._upgrade(version)
 
     def close(self) -> None:
         with self._lock:
@@ -128,22 +147,44 @@ class Store:
 
     @contextmanager
     def _errors_as_launch_errors(self) -> Iterator[None]:
-        """A database that is locked for too long or damaged is a condition the user can act on: say which
-        file and what happened, in one line, instead of a traceback."""
+        """A database that is locked for too long, damaged or on a full disk is a condition the user can
+        act on: say which file and what happened, in one line, instead of a traceback."""
         try:
             yield
         except sqlite3.OperationalError as error:
-            from launcher.errors import StoreError
+            from launcher.errors import DiskFullError, StoreError, StoreLockedError
 
             text = str(error)
             if "locked" in text or "busy" in text:
-                raise StoreError(f"the workspace database {self.path} stayed locked by another process for "
-                                 f"{self.timeout:g}s; try again when it is done") from None
+                raise StoreLockedError(f"the workspace database {self.path} stayed locked by another process "
+                                       f"for {self.timeout:g}s; try again when it is done") from None
+            if "full" in text:
+                raise DiskFullError(f"no space left on device in {os.path.dirname(self.path)}: the workspace "
+                                    "database cannot be written; free some space") from None
             raise StoreError(f"the workspace database {self.path} cannot be used: {text}") from None
+        except sqlite3.DatabaseError as error:
+            from launcher.errors import StoreError
 
-    def _migrate(self) -> None:
+            raise StoreError(f"the workspace database {self.path} is damaged ({error}); run "
+                             "'launcher doctor' to check it and rebuild the run index from the run folders") from None
+
+    def _upgrade(self, version: int) -> None:
+        from launcher.errors import StoreError
+
+        if version > len(MIGRATIONS):
+            raise StoreError(f"the workspace database {self.path} was written by a newer version of the launcher "
+                             f"(schema {version}, this one knows {len(MIGRATIONS)}); upgrade the launcher")
+        with self._errors_as_launch_errors():
+            self._conn.execute("PRAGMA journal_mode=WAL")
         with self.transaction() as conn:
             current = conn.execute("PRAGMA user_version").fetchone()[0]
+            if 0 < current < OWNERSHIP_SCHEMA:
+                active = conn.execute("SELECT COUNT(*) FROM runs WHERE state IN ('starting', 'running')").fetchone()[0]
+                if active:
+                    raise StoreError(
+                        f"the workspace {os.path.dirname(self.path)} has {active} active run(s) started by an older "
+                        "version of the launcher; let them end (or cancel them with that version) before opening "
+                        "it with this one")
             for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
                 for statement in script.split(";"):
                     if statement.strip():
@@ -163,89 +204,139 @@ class Store:
         self.execute("INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                      (key, json.dumps(value)))
 
+    def delete_setting(self, key: str) -> None:
+        self.execute("DELETE FROM settings WHERE key=?", (key,))
+
     # -- runs ---------------------------------------------------------------------------------------
-    def insert_run(self, row: dict[str, Any]) -> bool:
+    def insert_run(self, *, run_id: str, name: str, project: str, entity: str, job: str, resource: str,
+                   spec: dict[str, Any], sweep_id: str | None = None) -> bool:
         """Insert a new run in the starting state; False when the id is already taken."""
         import json
 
         now = time.time()
-        values = {column: row.get(column) for column in RUN_COLUMNS}
-        values.update(state=states.STARTING, created_at=now, updated_at=now)
-        values["spec"] = json.dumps(row["spec"])
-        values["handle"] = json.dumps(row.get("handle") or {})
         with self.transaction() as conn:
-            if conn.execute("SELECT 1 FROM runs WHERE id=?", (values["id"],)).fetchone():
+            if conn.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone():
                 return False
-            placeholders = ", ".join("?" for _ in RUN_COLUMNS)
-            conn.execute(f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({placeholders})",
-                         tuple(values[c] for c in RUN_COLUMNS))
+            conn.execute("INSERT INTO runs (id, name, project, entity, job, resource, state, spec, handle, "
+                         "created_at, updated_at, sweep_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, '{}', ?, ?, ?)",
+                         (run_id, name, project, entity, job, resource, RunState.STARTING, json.dumps(spec),
+                          now, now, sweep_id))
             conn.execute("INSERT INTO run_events (run_id, state, at, message) VALUES (?, ?, ?, NULL)",
-                         (values["id"], states.STARTING, now))
+                         (run_id, RunState.STARTING, now))
         return True
 
     def transition(self, run_id: str, state: str, *, message: str | None = None,
-                   exit_code: int | None = None) -> bool:
+                   exit_code: int | None = None, clear_message: bool = False,
+                   handle: dict[str, str | int | float | None] | None = None) -> bool:
         """Move a run forward to `state`. Returns False (and changes nothing) when the run is not in a
-        state that may precede it, which is how a terminal state is kept from ever changing."""
-        allowed = states.PREDECESSORS[state]
+        state that may precede it, which is how a terminal state is kept from ever changing.
+
+        `handle` fields are merged into the run's handle in the same transaction; `clear_message` drops a
+        message left by an earlier state (the last set-up line once the program runs)."""
+        target = RunState(state)
+        allowed = target.predecessors()
         if not allowed:
             return False
         now = time.time()
         sets = ["state=?", "updated_at=?"]
-        params: list[Any] = [state, now]
+        params: list[Any] = [str(target), now]
         if message is not None:
             sets.append("message=?")
             params.append(message)
+        elif clear_message:
+            sets.append("message=NULL")
         if exit_code is not None:
             sets.append("exit_code=?")
             params.append(exit_code)
-        if state == states.RUNNING:
+        if handle:
+            sets.append("handle=json_patch(handle, ?)")
+            params.append(_json_object(handle))
+        if target is RunState.RUNNING:
             sets.append("started_at=COALESCE(started_at, ?)")
             params.append(now)
-        if states.is_terminal(state):
+        if target.is_terminal():
             sets.append("ended_at=?")
             params.append(now)
         marks = ", ".join("?" for _ in allowed)
         with self.transaction() as conn:
             changed = conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id=? AND state IN ({marks})",
-                                   (*params, run_id, *allowed)).rowcount
+                                   (*params, run_id, *(str(s) for s in allowed))).rowcount
             if changed:
                 conn.execute("INSERT INTO run_events (run_id, state, at, message) VALUES (?, ?, ?, ?)",
-                             (run_id, state, now, message))
+                             (run_id, str(target), now, message))
         return bool(changed)
 
+    def set_active_message(self, run_id: str, message: str) -> bool:
+        """Show `message` on a run that is still active (its last set-up line); never on an ended run."""
+        return bool(self.execute("UPDATE runs SET message=?, updated_at=? WHERE id=? AND state IN (?, ?, ?)",
+                                 (message, time.time(), run_id, *(str(s) for s in RunState.active()))))
+
     def update_handle(self, run_id: str, **fields: str | int | float | None) -> None:
-        """Merge runner-specific facts (pids, container id, submission id) into the run's handle.
+        """Merge runner-specific facts (pids, container id, cluster address) into the run's handle.
 
-        The merge happens in SQLite (json_patch), which keeps the supervisor free of the json module."""
-        patch = "{" + ", ".join(f'"{key}": {_json_scalar(value)}' for key, value in fields.items()) + "}"
+        The merge happens in SQLite (json_patch), which keeps run owners free of the json module."""
         self.execute("UPDATE runs SET handle=json_patch(handle, ?), updated_at=? WHERE id=?",
-                     (patch, time.time(), run_id))
+                     (_json_object(fields), time.time(), run_id))
 
-    def get_run(self, run_id: str) -> dict[str, Any] | None:
+    def get_run(self, run_id: str) -> RunRecord | None:
         rows = self.query("SELECT * FROM runs WHERE id=?", (run_id,))
-        return _run_row(rows[0]) if rows else None
+        return run_record(rows[0]) if rows else None
+
+    def run_state(self, run_id: str) -> RunState | None:
+        """Only the state (cheap: for owners and waiters)."""
+        rows = self.query("SELECT state FROM runs WHERE id=?", (run_id,))
+        return RunState(rows[0][0]) if rows else None
 
     def list_runs(self, *, limit: int | None = None, active_only: bool = False,
-                  updated_since: float | None = None) -> list[dict[str, Any]]:
+                  updated_since: float | None = None, include_archived: bool = True) -> list[RunRecord]:
         sql = "SELECT * FROM runs"
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if active_only:
-            where.append(f"state IN ({', '.join('?' for _ in states.ACTIVE)})")
-            params.extend(states.ACTIVE)
+            active = RunState.active()
+            where.append(f"state IN ({', '.join('?' for _ in active)})")
+            params.extend(str(s) for s in active)
         if updated_since is not None:
             where.append("updated_at >= ?")
             params.append(updated_since)
+        if not include_archived:
+            where.append("archived = 0")
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [_run_row(r) for r in self.query(sql, tuple(params))]
+        return [run_record(r) for r in self.query(sql, tuple(params))]
 
-    def run_events(self, run_id: str) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.query(
+    def run_events(self, run_id: str) -> list[RunEvent]:
+        from launcher.records import RunEvent
+
+        return [RunEvent(RunState(r["state"]), r["at"], r["message"]) for r in self.query(
             "SELECT state, at, message FROM run_events WHERE run_id=? ORDER BY rowid", (run_id,))]
+
+
+def _check_file(path: str) -> None:
+    """A workspace database that exists must be one: an empty or foreign file is refused, never treated
+    as a new workspace (which would hide every run it held)."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        from launcher.errors import StoreError
+
+        raise StoreError(f"the workspace database {path} cannot be read: {error.strerror}") from None
+    if header != SQLITE_HEADER:
+        from launcher.errors import StoreError
+
+        what = "is empty (0 bytes)" if not header else "is not a launcher database (not an SQLite file)"
+        raise StoreError(f"the workspace database {path} {what}; restore it from a backup, or run "
+                         "'launcher doctor --rebuild' to rebuild the run index from the run folders")
+
+
+def _json_object(fields: dict[str, str | int | float | None]) -> str:
+    return "{" + ", ".join(f'"{key}": {_json_scalar(value)}' for key, value in fields.items()) + "}"
 
 
 def _json_scalar(value: str | int | float | None) -> str:
@@ -263,10 +354,18 @@ def _json_scalar(value: str | int | float | None) -> str:
     return f'"{escaped}"'
 
 
-def _run_row(row: sqlite3.Row) -> dict[str, Any]:
+def run_record(row: sqlite3.Row) -> RunRecord:
     import json
 
-    data = dict(row)
-    data["spec"] = json.loads(data["spec"])
-    data["handle"] = json.loads(data["handle"] or "{}")
-    return data
+    from launcher.records import RunRecord
+
+    keys = row.keys()
+    return RunRecord(
+        id=row["id"], name=row["name"], project=row["project"], entity=row["entity"], job=row["job"],
+        resource=row["resource"], state=RunState(row["state"]), message=row["message"],
+        exit_code=row["exit_code"], spec=json.loads(row["spec"]), handle=json.loads(row["handle"] or "{}"),
+        created_at=row["created_at"], started_at=row["started_at"], ended_at=row["ended_at"],
+        updated_at=row["updated_at"], sweep_id=row["sweep_id"],
+        tags=tuple(json.loads(row["tags"])) if "tags" in keys else (),
+        note=row["note"] if "note" in keys else None,
+        archived=bool(row["archived"]) if "archived" in keys else False)

@@ -33,21 +33,23 @@ from typing import TYPE_CHECKING, Any
 
 from launcher import queue
 from launcher.errors import ConfigError, LaunchError
+from launcher.records import SweepRecord, TrialRecord
 from launcher.schema import validate_config
 from launcher.spec import NAME_PATTERN
+from launcher.states import ItemState, RunState, SweepState
 
 if TYPE_CHECKING:
-    from launcher.api import Api
-    from launcher.jobs.registry import JobVersion
+    from launcher.records import JobVersion
+    from launcher.workspace import Workspace
 
 METHODS = ("grid", "random")
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform")
 GOALS = ("minimize", "maximize")
 SWEEP_KEYS = ("job", "method", "parameters", "run_cap", "metric", "queue", "name", "seed", "priority",
               "entry_point", "resource", "resource_args", "project", "entity", "version")
-RUNNING, PAUSED, CANCELLED, FINISHED = "running", "paused", "cancelled", "finished"
+RUNNING, PAUSED, CANCELLED, FINISHED = SweepState.RUNNING, SweepState.PAUSED, SweepState.CANCELLED, SweepState.FINISHED
 #: Shown (never stored) for a sweep whose trials have all ended and none finished successfully.
-FAILED = "failed"
+FAILED = SweepState.FAILED
 
 
 class SweepError(ConfigError):
@@ -222,32 +224,33 @@ def _values(name: str, values: list) -> Parameter:
 
 
 # -- sweeps in the workspace --------------------------------------------------------------------------
-def create_sweep(api: Api, definition: Mapping[str, Any] | str | Path, *, seed: int | None = None) -> dict[str, Any]:
+def create_sweep(workspace: Workspace, definition: Mapping[str, Any] | str | Path, *,
+                 seed: int | None = None) -> SweepRecord:
     """Create a sweep from a definition (a mapping, or the path of a TOML file) and queue its trials.
     Returns the sweep's record (see get_sweep)."""
     data = definition if isinstance(definition, Mapping) else load_sweep_file(definition)
     config = parse_sweep(data, seed=seed)
     trials = config.trials()
-    check_trials(api, config, trials)
-    sweep_id = _new_id(api)
+    check_trials(workspace, config, trials)
+    sweep_id = _new_id(workspace)
     name = config.name or f"sweep-{sweep_id}"
     settings = [{"job": config.job, **config.launch, "name": f"{name}-{number}",
                  "config": {"overrides": {"run_config": trial}}} for number, trial in enumerate(trials, start=1)]
-    prepared = queue.prepare_items(api, settings, queue_name=config.queue, priority=config.priority)
+    prepared = queue.prepare_items(workspace, settings, queue_name=config.queue, priority=config.priority)
     now = time.time()
-    with api.store.transaction() as conn:
+    with workspace.store.transaction() as conn:
         conn.execute("INSERT INTO sweeps (id, name, state, queue, config, created_at, updated_at) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?)", (sweep_id, name, RUNNING, config.queue,
                                                       json.dumps(config.raw), now, now))
         queue.insert_items(conn, prepared, sweep_id=sweep_id)
-    return get_sweep(api, sweep_id)
+    return get_sweep(workspace, sweep_id)
 
 
-def check_trials(api: Api, config: SweepConfig, trials: list[dict[str, Any]]) -> None:
+def check_trials(workspace: Workspace, config: SweepConfig, trials: list[dict[str, Any]]) -> None:
     """Check every trial's run_config against the job's config schema now, so that a sweep whose values
     cannot fit the job is refused instead of queueing trials that all fail."""
-    job = api.jobs.resolve(config.job)
-    schema = trial_schema(api, job, config.launch.get("entry_point"), config.launch.get("version"))
+    job = workspace.jobs.resolve(config.job)
+    schema = trial_schema(workspace, job, config.launch.get("entry_point"), config.launch.get("version"))
     if schema is None:
         return  # the entry point takes any config
     for parameter in config.parameters:
@@ -268,16 +271,15 @@ def check_trials(api: Api, config: SweepConfig, trials: list[dict[str, Any]]) ->
             raise SweepError(f"trial {number} ({json.dumps(trial)}) does not fit job {job.ref}: {error}") from None
 
 
-def trial_schema(api: Api, job: JobVersion, entry_point: Any, version: Any) -> dict[str, Any] | None:
+def trial_schema(workspace: Workspace, job: JobVersion, entry_point: Any, version: Any) -> dict[str, Any] | None:
     """The schema a launch of `job` at `version` with this entry point checks its config against, found
     as resolve finds it; None for a command of its own (any config)."""
     from launcher.resolve import git_version, mlproject_entry
     from launcher.spec import normalize_entry_point
 
     entry_points = job.entry_points
-    if job.kind == "git":
-        ref = version if isinstance(version, str) and version.strip() else job.data["source"]["ref"]
-        entry_points = git_version(api, job, ref)[1]
+    if job.kind == "git" and isinstance(version, str) and version.strip():
+        entry_points = git_version(workspace, job, version)[1]  # a version named at launch: resolved anew
     requested = normalize_entry_point(entry_point)
     name = mlproject_entry(requested, job, entry_points)
     if name is not None:
@@ -285,20 +287,20 @@ def trial_schema(api: Api, job: JobVersion, entry_point: Any, version: Any) -> d
     return job.schema if requested is None else None
 
 
-def _new_id(api: Api) -> str:
+def _new_id(workspace: Workspace) -> str:
     from launcher.resolve import new_run_id
 
     while True:
         candidate = new_run_id()
-        if not api.store.query("SELECT 1 FROM sweeps WHERE id=?", (candidate,)):
+        if not workspace.store.query("SELECT 1 FROM sweeps WHERE id=?", (candidate,)):
             return candidate
 
 
-def find_sweep_id(api: Api, prefix: str) -> str:
-    rows = api.store.query("SELECT id FROM sweeps WHERE id=? OR name=?", (prefix, prefix))
+def find_sweep_id(workspace: Workspace, prefix: str) -> str:
+    rows = workspace.store.query("SELECT id FROM sweeps WHERE id=? OR name=?", (prefix, prefix))
     if len(rows) == 1:
         return rows[0]["id"]
-    matches = [r["id"] for r in api.store.query("SELECT id FROM sweeps WHERE id LIKE ? LIMIT 3",
+    matches = [r["id"] for r in workspace.store.query("SELECT id FROM sweeps WHERE id LIKE ? LIMIT 3",
                                                 (prefix.replace("%", "").replace("_", "") + "%",))]
     if len(matches) == 1:
         return matches[0]
@@ -307,105 +309,110 @@ def find_sweep_id(api: Api, prefix: str) -> str:
     raise SweepError(f"sweep {prefix!r} does not exist (see 'launcher sweep list')")
 
 
-def get_sweep(api: Api, sweep_id: str) -> dict[str, Any]:
-    """{"id", "name", "state", "queue", "method", "metric", "config", "counts": {item state: n}, "created_at"}.
-    A running sweep whose items have all ended shows as "finished", or as "failed" when none of them
-    finished successfully."""
-    sweep_id = find_sweep_id(api, sweep_id)
-    queue.sync_items(api)
-    return _describe(api, api.store.query("SELECT * FROM sweeps WHERE id=?", (sweep_id,))[0])
+def get_sweep(workspace: Workspace, sweep_id: str) -> SweepRecord:
+    """A sweep by its id or an unambiguous prefix. A running sweep whose items have all ended shows as
+    finished, or as failed when none of them finished successfully."""
+    sweep_id = find_sweep_id(workspace, sweep_id)
+    queue.sync_items(workspace)
+    return _describe(workspace, workspace.store.query("SELECT * FROM sweeps WHERE id=?", (sweep_id,))[0])
 
 
-def sweeps(api: Api) -> list[dict[str, Any]]:
+def sweeps(workspace: Workspace) -> list[SweepRecord]:
     """Every sweep, newest first (see get_sweep)."""
-    queue.sync_items(api)
-    return [_describe(api, row) for row in api.store.query("SELECT * FROM sweeps ORDER BY created_at DESC")]
+    queue.sync_items(workspace)
+    return [_describe(workspace, row)
+            for row in workspace.store.query("SELECT * FROM sweeps ORDER BY created_at DESC")]
 
 
-def paused_sweep_ids(api: Api) -> set[str]:
+def paused_sweep_ids(workspace: Workspace) -> set[str]:
     """The ids of the paused sweeps: agents skip their items."""
-    return {r["id"] for r in api.store.query("SELECT id FROM sweeps WHERE state=?", (PAUSED,))}
+    return {r["id"] for r in workspace.store.query("SELECT id FROM sweeps WHERE state=?", (PAUSED,))}
 
 
-def _describe(api: Api, row) -> dict[str, Any]:
+def _item_counts(rows) -> dict[ItemState, int]:
+    counts = {state: 0 for state in ItemState}
+    for r in rows:
+        counts[ItemState(r["state"])] = r["n"]
+    return counts
+
+
+def _describe(workspace: Workspace, row) -> SweepRecord:
     config = json.loads(row["config"])
-    counts = {state: 0 for state in queue.ITEM_STATES}
-    for r in api.store.query("SELECT state, COUNT(*) AS n FROM queue_items WHERE sweep_id=? GROUP BY state", (row["id"],)):
-        counts[r["state"]] = r["n"]
-    state = shown_state(row["state"], counts)
-    return {"id": row["id"], "name": row["name"], "state": state, "queue": row["queue"],
-            "method": config.get("method"), "metric": config.get("metric"), "config": config,
-            "counts": counts, "trials": sum(counts.values()), "created_at": row["created_at"]}
+    counts = _item_counts(workspace.store.query(
+        "SELECT state, COUNT(*) AS n FROM queue_items WHERE sweep_id=? GROUP BY state", (row["id"],)))
+    return SweepRecord(id=row["id"], name=row["name"], state=shown_state(SweepState(row["state"]), counts),
+                       queue=row["queue"], method=config.get("method") or "grid", metric=config.get("metric"),
+                       config=config, counts=counts, created_at=row["created_at"])
 
 
-def shown_state(stored: str, counts: Mapping[str, int]) -> str:
-    """The state a sweep shows: a running sweep whose items have all ended reads "finished", or "failed"
-    when none of them finished successfully."""
-    if stored == RUNNING and not any(counts.get(s, 0) for s in queue.ITEM_ACTIVE):
-        return FAILED if counts.get(queue.FAILED) and not counts.get(queue.FINISHED) else FINISHED
+def shown_state(stored: SweepState, counts: Mapping[ItemState, int]) -> SweepState:
+    """The state a sweep shows: a running sweep whose items have all ended reads finished, or failed when
+    none of them finished successfully."""
+    if stored is RUNNING and not any(counts.get(s, 0) for s in ItemState.active()):
+        return FAILED if counts.get(ItemState.FAILED) and not counts.get(ItemState.FINISHED) else FINISHED
     return stored
 
 
-def sweep_trials(api: Api, sweep_id: str) -> list[dict[str, Any]]:
+def sweep_trials(workspace: Workspace, sweep_id: str) -> list[TrialRecord]:
     """The sweep's trials: item, state, run, parameters and the metric's latest value, best first when
     the sweep has a metric (trials without a value last), else in launch order."""
     from launcher.metrics import latest_metrics
 
-    sweep = get_sweep(api, sweep_id)
-    items = api.store.query(
+    sweep = get_sweep(workspace, sweep_id)
+    items = workspace.store.query(
         "SELECT q.id, q.state, q.run_id, q.settings, q.message, r.state AS run_state FROM queue_items q "
         "LEFT JOIN runs r ON r.id = q.run_id AND q.state NOT IN ('queued', 'claimed') "
-        "WHERE q.sweep_id=? ORDER BY q.id", (sweep["id"],))
-    metric = sweep["metric"]
+        "WHERE q.sweep_id=? ORDER BY q.id", (sweep.id,))
+    metric = sweep.metric
     run_ids = [r["run_id"] for r in items if r["run_state"] is not None]
-    latest = latest_metrics(api, run_ids) if run_ids else {}
+    latest = latest_metrics(workspace, run_ids) if run_ids else {}
     trials = []
     for row in items:
         has_run = row["run_state"] is not None
         values = latest.get(row["run_id"], {}) if has_run else {}
         point = values.get(metric["name"]) if metric else None
-        trials.append({"item_id": row["id"], "state": row["state"], "run_id": row["run_id"] if has_run else None,
-                       "run_state": row["run_state"], "message": row["message"],
-                       "parameters": json.loads(row["settings"])["config"]["overrides"]["run_config"],
-                       "metric": None if point is None else point.value,
-                       "metrics": {name: p.value for name, p in values.items()}})
+        trials.append(TrialRecord(
+            item_id=row["id"], state=ItemState(row["state"]), run_id=row["run_id"] if has_run else None,
+            run_state=RunState(row["run_state"]) if has_run else None, message=row["message"],
+            parameters=json.loads(row["settings"])["config"]["overrides"]["run_config"],
+            metric=None if point is None else point.value, metrics={name: p.value for name, p in values.items()}))
     if metric:
         sign = -1.0 if metric["goal"] == "maximize" else 1.0
-        trials.sort(key=lambda t: (t["metric"] is None, sign * t["metric"] if t["metric"] is not None else 0.0))
+        trials.sort(key=lambda t: (t.metric is None, sign * t.metric if t.metric is not None else 0.0))
     return trials
 
 
-def pause_sweep(api: Api, sweep_id: str) -> dict[str, Any]:
+def pause_sweep(workspace: Workspace, sweep_id: str) -> SweepRecord:
     """Agents stop taking the sweep's items (runs already started go on)."""
-    return _move(api, sweep_id, PAUSED, {RUNNING, PAUSED})
+    return _move(workspace, sweep_id, PAUSED, {RUNNING, PAUSED})
 
 
-def resume_sweep(api: Api, sweep_id: str) -> dict[str, Any]:
-    return _move(api, sweep_id, RUNNING, {PAUSED, RUNNING})
+def resume_sweep(workspace: Workspace, sweep_id: str) -> SweepRecord:
+    return _move(workspace, sweep_id, RUNNING, {PAUSED, RUNNING})
 
 
-def cancel_sweep(api: Api, sweep_id: str) -> dict[str, Any]:
+def cancel_sweep(workspace: Workspace, sweep_id: str) -> SweepRecord:
     """Cancel the sweep's waiting items and stop its running runs."""
-    sweep = _move(api, sweep_id, CANCELLED, {RUNNING, PAUSED, CANCELLED})
-    for row in api.store.query("SELECT id FROM queue_items WHERE sweep_id=? AND state IN (?, ?, ?)",
-                               (sweep["id"], *queue.ITEM_ACTIVE)):
+    sweep = _move(workspace, sweep_id, CANCELLED, {RUNNING, PAUSED, CANCELLED})
+    for row in workspace.store.query("SELECT id FROM queue_items WHERE sweep_id=? AND state IN (?, ?, ?)",
+                               (sweep.id, *ItemState.active())):
         try:
-            queue.cancel_item(api, row["id"])
+            queue.cancel_item(workspace, row["id"])
         except LaunchError:
             continue  # removed meanwhile
-    return get_sweep(api, sweep["id"])
+    return get_sweep(workspace, sweep.id)
 
 
-def _move(api: Api, sweep_id: str, target: str, allowed: set[str]) -> dict[str, Any]:
-    sweep_id = find_sweep_id(api, sweep_id)
-    queue.sync_items(api)  # items whose runs ended are marked so, for the state the sweep shows
-    with api.store.transaction() as conn:
-        stored = conn.execute("SELECT state FROM sweeps WHERE id=?", (sweep_id,)).fetchone()["state"]
-        counts = {r["state"]: r["n"] for r in conn.execute(
-            "SELECT state, COUNT(*) AS n FROM queue_items WHERE sweep_id=? GROUP BY state", (sweep_id,))}
+def _move(workspace: Workspace, sweep_id: str, target: SweepState, allowed: set[SweepState]) -> SweepRecord:
+    sweep_id = find_sweep_id(workspace, sweep_id)
+    queue.sync_items(workspace)  # items whose runs ended are marked so, for the state the sweep shows
+    with workspace.store.transaction() as conn:
+        stored = SweepState(conn.execute("SELECT state FROM sweeps WHERE id=?", (sweep_id,)).fetchone()["state"])
+        counts = _item_counts(conn.execute(
+            "SELECT state, COUNT(*) AS n FROM queue_items WHERE sweep_id=? GROUP BY state", (sweep_id,)))
         # An ended sweep (shown finished or failed, never stored so) keeps its end: it is not rewritten.
         current = shown_state(stored, counts)
         if current not in allowed:
             raise SweepError(f"sweep {sweep_id} is {current}; it cannot be moved to {target}")
         conn.execute("UPDATE sweeps SET state=?, updated_at=? WHERE id=?", (target, time.time(), sweep_id))
-    return get_sweep(api, sweep_id)
+    return get_sweep(workspace, sweep_id)

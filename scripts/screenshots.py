@@ -84,7 +84,7 @@ def build_workspace(root: Path):
     api.alias_job("resnet", "prod")
 
     def launch(**kwargs):
-        return submit(api, merge_request(**kwargs))
+        return submit(api.workspace, merge_request(**kwargs))
 
     launch(job="resnet", run_id="baseline", name="resnet-baseline",
            config={"overrides": {"run_config": {"lr": 0.05, "epochs": 8}}}).wait(timeout=120)
@@ -105,16 +105,16 @@ def build_workspace(root: Path):
     from launcher.queue import create_queue, launch_add
     from launcher.sweeps import create_sweep, get_sweep
 
-    sweep = create_sweep(api, {"job": "classifier", "method": "grid", "name": "lr-grid",
+    sweep = create_sweep(api.workspace, {"job": "classifier", "method": "grid", "name": "lr-grid",
                                "entry_point": ["python", "train.py", "10"],
                                "metric": {"name": "loss", "goal": "minimize"},
                                "parameters": {"lr": [0.1, 0.03, 0.01, 0.003], "batch": [32, 64]}})
-    agent = Agent(api, ["default"], 4, poll_seconds=0.1)
+    agent = Agent(api.workspace, ["default"], 4, poll_seconds=0.1)
     agent.start()
-    _wait(lambda: get_sweep(api, sweep["id"])["state"] == "finished", timeout=180)
+    _wait(lambda: get_sweep(api.workspace, sweep.id).state == "finished", timeout=180)
     agent.stop()
     agent.join(60)
-    create_queue(api, "gpu")
+    create_queue(api.workspace, "gpu")
     for number, (lr, priority) in enumerate([(0.02, "high"), (0.01, "medium"), (0.005, "low")]):
         launch_add(api, job="resnet", name=f"resnet-gpu-{number}", queue_name="gpu", priority=priority,
                    resource_args={"local-process": {"env": {"SLOW": "1"}}},
@@ -209,7 +209,7 @@ def take(api, out: Path) -> list[Path]:
 
             await pilot.press("W")
             await _until(pilot, lambda: isinstance(app.screen, SweepsScreen) and app.screen.loaded
-                         and all(t["metric"] is not None for t in app.screen.trials))
+                         and all(t.metric is not None for t in app.screen.trials))
             await shot(pilot, "sweeps")
             await pilot.press("escape")
 
@@ -289,7 +289,7 @@ def main() -> int:
             svgs = take(api, out)
         finally:
             for record in api.runs(active_only=True):
-                api.run(record["id"]).cancel(grace_period=0)
+                api.run(record.id).cancel(grace_period=0)
             api.close()
     for svg in svgs:
         print(f"{svg}  {to_png(svg)}")

@@ -14,7 +14,7 @@ def agents_for(api: Api) -> Iterator[Callable[..., Agent]]:
     agents: list[Agent] = []
 
     def start(queues=("default",), max_jobs: int = 1, **options) -> Agent:
-        agent = Agent(api, list(queues), max_jobs, poll_seconds=options.pop("poll_seconds", 0.1), **options)
+        agent = Agent(api.workspace, list(queues), max_jobs, poll_seconds=options.pop("poll_seconds", 0.1), **options)
         agent.start()
         agents.append(agent)
         return agent

@@ -25,7 +25,7 @@ def api(home: Path):
     # Stop anything a test left running, so no process outlives the test session.
     for record in workspace.runs(active_only=True):
         try:
-            workspace.run(record["id"]).cancel(grace_period=0)
+            workspace.run(record.id).cancel(grace_period=0)
         except Exception:  # noqa: BLE001 - best effort clean-up
             pass
     workspace.close()

@@ -75,7 +75,7 @@ def prune_command(args: argparse.Namespace, open_api) -> int:
     keep = parse_keep(args.keep)  # before opening anything: a bad value is the whole answer
     api = open_api()
     try:
-        report = prune_images(api, keep=keep, dry_run=args.dry_run, job=args.job)
+        report = prune_images(api.workspace, keep=keep, dry_run=args.dry_run, job=args.job)
     finally:
         api.close()
     verb = "would remove" if report.dry_run else "removed"

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from launcher.cli.main import EXIT_OK, EXIT_RUN_FAILED
+from launcher.states import RunState
 
 
 def register(subparsers) -> None:
@@ -82,10 +83,9 @@ def launch_command(args: argparse.Namespace, open_api) -> int:
     request = merge_request(**settings)
     api = open_api()
     from launcher.errors import LaunchError
-    from launcher.launch import submit
 
     try:
-        run = submit(api, request)
+        run = api.runs.submit(request)
     except LaunchError as error:
         if error.run_id is None:
             raise  # bad input: nothing was recorded
@@ -105,7 +105,7 @@ def launch_command(args: argparse.Namespace, open_api) -> int:
     status = run.get_status()
     detail = f": {status.message}" if status.message else ""
     print(f"run {run.id} {status.state}{detail}", file=sys.stderr)
-    return EXIT_OK if status.state == "finished" else EXIT_RUN_FAILED
+    return EXIT_OK if status.state is RunState.FINISHED else EXIT_RUN_FAILED
 
 
 def follow_output(run, *, quiet: bool = False, timestamps: bool = False) -> None:

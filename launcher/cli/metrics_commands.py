@@ -49,20 +49,15 @@ def metrics_command(args: argparse.Namespace, open_api) -> int:
 
 
 def _follow(api, run) -> int:
-    from launcher.metrics import index_run
-
-    printed = 0
+    after = 0
     while True:
         done = run.get_status().done
-        index_run(api, run.id)
-        rows = api.store.query("SELECT rowid, name, step, value, at FROM metrics WHERE run_id=? AND rowid > ? "
-                               "ORDER BY rowid", (run.id, printed))
-        for row in rows:
-            print(f"{_clock(row['at'])}  step {row['step']:>6}  {row['name']} = {row['value']:.6g}", flush=True)
-            printed = row["rowid"]
-        if done and not rows:
+        points, after = api.runs.new_metric_points(run.id, after)
+        for name, point in points:
+            print(f"{_clock(point.time)}  step {point.step:>6}  {name} = {point.value:.6g}", flush=True)
+        if done and not points:
             return EXIT_OK
-        if not rows:
+        if not points:
             time.sleep(FOLLOW_SECONDS)
 
 

@@ -12,6 +12,8 @@ from typing import Any
 from launcher.cli.launch_commands import add_launch_arguments, launch_settings
 from launcher.cli.main import EXIT_BAD_INPUT, EXIT_OK, EXIT_RUN_FAILED
 from launcher.cli.output import table, when
+from launcher.records import ItemRecord, public
+from launcher.states import ItemState
 
 
 def register(subparsers) -> None:
@@ -97,9 +99,7 @@ def list_command(args: argparse.Namespace, open_api) -> int:
 
 
 def show_command(args: argparse.Namespace, open_api) -> int:
-    from launcher.queue import get_item
-
-    item = get_item(open_api(), args.item)
+    item = open_api().queues.item(args.item)
     item.state  # noqa: B018 - brings the state up to date with its run
     record = item.record
     if args.json:
@@ -115,80 +115,67 @@ def show_command(args: argparse.Namespace, open_api) -> int:
                  f"launched  {when(record.launched_at)}",
                  f"ended     {when(record.ended_at)}"]
         print("\n".join(lines))
-    return EXIT_RUN_FAILED if record.state == "failed" else EXIT_OK
+    return EXIT_RUN_FAILED if record.state is ItemState.FAILED else EXIT_OK
 
 
 def remove_command(args: argparse.Namespace, open_api) -> int:
-    from launcher.queue import get_item, remove_item
-
-    api = open_api()
-    items = [get_item(api, value) for value in args.items]  # all ids checked before any is removed
+    queues = open_api().queues
+    items = [queues.item(value) for value in args.items]  # all ids checked before any is removed
     for item in items:
-        remove_item(api, item.id)
+        queues.remove_item(item.id)
         print(f"removed item {item.id}")
     return EXIT_OK
 
 
 def cancel_command(args: argparse.Namespace, open_api) -> int:
-    from launcher.queue import cancel_item, get_item
-
-    api = open_api()
-    items = [get_item(api, value) for value in args.items]
+    queues = open_api().queues
+    items = [queues.item(value) for value in args.items]
     ended = []
     for item in items:
         before = item.state
-        state = cancel_item(api, item.id)
-        if before in ("finished", "failed", "cancelled"):
+        state = queues.cancel_item(item.id)
+        if before.is_terminal():
             ended.append(item.id)
             print(f"item {item.id} had already ended ({before}); nothing to cancel", file=sys.stderr)
             continue
-        detail = f" (its run {item.record.run_id} is being stopped)" if state == "running" else ""
+        detail = f" (its run {item.record.run_id} is being stopped)" if state is ItemState.RUNNING else ""
         print(f"item {item.id} {state}{detail}")
     return EXIT_BAD_INPUT if ended else EXIT_OK
 
 
 def create_command(args: argparse.Namespace, open_api) -> int:
-    from launcher.queue import create_queue
-
-    print(f"queue {create_queue(open_api(), args.name)}")
+    print(f"queue {open_api().queues.create(args.name)}")
     return EXIT_OK
 
 
 def delete_command(args: argparse.Namespace, open_api) -> int:
-    from launcher.queue import delete_queue
-
-    delete_queue(open_api(), args.name)
+    open_api().queues.delete(args.name)
     print(f"deleted queue {args.name}")
     return EXIT_OK
 
 
 def queues_command(args: argparse.Namespace, open_api) -> int:
-    from launcher.agent import list_agents
-
     api = open_api()
-    queues, agents = api.queues(), list_agents(api)
+    queues, agents = api.queues(), api.queues.agents()
     if args.json:
-        print(json.dumps({"queues": queues, "agents": agents}, indent=2))
+        print(json.dumps({"queues": [public(q) for q in queues], "agents": [public(a) for a in agents]}, indent=2))
         return EXIT_OK
-    print(table(("QUEUE", "QUEUED", "CLAIMED", "RUNNING", "FINISHED", "FAILED", "CANCELLED"),
-                [(q["name"], *q["counts"].values()) for q in queues]))
-    live = [a for a in agents if a["state"] in ("running", "stopping")]
+    print(table(("QUEUE", *(state.upper() for state in ItemState)),
+                [(q.name, *(q.counts[state] for state in ItemState)) for q in queues]))
+    live = [a for a in agents if not a.state.is_terminal()]
     if live:
         print()
         print(table(("AGENT", "STATE", "QUEUES", "MAX JOBS", "ACTIVE", "STARTED"),
-                    [(a["id"], a["state"], ",".join(a["queues"]), a["max_jobs"], a["active"], when(a["started_at"]))
-                     for a in live]))
+                    [(a.id, a.state, ",".join(a.queues), a.max_jobs, a.active, when(a.started_at)) for a in live]))
     return EXIT_OK
 
 
 def agent_command(args: argparse.Namespace, open_api) -> int:
-    from launcher.agent import Agent
-
     def say(text: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
 
-    agent = Agent(open_api(), args.queues or ["default"], args.max_jobs, on_stop=args.on_stop,
-                  poll_seconds=args.poll, on_event=say)
+    agent = open_api().queues.agent(args.queues or ["default"], args.max_jobs, on_stop=args.on_stop,
+                                    poll_seconds=args.poll, on_event=say)
     interrupts = 0
 
     def on_signal(signum: int, frame: object) -> None:
@@ -219,20 +206,14 @@ def agent_command(args: argparse.Namespace, open_api) -> int:
     return EXIT_OK
 
 
-def item_json(record) -> dict[str, Any]:
-    return {"id": record.id, "queue": record.queue, "priority": record.priority, "state": record.state,
-            "run_id": record.run_id,
-            "sweep_id": record.sweep_id, "message": record.message, "agent_id": record.agent_id,
-            "settings": record.settings, "created_at": record.created_at, "claimed_at": record.claimed_at,
-            "launched_at": record.launched_at, "ended_at": record.ended_at}
+def item_json(record: ItemRecord) -> dict[str, Any]:
+    data = public(record)
+    data.pop("reserved_run_id", None)
+    return data
 
 
 def _sweep_id(api, value: str | None) -> str | None:
-    if value is None:
-        return None
-    from launcher.sweeps import find_sweep_id
-
-    return find_sweep_id(api, value)
+    return None if value is None else api.sweeps.get(value).id
 
 
 def _short(text: str | None, width: int = 60) -> str:

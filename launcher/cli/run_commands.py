@@ -30,7 +30,7 @@ def register(subparsers) -> None:
 
     cancel = subparsers.add_parser("cancel", help="stop a run (SIGTERM, grace period, SIGKILL)")
     cancel.add_argument("run")
-    cancel.add_argument("--grace", type=float, help="seconds between SIGTERM and SIGKILL")
+    cancel.add_argument("--grace", type=_grace, help="seconds between SIGTERM and SIGKILL (0 to 86400)")
     cancel.set_defaults(handler=cancel_command)
 
 
@@ -38,10 +38,10 @@ def runs_command(args: argparse.Namespace, open_api) -> int:
     api = open_api()
     records = api.runs(limit=args.limit or None, active_only=args.active)
     if args.json:
-        print(json.dumps([_public(r) for r in records], indent=2))
+        print(json.dumps([r.public() for r in records], indent=2))
         return EXIT_OK
-    rows = [(r["id"], r["name"], r["job"], r["resource"], r["state"], when(r["started_at"] or r["created_at"]),
-             duration(r["started_at"], r["ended_at"]), "" if r["exit_code"] is None else r["exit_code"])
+    rows = [(r.id, r.name, r.job, r.resource, r.state, when(r.started_at or r.created_at),
+             duration(r.started_at, r.ended_at), "" if r.exit_code is None else r.exit_code)
             for r in records]
     print(table(("ID", "NAME", "JOB", "RESOURCE", "STATE", "STARTED", "DURATION", "EXIT"), rows))
     return EXIT_OK
@@ -53,7 +53,7 @@ def logs_command(args: argparse.Namespace, open_api) -> int:
     run = open_api().find_run(args.run)
     if args.follow:
         follow_output(run, timestamps=args.timestamps)
-        return EXIT_RUN_FAILED if run.get_status().state in ("failed", "start_failed") else EXIT_OK
+        return EXIT_RUN_FAILED if run.get_status().state.is_failure() else EXIT_OK
     out = sys.stdout.buffer
     for line in run.log_lines():
         prefix = (line.timestamp + " ").encode() if args.timestamps else b""
@@ -67,8 +67,9 @@ def logs_command(args: argparse.Namespace, open_api) -> int:
 
 def status_command(args: argparse.Namespace, open_api) -> int:
     run = open_api().find_run(args.run)
-    record = _public(run.record)
-    record["events"] = run.api.store.run_events(run.id)
+    status = run.record
+    record = status.public()
+    record["events"] = [{"state": str(e.state), "at": e.at, "message": e.message} for e in run.events()]
     if args.json:
         print(json.dumps(record, indent=2))
     else:
@@ -87,7 +88,7 @@ def status_command(args: argparse.Namespace, open_api) -> int:
             f"ended      {when(record['ended_at'])}   ({duration(record['started_at'], record['ended_at'])})",
         ]
         print("\n".join(lines))
-    return EXIT_OK if record["state"] not in ("failed", "start_failed") else EXIT_RUN_FAILED
+    return EXIT_RUN_FAILED if status.state.is_failure() else EXIT_OK
 
 
 def cancel_command(args: argparse.Namespace, open_api) -> int:
@@ -97,5 +98,12 @@ def cancel_command(args: argparse.Namespace, open_api) -> int:
     return EXIT_OK
 
 
-def _public(record: dict) -> dict:
-    return {k: v for k, v in record.items() if k != "handle"}
+def _grace(text: str) -> float:
+    from launcher.errors import SpecError
+    from launcher.options import check_grace_period
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise SpecError(f"--grace {text!r} is not valid; expected a number of seconds from 0 to 86400") from None
+    return check_grace_period(value, "--grace")

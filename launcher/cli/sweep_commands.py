@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from launcher.cli.main import EXIT_OK
 from launcher.cli.output import table, when
+from launcher.records import public
+from launcher.states import ItemState
 
 
 def register(subparsers) -> None:
@@ -36,12 +40,10 @@ def register(subparsers) -> None:
 
 
 def create_command(args: argparse.Namespace, open_api) -> int:
-    from launcher.sweeps import create_sweep
-
-    sweep = create_sweep(open_api(), args.file, seed=args.seed)
-    seed = f", seed {sweep['config']['seed']}" if "seed" in sweep["config"] else ""
-    print(f"sweep {sweep['id']} ({sweep['name']}): {sweep['trials']} trial(s) queued on {sweep['queue']} "
-          f"({sweep['method']}{seed})")
+    sweep = open_api().sweeps.create(args.file, seed=args.seed)
+    seed = f", seed {sweep.config['seed']}" if "seed" in sweep.config else ""
+    print(f"sweep {sweep.id} ({sweep.name}): {sweep.trials} trial(s) queued on {sweep.queue} "
+          f"({sweep.method}{seed})")
     return EXIT_OK
 
 
@@ -49,43 +51,40 @@ def list_command(args: argparse.Namespace, open_api) -> int:
     api = open_api()
     records = api.sweeps()
     if args.json:
-        print(json.dumps(records, indent=2))
+        print(json.dumps([public(s) for s in records], indent=2))
         return EXIT_OK
-    rows = [(s["id"], s["name"], s["state"], s["method"], s["queue"], _metric(s["metric"]), s["trials"],
-             s["counts"]["queued"], s["counts"]["running"] + s["counts"]["claimed"], s["counts"]["finished"],
-             s["counts"]["failed"], when(s["created_at"])) for s in records]
+    rows = [(s.id, s.name, s.state, s.method, s.queue, _metric(s.metric), s.trials,
+             s.counts[ItemState.QUEUED], s.counts[ItemState.RUNNING] + s.counts[ItemState.CLAIMED],
+             s.counts[ItemState.FINISHED], s.counts[ItemState.FAILED], when(s.created_at)) for s in records]
     print(table(("ID", "NAME", "STATE", "METHOD", "QUEUE", "METRIC", "TRIALS", "QUEUED", "RUNNING", "FINISHED",
                  "FAILED", "CREATED"), rows))
     return EXIT_OK
 
 
 def show_command(args: argparse.Namespace, open_api) -> int:
-    from launcher.sweeps import get_sweep, sweep_trials
-
     api = open_api()
-    sweep = get_sweep(api, args.sweep)
-    trials = sweep_trials(api, sweep["id"])
+    sweep = api.sweeps.get(args.sweep)
+    trials = api.sweeps.trials(sweep.id)
     if args.json:
-        print(json.dumps({"sweep": sweep, "trials": trials}, indent=2))
+        print(json.dumps({"sweep": public(sweep), "trials": [public(t) for t in trials]}, indent=2))
         return EXIT_OK
-    print(f"sweep {sweep['id']} ({sweep['name']}) {sweep['state']}  method {sweep['method']}  "
-          f"queue {sweep['queue']}  metric {_metric(sweep['metric'])}")
-    metric = sweep["metric"]["name"] if sweep["metric"] else None
+    print(f"sweep {sweep.id} ({sweep.name}) {sweep.state}  method {sweep.method}  "
+          f"queue {sweep.queue}  metric {_metric(sweep.metric)}")
+    metric = sweep.metric["name"] if sweep.metric else None
     headers = ["ITEM", "STATE", "RUN", "PARAMETERS"] + ([metric.upper()] if metric else [])
-    rows = [[t["item_id"], t["state"], t["run_id"] or "", json.dumps(t["parameters"], ensure_ascii=False)]
-            + ([f"{t['metric']:.6g}" if t["metric"] is not None else ""] if metric else []) for t in trials]
+    rows = [[t.item_id, t.state, t.run_id or "", json.dumps(t.parameters, ensure_ascii=False)]
+            + ([f"{t.metric:.6g}" if t.metric is not None else ""] if metric else []) for t in trials]
     print(table(headers, rows))
     return EXIT_OK
 
 
 def move_command(args: argparse.Namespace, open_api) -> int:
-    from launcher import sweeps
-
-    action = {"pause": sweeps.pause_sweep, "resume": sweeps.resume_sweep, "cancel": sweeps.cancel_sweep}[args.action]
-    sweep = action(open_api(), args.sweep)
-    print(f"sweep {sweep['id']} {sweep['state']}")
+    sweeps = open_api().sweeps
+    action = {"pause": sweeps.pause, "resume": sweeps.resume, "cancel": sweeps.cancel}[args.action]
+    sweep = action(args.sweep)
+    print(f"sweep {sweep.id} {sweep.state}")
     return EXIT_OK
 
 
-def _metric(metric: dict | None) -> str:
+def _metric(metric: Mapping[str, Any] | None) -> str:
     return f"{metric['name']} ({metric['goal']})" if metric else "-"

@@ -1,24 +1,23 @@
 """Containers that outlived their run: removed the next time the workspace meets an engine that answers.
 
 A run can end while its container cannot be removed: cancelled while the engine was away, or its
-supervisor failed. Whoever ends such a run leaves a marker file named after the run in the workspace's
+owner failed. Whoever ends such a run leaves a marker file named after the run in the workspace's
 `tidy/local-container/` folder (see Runner.tidy), so checking for work is one directory listing; only when markers exist is the
 engine asked for the workspace's containers (by label), and those whose run is terminal are removed,
-unless the run asked to keep its container. Standard library and the store only: supervisors use it."""
+unless the run asked to keep its container. Standard library and the store only: run owners use it."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from launcher import states
 from launcher.containers.engine import Engine
 from launcher.containers.settings import LABEL_RUN, LABEL_WORKSPACE
 from launcher.errors import LaunchError
-from launcher.runners.base import TIDY_DIR
 from launcher.store import Store
 
-MARKER_DIR = os.path.join(TIDY_DIR, "local-container")
+#: Under the workspace's tidy folder (Workspace.tidy_dir), one folder per resource.
+MARKER_DIR = os.path.join("tidy", "local-container")
 
 
 def mark(workspace: str | Path, run_id: str) -> None:
@@ -54,9 +53,9 @@ def remove(engine: Engine, store: Store, workspace: str | Path) -> list[str]:
     for container in engine.containers({LABEL_WORKSPACE: str(workspace)}):
         run_id = (container.get("Labels") or {}).get(LABEL_RUN)
         record = store.get_run(run_id) if run_id else None
-        if record is None or not states.is_terminal(record["state"]):
-            continue  # not this workspace's to judge, or its supervisor owns it
-        if (record["spec"].get("resource_args") or {}).get("keep"):
+        if record is None or record.active:
+            continue  # not this workspace's to judge, or its owner has it
+        if record.resource_args.get("keep"):
             continue
         engine.remove_container(container["Id"])
         removed.append(run_id)
@@ -70,8 +69,8 @@ def remove(engine: Engine, store: Store, workspace: str | Path) -> list[str]:
 
 
 def _terminal(store: Store, run_id: str) -> bool:
-    record = store.get_run(run_id)
-    return record is None or states.is_terminal(record["state"])
+    state = store.run_state(run_id)
+    return state is None or state.is_terminal()
 
 
 def remove_quietly(engine: Engine, store: Store, workspace: str | Path) -> None:

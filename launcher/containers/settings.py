@@ -8,14 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from launcher.errors import ResourceError
+from launcher.options import Option, OptionKind, grace_option
 
 RESOURCE = "local-container"
-#: Keys that map to the container's settings.
-CONTAINER_KEYS = ("env", "volumes", "mounts", "gpus", "cpus", "memory", "shm_size", "network", "user",
-                  "working_dir", "labels", "extra_hosts", "init")
-#: Keys about the image and the run around the container.
-RUN_KEYS = ("base_image", "registry", "keep", "grace_period")
-KEYS = CONTAINER_KEYS + RUN_KEYS
 DEFAULT_GRACE_SECONDS = 10.0
 #: Label keys the launcher sets on every container; users may not override them.
 LABEL_RUN, LABEL_JOB, LABEL_WORKSPACE = "launcher.run_id", "launcher.job", "launcher.workspace"
@@ -28,35 +23,53 @@ def _bad(key: str, value: Any, expected: str) -> ResourceError:
     return ResourceError(f"resource_args {RESOURCE}.{key} {value!r} is not valid; expected {expected}")
 
 
-def check(args: Mapping[str, Any]) -> None:
-    """Raise a ResourceError naming the first bad value (unknown keys are checked by the runner)."""
-    host_settings(args)
-    for key in ("env", "labels"):
-        _string_map(key, args.get(key, {}))
-    for key in ("network", "user", "base_image", "registry"):
-        value = args.get(key)
-        if value is not None and (not isinstance(value, str) or not value.strip() or value.startswith("-")
-                                  or any(c.isspace() for c in value)):
+def _word(key: str) -> Any:
+    def check(label: str, value: Any) -> str:
+        if not isinstance(value, str) or not value.strip() or value.startswith("-") \
+                or any(c.isspace() for c in value):
             raise _bad(key, value, "a non-empty string without spaces")
-    working_dir = args.get("working_dir")
-    if working_dir is not None and (not isinstance(working_dir, str) or not working_dir.startswith("/")):
-        raise _bad("working_dir", working_dir, "an absolute path inside the container, e.g. '/app'")
-    labels = args.get("labels", {})
+        return value
+    return check
+
+
+def _check_working_dir(label: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise _bad("working_dir", value, "an absolute path inside the container, e.g. '/app'")
+    return value
+
+
+def _check_labels(label: str, value: Any) -> Mapping[str, Any]:
+    labels = _string_map("labels", value)
     reserved = sorted(k for k in labels if k.startswith("launcher."))
     if reserved:
         raise _bad("labels", reserved[0], "label names not starting with 'launcher.' (the launcher sets those)")
-    for key, default in (("keep", False), ("init", True)):
-        value = args.get(key, default)
-        if not isinstance(value, bool):
-            raise _bad(key, value, "true or false")
-    grace_period(args)
+    return value
+
+
+def _check_gpus(label: str, value: Any) -> Any:
+    _gpu_count(value)
+    return value
+
+
+def _check_cpus(label: str, value: Any) -> Any:
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0 \
+            or value > 4096:
+        raise _bad("cpus", value, "a number of CPUs > 0, e.g. 1.5")
+    return value
+
+
+def _via(function: Any) -> Any:
+    """A checker that runs a conversion for its errors and keeps the value as given."""
+    def check(label: str, value: Any) -> Any:
+        function(value)
+        return value
+    return check
 
 
 def grace_period(args: Mapping[str, Any]) -> float:
-    grace = args.get("grace_period", DEFAULT_GRACE_SECONDS)
-    if isinstance(grace, bool) or not isinstance(grace, int | float) or grace < 0:
-        raise _bad("grace_period", grace, "a number of seconds >= 0")
-    return float(grace)
+    return float(args.get("grace_period", DEFAULT_GRACE_SECONDS))
 
 
 def environment(args: Mapping[str, Any]) -> dict[str, str]:
@@ -77,20 +90,10 @@ def host_settings(args: Mapping[str, Any]) -> dict[str, Any]:
         host["Mounts"] = mounts
     gpus = args.get("gpus")
     if gpus is not None:
-        if gpus == "all":
-            count = -1
-        elif isinstance(gpus, int) and not isinstance(gpus, bool) and gpus >= 1:
-            count = gpus
-        elif isinstance(gpus, str) and gpus.isdigit() and int(gpus) >= 1:
-            count = int(gpus)
-        else:
-            raise _bad("gpus", gpus, "'all' or a number of GPUs >= 1")
-        host["DeviceRequests"] = [{"Driver": "", "Count": count, "Capabilities": [["gpu"]]}]
+        host["DeviceRequests"] = [{"Driver": "", "Count": _gpu_count(gpus), "Capabilities": [["gpu"]]}]
     cpus = args.get("cpus")
     if cpus is not None:
-        if isinstance(cpus, bool) or not isinstance(cpus, int | float) or cpus <= 0:
-            raise _bad("cpus", cpus, "a number of CPUs > 0, e.g. 1.5")
-        host["NanoCpus"] = int(cpus * 1e9)
+        host["NanoCpus"] = int(_check_cpus("cpus", cpus) * 1e9)
     for key, field in (("memory", "Memory"), ("shm_size", "ShmSize")):
         if args.get(key) is not None:
             host[field] = _size(key, args[key])
@@ -101,6 +104,16 @@ def host_settings(args: Mapping[str, Any]) -> dict[str, Any]:
     if extra is not None:
         host["ExtraHosts"] = _extra_hosts(extra)
     return host
+
+
+def _gpu_count(gpus: Any) -> int:
+    if gpus == "all":
+        return -1
+    if isinstance(gpus, int) and not isinstance(gpus, bool) and 1 <= gpus <= 1024:
+        return gpus
+    if isinstance(gpus, str) and gpus.isdigit() and 1 <= int(gpus) <= 1024:
+        return int(gpus)
+    raise _bad("gpus", gpus, "'all' or a number of GPUs from 1 to 1024")
 
 
 #: The program the Docker engine looks for to give containers NVIDIA GPUs (`--gpus`).
@@ -142,13 +155,18 @@ def _string_map(key: str, value: Any) -> Mapping[str, Any]:
     return value
 
 
+#: The largest size accepted (memory, shm_size): 1 PiB; anything larger is a typo.
+MAX_SIZE = 1 << 50
+
+
 def _size(key: str, value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_SIZE:
         return value
     match = _SIZE.match(value) if isinstance(value, str) else None
-    if not match or float(match.group(1)) <= 0:
-        raise _bad(key, value, "a size such as '512m', '2g' or a number of bytes")
-    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    size = int(float(match.group(1)) * _UNITS[match.group(2).lower()]) if match else 0
+    if not 0 < size <= MAX_SIZE:
+        raise _bad(key, value, "a size such as '512m', '2g' or a number of bytes, up to 1 PiB")
+    return size
 
 
 def _binds(volumes: Any) -> list[str]:
@@ -232,3 +250,35 @@ def _extra_hosts(extra: Any) -> list[str]:
             raise _bad("extra_hosts", {name: address}, "{hostname: ip}")
         hosts.append(f"{name}:{address}")
     return hosts
+
+
+#: resource_args["local-container"], declared (launcher/options.py).
+OPTIONS: tuple[Option, ...] = (
+    Option("env", OptionKind.CUSTOM, "environment variables for the program", example='{"SEED": "1"}',
+           checker=lambda label, value: _string_map("env", value)),
+    Option("volumes", OptionKind.CUSTOM, "bind mounts, as docker run -v", example='["/data:/data:ro"]',
+           checker=_via(_binds)),
+    Option("mounts", OptionKind.CUSTOM, "mounts, as docker run --mount",
+           example='[{"type": "tmpfs", "target": "/scratch"}]', checker=_via(_mounts)),
+    Option("gpus", OptionKind.CUSTOM, "GPUs for the container", example="'all' or 2", checker=_check_gpus),
+    Option("cpus", OptionKind.CUSTOM, "CPU limit", example="1.5", checker=_check_cpus),
+    Option("memory", OptionKind.CUSTOM, "memory limit", example="'2g'", checker=_via(lambda v: _size("memory", v))),
+    Option("shm_size", OptionKind.CUSTOM, "size of /dev/shm", example="'1g'",
+           checker=_via(lambda v: _size("shm_size", v))),
+    Option("network", OptionKind.CUSTOM, "the container's network", example="'host'", checker=_word("network")),
+    Option("user", OptionKind.CUSTOM, "user to run the program as", example="'1000:1000'", checker=_word("user")),
+    Option("working_dir", OptionKind.CUSTOM, "working directory inside the container", example="'/app'",
+           checker=_check_working_dir),
+    Option("labels", OptionKind.CUSTOM, "extra container labels", example='{"team": "vision"}',
+           checker=_check_labels),
+    Option("extra_hosts", OptionKind.CUSTOM, "extra /etc/hosts entries", example='{"db": "10.0.0.5"}',
+           checker=_via(_extra_hosts)),
+    Option("init", OptionKind.BOOLEAN, "a tiny init as PID 1 (a program without a SIGTERM handler still stops "
+           "at once on cancel)", default=True),
+    Option("base_image", OptionKind.CUSTOM, "base image of generated Dockerfiles", example="'python:3.11-slim'",
+           checker=_word("base_image")),
+    Option("registry", OptionKind.CUSTOM, "registry prefix to push built images to",
+           example="'localhost:5000/team'", checker=_word("registry")),
+    Option("keep", OptionKind.BOOLEAN, "keep the container after the run", default=False),
+    grace_option(DEFAULT_GRACE_SECONDS),
+)

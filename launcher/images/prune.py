@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 from launcher.errors import LaunchError
 
 if TYPE_CHECKING:
-    from launcher.api import Api
     from launcher.containers.engine import Engine
+    from launcher.workspace import Workspace
 
 #: Images kept per job by default: the newest, and the one before it, so going back one version of a
 #: job (a revert, the previous commit of a branch) reuses its image instead of rebuilding it.
@@ -80,7 +80,7 @@ def parse_keep(value: Any) -> int:
     return int(text)
 
 
-def prune_images(api: Api, *, keep: int | str = DEFAULT_KEEP, dry_run: bool = False, job: str | None = None,
+def prune_images(workspace: Workspace, *, keep: int | str = DEFAULT_KEEP, dry_run: bool = False, job: str | None = None,
                  engine: Engine | None = None) -> PruneReport:
     """Remove launcher-built images of every job (or of `job` only: its name, or `launcher/<name>`) except
     the `keep` newest per job and those that must stay (see the module's docstring)."""
@@ -93,8 +93,8 @@ def prune_images(api: Api, *, keep: int | str = DEFAULT_KEEP, dry_run: bool = Fa
     engine.ping(timeout=2)
 
     graph = _Graph(engine.images(with_intermediate=True), engine.all_containers())
-    protected = _protected(api, engine)
-    last_used = _last_used(api)
+    protected = _protected(workspace, engine)
+    last_used = _last_used(workspace)
     report = PruneReport(dry_run=dry_run, keep=keep)
 
     for repo, images in sorted(_built_images(graph, repository).items()):
@@ -159,24 +159,32 @@ def _timestamp(text: str) -> float:
     return whole + float("0." + (found.group(2) or "0"))
 
 
-def _protected(api: Api, engine: Engine) -> dict[str, str]:
+def _protected(workspace: Workspace, engine: Engine) -> dict[str, str]:
     """Tags and image ids that stay, each with the reason."""
     from launcher.runners.local_container import base_image
 
     protected: dict[str, str] = {}
-    for image in _given_images(api):
+    for image in _given_images(workspace):
         protected.setdefault(image, "given by the user (docker_image or an image job)")
-    base = base_image(api, {})
+    base = base_image(workspace, {})
     protected.setdefault(base, "the workspace's base image")
-    for run in api.store.list_runs(active_only=True):
-        reason = f"used by active run {run['id']}"
-        if run["handle"].get("image"):
-            protected.setdefault(run["handle"]["image"], reason)
-        plan = _container_plan(api.run_dir(run["id"]))
-        build = (plan.get("image") or {}).get("build") if plan else None
+    from launcher.runners.local_container import ContainerHandle
+
+    for run in workspace.store.list_runs(active_only=True):
+        reason = f"used by active run {run.id}"
+        image = ContainerHandle.of(run).image
+        if image:
+            protected.setdefault(image, reason)
+        plan = _container_plan(workspace.run_dir(run.id))
+        image_plan = (plan.get("image") or {}) if plan else {}
+        build = image_plan.get("build")
         if build is None:
+            inputs = image_plan.get("inputs")
+            if inputs:  # its source is being checked out: the image is not known yet
+                protected.setdefault(inputs["base_image"], f"base image of active run {run.id}")
+                protected.setdefault(inputs["repo"] + ":*", reason)
             continue
-        protected.setdefault(build["base_image"], f"base image of active run {run['id']}")
+        protected.setdefault(build["base_image"], f"base image of active run {run.id}")
         for tag in _planned_tags(engine, build):
             protected.setdefault(tag, reason)
     return protected
@@ -195,7 +203,7 @@ def _planned_tags(engine: Engine, build: dict[str, Any]) -> list[str]:
 
 
 def _container_plan(run_dir: Path) -> dict[str, Any] | None:
-    from launcher.containers.supervisor import PLAN_FILE
+    from launcher.runners.container_owner import PLAN_FILE
 
     try:
         return json.loads((run_dir / PLAN_FILE).read_text())
@@ -203,11 +211,11 @@ def _container_plan(run_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-def _given_images(api: Api) -> set[str]:
-    images = {row[0] for row in api.store.query(
+def _given_images(workspace: Workspace) -> set[str]:
+    images = {row[0] for row in workspace.store.query(
         "SELECT DISTINCT json_extract(spec, '$.docker_image') FROM runs "
         "WHERE json_extract(spec, '$.docker_image') IS NOT NULL")}
-    for row in api.store.query("SELECT v.data FROM job_versions v JOIN jobs j ON j.id = v.job_id "
+    for row in workspace.store.query("SELECT v.data FROM job_versions v JOIN jobs j ON j.id = v.job_id "
                                "WHERE j.kind = 'image'"):
         try:
             image = json.loads(row[0]).get("source", {}).get("image")
@@ -218,10 +226,10 @@ def _given_images(api: Api) -> set[str]:
     return images
 
 
-def _last_used(api: Api) -> dict[str, float]:
+def _last_used(workspace: Workspace) -> dict[str, float]:
     """For each image tag runs of this workspace built or reused, the time of the latest such run (runs
     of a given image do not count: that image is the user's, and kept anyway)."""
-    rows = api.store.query("SELECT json_extract(handle, '$.image'), MAX(created_at) FROM runs "
+    rows = workspace.store.query("SELECT json_extract(handle, '$.image'), MAX(created_at) FROM runs "
                            "WHERE json_extract(handle, '$.image') IS NOT NULL "
                            "AND json_extract(spec, '$.docker_image') IS NULL GROUP BY 1")
     return {row[0]: float(row[1]) for row in rows}

@@ -13,7 +13,8 @@ from launcher.jobs.refs import slug
 from launcher.spec import normalize_entry_point
 
 if TYPE_CHECKING:
-    from launcher.api import Api
+    from launcher.records import JobVersion
+    from launcher.workspace import Workspace
 
 IMAGE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$", re.IGNORECASE)
 DEFAULT_ENTRY = "main"
@@ -25,20 +26,31 @@ def check_image(image: str) -> str:
     return image.strip()
 
 
-def job_data(api: Api, kind: str, source: str, *, entry_point: Any = None, ref: str | None = None) -> tuple[str, dict[str, Any]]:
+def create_job(workspace: Workspace, kind: str, source: str, *, entity: str | None = None,
+               project: str | None = None, name: str | None = None, entry_point: Any = None,
+               ref: str | None = None) -> JobVersion:
+    """Create a job (or a new version of it when its source changed) from a code directory, a git
+    repository or a docker image."""
+    default_name, data = job_data(workspace, kind, source, entry_point=entry_point, ref=ref)
+    return workspace.jobs.add_version(entity=entity or workspace.default_entity,
+                                      project=project or workspace.default_project,
+                                      name=name or default_name, kind=kind, data=data)
+
+
+def job_data(workspace: Workspace, kind: str, source: str, *, entry_point: Any = None, ref: str | None = None) -> tuple[str, dict[str, Any]]:
     """(default job name, version data) for a source."""
     entry = normalize_entry_point(entry_point)
     if ref is not None and kind != "git":
         raise JobError(f"a default ref ({ref!r}) is only for git jobs, not {kind} jobs")
     if kind == "code":
-        digest, snapshot_dir = code_source.snapshot(source, api.snapshots_dir, workspace=api.home)
+        digest, snapshot_dir = code_source.snapshot(source, workspace.snapshots_dir, workspace=workspace.home)
         facts = describe_tree(read_from_dir(snapshot_dir))
         data = _with_entry_points(facts, entry, lambda p: (snapshot_dir / p).exists(), source)
         data["source"] = {"path": str(Path(source).expanduser().resolve()), "snapshot": digest}
         return slug(Path(source).expanduser().resolve().name), data
     if kind == "git":
         url = git_source.normalize_url(source)
-        cache = api.git_cache
+        cache = workspace.git_cache
         cache.fetch(url)
         ref = git_source.check_ref(ref) if ref is not None else cache.default_branch(url)
         commit = cache.resolve(url, ref, fetch=False)

@@ -8,61 +8,26 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from launcher.errors import JobError
 from launcher.jobs.refs import LATEST, VERSION_ALIAS, JobRef, check_name, parse_job_ref
+from launcher.records import JobVersion
 from launcher.store import Store
 
-KINDS = ("code", "git", "image")
-
-
-@dataclass(frozen=True)
-class JobVersion:
-    entity: str
-    project: str
-    name: str
-    version: int
-    kind: str
-    data: dict[str, Any]
-    created_at: float
-    aliases: tuple[str, ...] = field(default=())
-
-    @property
-    def base(self) -> str:
-        return f"{self.entity}/{self.project}/{self.name}"
-
-    @property
-    def ref(self) -> str:
-        return f"{self.base}:v{self.version}"
-
-    @property
-    def entry_point(self) -> list[str] | None:
-        return self.data.get("entry_point")
-
-    @property
-    def entry_points(self) -> dict[str, dict[str, Any]]:
-        return self.data.get("entry_points") or {}
-
-    @property
-    def schema(self) -> dict[str, Any] | None:
-        """The config schema of the default entry point, when one is known."""
-        return self.data.get("schema")
-
-    def describe(self) -> dict[str, Any]:
-        return {"ref": self.ref, "kind": self.kind, "aliases": list(self.aliases),
-                "created_at": self.created_at, **self.data}
+__all__ = ["JobRegistry", "JobVersion"]
 
 
 class JobRegistry:
-    def __init__(self, store: Store, *, default_entity: str, default_project: str) -> None:
+    def __init__(self, store: Store, *, defaults: Callable[[], tuple[str, str]]) -> None:
         self.store = store
-        self.default_entity = default_entity
-        self.default_project = default_project
+        #: The workspace's (default entity, default project), read when a reference leaves them out.
+        self.defaults = defaults
 
     def parse(self, text: str) -> JobRef:
-        return parse_job_ref(text, default_entity=self.default_entity, default_project=self.default_project)
+        entity, project = self.defaults()
+        return parse_job_ref(text, default_entity=entity, default_project=project)
 
     def add_version(self, *, entity: str, project: str, name: str, kind: str, data: dict[str, Any]) -> JobVersion:
         """Record a version; an unchanged source (same data as the latest version) makes no new one."""

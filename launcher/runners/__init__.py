@@ -1,13 +1,12 @@
-"""Resources, one module each, imported only when used (docker and ray are slow to import)."""
+"""Resources, one runner each, imported only when used (docker and ray are slow to import).
+
+Kept free of imports beyond the error types: every run owner imports this package on each launch."""
 
 from __future__ import annotations
 
-import importlib
-from functools import cache
-from typing import TYPE_CHECKING
-
 from launcher.errors import ResourceError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from launcher.runners.base import Runner
 
@@ -15,21 +14,27 @@ LOCAL_PROCESS = "local-process"
 LOCAL_CONTAINER = "local-container"
 RAY = "ray"
 
-#: resource name -> "module:Class"
+#: resource name -> "module:Class". A new resource is one module and one line here.
 RESOURCES: dict[str, str] = {
     LOCAL_PROCESS: "launcher.runners.local_process:LocalProcessRunner",
     LOCAL_CONTAINER: "launcher.runners.local_container:LocalContainerRunner",
     RAY: "launcher.runners.ray:RayRunner",
 }
 
+_runners: dict[str, Runner] = {}
+
 
 def resource_names() -> list[str]:
     return list(RESOURCES)
 
 
-@cache
 def get_runner(name: str) -> Runner:
-    if name not in RESOURCES:
-        raise ResourceError(f"unknown resource {name!r}; expected one of: {', '.join(RESOURCES)}")
-    module_name, class_name = RESOURCES[name].split(":")
-    return getattr(importlib.import_module(module_name), class_name)()
+    runner = _runners.get(name)
+    if runner is None:
+        if name not in RESOURCES:
+            raise ResourceError(f"unknown resource {name!r}; expected one of: {', '.join(RESOURCES)}")
+        import importlib
+
+        module_name, class_name = RESOURCES[name].split(":")
+        runner = _runners[name] = getattr(importlib.import_module(module_name), class_name)()
+    return runner

@@ -1,45 +1,41 @@
-"""The one small interface every resource implements.
+"""What a resource supplies, on the launching side. (Its owner part, run in the run's owner process, is in
+launcher/runners/*_owner.py; the protocol they share is launcher/runners/ownership.py.)
 
-The engine validates and resolves a launch, prepares the run folder (the source checkout in `src/`,
-`config.json`), inserts the run in the starting state, then calls `start`. From there the runner owns the
-run's state moves and its log file: it writes output to `run_dir/output.log` with `launcher.logfile`
-and moves the state forward with `api.store.transition`. `reattach` is called for runs still active when
-a workspace is (re)opened, so that a runner can pick up runs whose launching process is gone."""
+The engine validates and resolves a launch, makes the run folder (source, config, the owner lock held),
+records the run as starting, then calls `start`, which hands the run to its owner and returns. From there
+the owner alone moves the run's state and writes its log. When an owner is found gone while its run is
+still active (launcher/reconcile.py), `resume` may start a new owner that picks the program up (a
+container or a cluster job goes on without its owner); otherwise `stop_orphan` stops what is left and the
+run is recorded as ended."""
 
 from __future__ import annotations
 
 import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from launcher.errors import ResourceError
+from launcher.options import Option, check_options
 
 if TYPE_CHECKING:
-    from launcher.api import Api
+    from launcher.records import RunRecord
+    from launcher.runners.ownership import RunFolder
     from launcher.spec import LaunchSpec
+    from launcher.workspace import Workspace
+
+DEFAULT_GRACE_SECONDS = 10.0
 
 
-#: Folder of the workspace where runners leave markers of pending clean-up, one sub-folder per resource.
-TIDY_DIR = "tidy"
+class OwnerProcess:
+    """What `start` returns: the owner process this process started (a launch may wait on it cheaply)."""
 
-
-class RunHandle:
-    """What `start` returns. Runners whose runs can be awaited cheaply in-process override `wait`."""
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the run has ended, if this handle can tell; False means: poll the store instead."""
-        return False
-
-
-class ProcessHandle(RunHandle):
-    """A run followed by a process this one started (a supervisor or monitor that exits with the run)."""
-
-    def __init__(self, process: subprocess.Popen) -> None:
+    def __init__(self, process: subprocess.Popen | None) -> None:
         self.process = process
 
     def wait(self, timeout: float | None = None) -> bool:
+        """Block until the owner has exited (True), or the timeout passed (False)."""
+        if self.process is None:
+            return False
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -50,8 +46,10 @@ class ProcessHandle(RunHandle):
 class Runner(ABC):
     #: The resource name users type (`local-process`, `local-container`, `ray`).
     name: ClassVar[str]
-    #: Keys accepted in resource_args[name].
-    resource_arg_keys: ClassVar[tuple[str, ...]] = ()
+    #: resource_args[name], declared: checks, CLI help and the launch form's fields come from these.
+    options: ClassVar[tuple[Option, ...]] = ()
+    #: Workspace settings this resource adds (`launcher settings`), declared the same way.
+    settings: ClassVar[tuple[Option, ...]] = ()
     #: Whether the runner can run image jobs and docker_image launches.
     runs_images: ClassVar[bool] = False
     #: Whether the runner can run code and git jobs.
@@ -61,40 +59,42 @@ class Runner(ABC):
         """None when the resource can be used on this machine, else why not (shown in the UI)."""
         return None
 
-    def unreachable_reason(self, api: Api) -> str | None:
+    def unreachable_reason(self, workspace: Workspace) -> str | None:
         """For a resource that is installed: None when the workspace's default target (a cluster, an
         engine) answers, else why not. Must answer within about a second."""
         return None
 
+    def check_args(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """resource_args for this runner, each checked by its declaration (ResourceError otherwise)."""
+        return check_options(self.name, self.options, args)
+
     def validate(self, spec: LaunchSpec) -> None:
-        """Raise a ResourceError for resource_args this runner does not understand."""
-        check_resource_args(self.name, spec.resource_args, self.resource_arg_keys)
+        """Raise a ResourceError for a launch this runner cannot do. Subclasses add their own checks."""
+        self.check_args(spec.resource_args)
+
+    def grace_period(self, resource_args: Mapping[str, Any]) -> float:
+        return float(resource_args.get("grace_period", DEFAULT_GRACE_SECONDS))
 
     @abstractmethod
-    def start(self, api: Api, spec: LaunchSpec, run_dir: Path) -> RunHandle:
-        """Start the run; return quickly, leaving the run in starting or running."""
+    def start(self, workspace: Workspace, spec: LaunchSpec, folder: RunFolder, lock_fd: int) -> OwnerProcess:
+        """Hand the run to its owner (spawn_owner with `lock_fd`, the held owner lock); return quickly."""
 
-    @abstractmethod
-    def cancel(self, api: Api, run: Mapping[str, Any], grace_period: float | None) -> None:
-        """Stop the run (SIGTERM, grace period, SIGKILL or the resource's equivalent)."""
+    def resume(self, workspace: Workspace, record: RunRecord, folder: RunFolder, lock_fd: int) -> bool:
+        """The run's owner is gone while the run is active: start an owner that picks the program up
+        (True), or leave the run as it is for now (True, when the runner knows why). False: the program
+        cannot be picked up; `stop_orphan` stops what is left and the run is ended."""
+        return False
 
-    def tidy(self, api: Api) -> None:
+    def stop_orphan(self, workspace: Workspace, record: RunRecord, folder: RunFolder) -> str | None:
+        """Stop whatever is left of a run whose owner is gone for good; returns a note for the log."""
+        import signal
+
+        from launcher.runners.process_owner import stop_tagged
+
+        stop_tagged(folder.path, signal.SIGKILL)
+        return None
+
+    def tidy(self, workspace: Workspace) -> None:
         """Finish clean-up that could not be done when a run ended (a container left while its engine was
-        away). The runner leaves a file per pending item in `api.home / TIDY_DIR / name`; opening the
-        workspace calls this only when that folder exists, so a workspace with nothing pending pays one
-        stat."""
+        away). Opening a workspace calls this only when `workspace.tidy_dir / name` exists."""
         return None
-
-    def reattach(self, api: Api, run: Mapping[str, Any]) -> None:
-        """Pick up a run that is still active in the store but whose launching process may be gone."""
-        return None
-
-
-def check_resource_args(resource: str, args: Mapping[str, Any], known: tuple[str, ...]) -> None:
-    if not isinstance(args, Mapping):
-        raise ResourceError(f"resource_args[{resource!r}] must be a mapping, got {args!r}")
-    unknown = sorted(set(args) - set(known))
-    if unknown:
-        names = ", ".join(repr(key) for key in unknown)
-        raise ResourceError(f"unknown resource_args key{'s' if len(unknown) > 1 else ''} {names} for {resource}; "
-                            f"expected one of: {', '.join(known) or 'none'}")

@@ -1,63 +1,141 @@
 """The ray resource: runs go to a Ray cluster as Ray jobs, through the Ray Jobs API.
 
-`start` stages the run's source with its config file (launcher/runners/ray_package.py), submits a job
-whose submission id is the run id, and starts a detached monitor process (ray_monitor.py) that follows
-the job's log and state into the run folder and the store. Because the submission id is the run id, a
-reopened workspace finds its jobs again: `reattach` starts a monitor for any active run that has none.
+`start` checks that the cluster answers and hands the run to its owner (launcher/runners/ray_owner.py),
+which stages and submits the job during set-up (the submission id is the run id), then follows its log
+and state. Because the submission id is the run id, a reopened workspace finds its jobs again: when an
+owner is gone while its job goes on, `resume` starts a new owner that follows it.
 
 The cluster is named by resource_args ray.address, else RAY_ADDRESS, else the workspace setting
-`ray_address`, else the local default http://127.0.0.1:8265 (a `ray start --head` on this machine).
-Ray itself is imported only to submit (its SDK packages and uploads the working directory)."""
+`ray_address`, else the local default http://127.0.0.1:8265 (a `ray start --head` on this machine)."""
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
-import logging
+import math
 import os
-import re
 import shlex
-import shutil
-import subprocess
-import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from launcher import states
 from launcher.environment import run_environment
 from launcher.errors import ResourceError
-from launcher.logfile import LogWriter
-from launcher.processes import try_lock
-from launcher.runners import ray_monitor
-from launcher.runners.base import ProcessHandle, RunHandle, Runner, check_resource_args
+from launcher.options import Option, OptionKind
+from launcher.runners.base import OwnerProcess, Runner
+from launcher.runners.ownership import spawn_owner
 from launcher.runners.ray_jobs_api import ClusterError, JobNotFound, RayJobsApi, normalize_address
-from launcher.runners.ray_package import CONFIG_RELATIVE, stage_working_dir
+from launcher.runners.ray_package import CONFIG_RELATIVE
+from launcher.states import RunState
 
 if TYPE_CHECKING:
-    from launcher.api import Api
+    from launcher.records import RunRecord
+    from launcher.runners.ownership import RunFolder
     from launcher.spec import LaunchSpec
+    from launcher.workspace import Workspace
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 ADDRESS_SETTING = "ray_address"
 INSTALL_HINT = "pip install 'launcher[ray]'"
-STAGING_DIR = "ray-working-dir"
-#: A run still without a cluster address after this long was never submitted: its launcher died.
-START_TIMEOUT_SECONDS = 60.0
 #: Ray's stop sends SIGTERM, then SIGKILL after this many seconds; the engine's usual grace period.
 #: Ray reads it when the job is submitted, so on this resource it cannot change at cancel time.
 STOP_WAIT_SECONDS = "10"
-QUIET_LOGGERS = ("ray.dashboard.modules.dashboard_sdk", "ray.dashboard.modules.job.sdk",
-                 "ray._private.runtime_env.packaging")
 ADDRESS_HELP = ("set resource_args ray.address, RAY_ADDRESS or the workspace setting 'ray_address' to a "
                 "cluster's dashboard address such as http://HOST:8265, or start one with 'ray start --head'")
+PART = "launcher.runners.ray_owner:RayPart"
+
+
+def _check_address(label: str, value: Any) -> str:
+    problem = address_problem(value, "resource_args ray.address")
+    if problem:
+        raise ResourceError(problem)
+    return value
+
+
+def _check_resources(label: str, value: Any) -> Any:
+    if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and k and not isinstance(v, bool) and isinstance(v, int | float)
+            and math.isfinite(v) and v >= 0 for k, v in value.items()):
+        raise ResourceError(f"resource_args ray.resources {value!r} is not valid; "
+                            "expected a mapping of resource names to amounts >= 0, e.g. {'accelerator': 1}")
+    return value
+
+
+def _check_pip(label: str, value: Any) -> Any:
+    if not isinstance(value, list | tuple) or not all(isinstance(p, str) and p.strip() for p in value):
+        raise ResourceError(f"resource_args ray.pip {value!r} is not valid; expected a list of requirement "
+                            "strings, e.g. ['numpy>=1.26']")
+    return value
+
+
+def _check_env_vars(label: str, value: Any) -> Any:
+    if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and k and "=" not in k and not isinstance(v, bool) and isinstance(v, str | int | float)
+            and (not isinstance(v, float) or math.isfinite(v)) for k, v in value.items()):
+        raise ResourceError(f"resource_args ray.env_vars {value!r} is not valid; "
+                            "expected a mapping of variable names to string values")
+    return value
+
+
+def _check_address_setting(label: str, value: Any) -> str:
+    """A dashboard address must be a URL (http://HOST[:PORT]) or HOST:PORT; a bare word is a typo far more
+    often than a host name, and would only fail at the next Ray launch."""
+    from urllib.parse import urlsplit
+
+    problem = address_problem(value, label)
+    if problem:
+        raise ResourceError(problem)
+    text = value.strip().rstrip("/")
+    try:
+        parts = urlsplit(text if "://" in text else "http://" + text)
+        port = parts.port
+    except ValueError:  # an unclosed '[', a port that is not a number or out of range
+        parts, port = urlsplit(""), -1
+    if (parts.scheme in ("http", "https") and parts.hostname and port != -1 and not (parts.path or parts.query)
+            and ("://" in text or port is not None)):
+        return value
+    raise ResourceError(f"{label} {value!r} is not a Ray dashboard address; expected one such as "
+                        "http://HOST:8265 or HOST:8265")
+
+
+@dataclass(frozen=True)
+class RayHandle:
+    """What a Ray run records: the cluster it went to, its entry point, whether it was submitted, and when
+    its last owner gave up on an unreachable cluster."""
+
+    address: str | None = None
+    submitted: bool = False
+    gave_up_at: float | None = None
+
+    @classmethod
+    def of(cls, record: RunRecord) -> RayHandle:
+        handle = record.handle
+        address = handle.get("address")
+        gave_up = handle.get("monitor_gave_up_at")
+        return cls(address if isinstance(address, str) else None, handle.get("submitted") is True,
+                   float(gave_up) if isinstance(gave_up, int | float) else None)
 
 
 class RayRunner(Runner):
     name = "ray"
-    resource_arg_keys = ("address", "num_cpus", "num_gpus", "memory", "resources", "pip", "env_vars")
+    options = (
+        Option("address", OptionKind.CUSTOM, "the cluster's dashboard (Jobs API) address",
+               example="'http://HOST:8265'", checker=_check_address),
+        Option("num_cpus", OptionKind.NUMBER, "CPUs reserved for the entry point", minimum=0, maximum=1e6),
+        Option("num_gpus", OptionKind.NUMBER, "GPUs reserved for the entry point", minimum=0, maximum=1e6),
+        Option("memory", OptionKind.NUMBER, "memory reserved for the entry point, in bytes", minimum=0,
+               maximum=float(1 << 60)),
+        Option("resources", OptionKind.CUSTOM, "custom resources reserved for the entry point",
+               example="{'accelerator': 1}", checker=_check_resources),
+        Option("pip", OptionKind.CUSTOM, "requirements added to the job's own", example="['numpy>=1.26']",
+               checker=_check_pip),
+        Option("env_vars", OptionKind.CUSTOM, "environment variables for the entry point",
+               example='{"SEED": "1"}', checker=_check_env_vars),
+    )
+    settings = (Option(ADDRESS_SETTING, OptionKind.CUSTOM, "Ray dashboard address for resource 'ray'",
+                       default=DEFAULT_ADDRESS, example="http://HOST:8265", checker=_check_address_setting),)
     runs_images = False
     runs_source = True
 
@@ -71,21 +149,19 @@ class RayRunner(Runner):
                         f"{INSTALL_HINT}")
         return None
 
-    def unreachable_reason(self, api: Api) -> str | None:
+    def unreachable_reason(self, workspace: Workspace) -> str | None:
         try:
-            address, origin = cluster_address(api, {})
+            address, origin = cluster_address(workspace, {})
             check_cluster(RayJobsApi(address, timeout=1.0), origin)
         except ResourceError as error:
             return str(error)
         return None
 
     def validate(self, spec: LaunchSpec) -> None:
-        args = spec.resource_args
-        check_resource_args(self.name, args, self.resource_arg_keys)
+        self.check_args(spec.resource_args)
         reason = self.unavailable_reason()
         if reason is not None:
             raise ResourceError(reason)
-        _check_args(args)
         if spec.docker_image:
             raise ResourceError(f"docker_image {spec.docker_image!r} cannot run on the ray resource: Ray jobs "
                                 "run the job's source on the cluster's Python; use resource='local-container'")
@@ -93,109 +169,64 @@ class RayRunner(Runner):
             raise ResourceError("the ray resource needs an entry point to run, e.g. ['python', 'train.py']")
 
     # -- start ----------------------------------------------------------------------------------------
-    def start(self, api: Api, spec: LaunchSpec, run_dir: Path) -> RunHandle:
-        lock = try_lock(run_dir / ray_monitor.LOCK_FILE)  # held while submitting: reattach must not step in
-        try:
-            address, origin = cluster_address(api, spec.resource_args)
-            jobs = RayJobsApi(address)
-            ray_version = check_cluster(jobs, origin)["ray_version"]
-            entrypoint = build_entrypoint(spec.argv)
-            api.store.update_handle(spec.run_id, address=address, entrypoint=entrypoint)
-            self._submit(spec, run_dir, address, ray_version, entrypoint)
-            api.store.update_handle(spec.run_id, submitted=True)
-        finally:
-            if lock is not None:
-                os.close(lock)
-        if (run_dir / ray_monitor.CANCEL_FILE).exists():  # cancelled while we were submitting
-            try:
-                jobs.stop(spec.run_id)
-            except (ClusterError, JobNotFound):
-                pass  # the monitor tries again, and records the stop
-        return ProcessHandle(spawn_monitor(api, run_dir, spec.run_id))
-
-    def _submit(self, spec: LaunchSpec, run_dir: Path, address: str, ray_version: str, entrypoint: str) -> None:
+    def start(self, workspace: Workspace, spec: LaunchSpec, folder: RunFolder, lock_fd: int) -> OwnerProcess:
         args = spec.resource_args
-        staging = run_dir / STAGING_DIR
-        shutil.rmtree(staging, ignore_errors=True)
-        try:
-            count, size = stage_working_dir(run_dir / "src", run_dir / "config.json", staging,
-                                            respect_gitignore=spec.job_kind != "git")
-            env = run_environment(spec, CONFIG_RELATIVE)
-            env["RAY_JOB_STOP_WAIT_TIME_S"] = STOP_WAIT_SECONDS
-            env.update({k: str(v) for k, v in (args.get("env_vars") or {}).items()})
-            runtime_env: dict[str, Any] = {"working_dir": str(staging), "env_vars": env}
-            pip = [*spec.requirements, *(args.get("pip") or [])]
-            if pip:
-                runtime_env["pip"] = pip
-            _note(run_dir, f"submitting to the Ray cluster at {address} (Ray {ray_version}) as job {spec.run_id}: "
-                           f"{count} files, {_size(size)}" + (f"; pip: {' '.join(pip)}" if pip else ""))
-            _submit_job(address, spec, entrypoint, runtime_env, count, size)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        address, origin = cluster_address(workspace, args)
+        ray_version = check_cluster(RayJobsApi(address), origin)["ray_version"]
+        entrypoint = build_entrypoint(spec.argv)
+        env = run_environment(spec, CONFIG_RELATIVE)
+        env["RAY_JOB_STOP_WAIT_TIME_S"] = STOP_WAIT_SECONDS
+        env.update({k: str(v) for k, v in (args.get("env_vars") or {}).items()})
+        plan = {
+            "run_id": spec.run_id, "address": address, "ray_version": ray_version, "entrypoint": entrypoint,
+            "env_vars": env, "pip": [*spec.requirements, *(args.get("pip") or [])],
+            "respect_gitignore": spec.job_kind != "git",
+            "metadata": {"launcher_run_id": spec.run_id, "launcher_run_name": spec.name,
+                         "launcher_job": spec.job or ""},
+            "num_cpus": args.get("num_cpus"), "num_gpus": args.get("num_gpus"),
+            "memory": int(args["memory"]) if args.get("memory") is not None else None,
+            "resources": dict(args["resources"]) if args.get("resources") else None,
+        }
+        from launcher.runners.ray_owner import PLAN_FILE
 
-    # -- cancel and reattach --------------------------------------------------------------------------
-    def cancel(self, api: Api, run: Mapping[str, Any], grace_period: float | None) -> None:
-        run_dir = api.run_dir(run["id"])
-        (run_dir / ray_monitor.CANCEL_FILE).write_text(json.dumps({"grace_period": grace_period, "at": time.time()}))
-        handle = run["handle"]
-        if not handle.get("submitted"):
-            if ray_monitor.monitor_alive(run_dir):
-                return  # still being submitted: start() stops the job once it is in
-            api.store.transition(run["id"], states.STOPPED, message="stopped before it reached the Ray cluster")
-            return
-        jobs = RayJobsApi(handle["address"])
-        try:
-            jobs.stop(run["id"])
-            status = jobs.job(run["id"]).get("status")
-        except JobNotFound:
-            api.store.transition(run["id"], states.STOPPED,
-                                 message="stopped by request (the Ray cluster no longer knew the job)")
-            return
-        except ClusterError as error:
-            raise ResourceError(f"cannot stop run {run['id']}: the Ray cluster at {handle['address']} "
-                                f"does not answer ({error})") from None
-        if status == "PENDING":
-            # Ray answers "stopped" but leaves a job that waits to be scheduled PENDING: its stop is queued
-            # for a job supervisor that does not exist yet. It ends the job at once if it is ever scheduled.
-            # The run's monitor, which sees the cancel request too, may record the same stop first: the note
-            # is written here either way.
-            api.store.transition(run["id"], states.STOPPED, message=ray_monitor.PENDING_STOP_MESSAGE)
-            _note(run_dir, "stopped while still pending on the Ray cluster; Ray keeps the job listed as "
-                           "PENDING until it is scheduled (then it stops at once) or its start timeout passes")
-            return
-        if not ray_monitor.monitor_alive(run_dir):
-            spawn_monitor(api, run_dir, run["id"])  # someone must record the stop
+        Path(folder.file(PLAN_FILE)).write_text(json.dumps(plan))
+        workspace.store.update_handle(spec.run_id, address=address, entrypoint=entrypoint)
+        return OwnerProcess(spawn_owner(folder, lock_fd, PART, [], site=True))
 
-    def reattach(self, api: Api, run: Mapping[str, Any]) -> None:
-        reason = self.unavailable_reason()
-        if reason is not None:  # leave the run as it is for a process that can follow it
-            raise ResourceError(reason)
-        run_dir = api.run_dir(run["id"])
-        if not run_dir.is_dir() or ray_monitor.monitor_alive(run_dir):
-            return  # a monitor follows it, or it is being submitted right now
-        latest = api.store.get_run(run["id"])
-        if latest is None or states.is_terminal(latest["state"]):
-            return
-        gave_up = latest["handle"].get("monitor_gave_up_at")
-        pause = ray_monitor.seconds_setting(ray_monitor.REATTACH_PAUSE_ENV, ray_monitor.REATTACH_PAUSE_DEFAULT)
-        if gave_up is not None and time.time() - gave_up < pause:
-            return  # the last monitor gave up on an unreachable cluster a short while ago
-        if "address" not in latest["handle"]:
-            if time.time() - latest["created_at"] < START_TIMEOUT_SECONDS:
-                return  # the engine is between recording the run and calling start()
-            message = "the launching process ended before the job was submitted to Ray"
-            _note(run_dir, message)
-            api.store.transition(run["id"], states.START_FAILED, message=message)
-            return
-        spawn_monitor(api, run_dir, run["id"])
+    # -- owners that are gone -------------------------------------------------------------------------
+    def resume(self, workspace: Workspace, record: RunRecord, folder: RunFolder, lock_fd: int) -> bool:
+        """A Ray job goes on without its owner: a submitted run gets a new owner that follows it, unless
+        the last one gave up on an unreachable cluster a short while ago (the run is left as it is)."""
+        from launcher.runners import ray_owner
+
+        handle = RayHandle.of(record)
+        if not handle.submitted:
+            return False
+        if self.unavailable_reason() is not None:
+            return True  # this process cannot follow it; one that has Ray will
+        pause = ray_owner.seconds_setting(ray_owner.REATTACH_PAUSE_ENV, ray_owner.REATTACH_PAUSE_DEFAULT)
+        if handle.gave_up_at is not None and time.time() - handle.gave_up_at < pause:
+            return True
+        spawn_owner(folder, lock_fd, PART, [], resume=True, site=True)
+        return True
+
+    def stop_orphan(self, workspace: Workspace, record: RunRecord, folder: RunFolder) -> str | None:
+        handle = RayHandle.of(record)
+        if handle.address is None or record.state is RunState.STARTING:
+            return None
+        try:
+            RayJobsApi(handle.address).stop(record.id)
+        except (ClusterError, JobNotFound):
+            return None
+        return "asked the Ray cluster to stop its job"
 
 
 # -- helpers ----------------------------------------------------------------------------------------------
-def cluster_address(api: Api, args: Mapping[str, Any]) -> tuple[str, str]:
+def cluster_address(workspace: Workspace, args: Mapping[str, Any]) -> tuple[str, str]:
     """(the dashboard address, where it came from) for error messages that say what to change."""
     for value, origin in ((args.get("address"), "resource_args ray.address"),
                           (os.environ.get("RAY_ADDRESS"), "RAY_ADDRESS"),
-                          (api.get_setting(ADDRESS_SETTING), "workspace setting 'ray_address'")):
+                          (workspace.setting(ADDRESS_SETTING), "workspace setting 'ray_address'")):
         if value:
             problem = address_problem(value, origin)
             if problem:
@@ -225,121 +256,3 @@ def build_entrypoint(argv: tuple[str, ...] | list[str]) -> str:
     reach the program itself. The config file's path is made absolute on the node that runs the job."""
     return (f'export LAUNCHER_CONFIG_FILE="$PWD/{CONFIG_RELATIVE}"; '
             f"exec {shlex.join(argv)}")
-
-
-def spawn_monitor(api: Api, run_dir: Path, run_id: str) -> subprocess.Popen:
-    env = dict(os.environ)
-    package_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    with open(run_dir / "ray-monitor.err", "ab") as errors:
-        return subprocess.Popen(
-            [sys.executable, "-P", "-m", "launcher.runners.ray_monitor", str(api.store.path), str(run_dir), run_id],
-            env=env, cwd=run_dir, stdin=subprocess.DEVNULL, stdout=errors, stderr=errors,
-            start_new_session=True, close_fds=True)
-
-
-def _submit_job(address: str, spec: LaunchSpec, entrypoint: str, runtime_env: dict[str, Any],
-                count: int, size: int) -> None:
-    args = spec.resource_args
-    try:
-        from ray.job_submission import JobSubmissionClient
-
-        client = JobSubmissionClient(address)
-        with _quiet_ray_logging():
-            client.submit_job(
-                entrypoint=entrypoint,
-                submission_id=spec.run_id,
-                runtime_env=runtime_env,
-                metadata={"launcher_run_id": spec.run_id, "launcher_run_name": spec.name,
-                          "launcher_job": spec.job or ""},
-                entrypoint_num_cpus=args.get("num_cpus"),
-                entrypoint_num_gpus=args.get("num_gpus"),
-                entrypoint_memory=int(args["memory"]) if args.get("memory") is not None else None,
-                entrypoint_resources=dict(args["resources"]) if args.get("resources") else None,
-            )
-    except ImportError as error:
-        raise ResourceError(f"the ray resource cannot import Ray's job SDK ({error}): {INSTALL_HINT}") from None
-    except Exception as error:  # noqa: BLE001 - Ray raises plain RuntimeError/ValueError/ConnectionError
-        raise _submit_error(address, spec.run_id, error, count, size) from None
-
-
-@contextlib.contextmanager
-def _quiet_ray_logging() -> Iterator[None]:
-    """Ray's SDK logs each packaging and upload step at INFO on the launching terminal; the run's log
-    gets a line of our own instead."""
-    loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
-
-
-def _submit_error(address: str, run_id: str, error: Exception, count: int, size: int) -> ResourceError:
-    text = str(error)
-    too_big = re.search(r"Package size \(([^)]*)\) exceeds the maximum size of ([0-9.]+ ?\w+)", text)
-    if too_big:
-        return ResourceError(f"the job's source is too big for the Ray cluster at {address}: {count} files, "
-                             f"{_size(size)} ({too_big.group(1)} zipped), over Ray's limit of {too_big.group(2)}; "
-                             "leave large files out with .gitignore or .rayignore")
-    if "already exists" in text:
-        return ResourceError(f"run_id {run_id!r} is already the id of a job on the Ray cluster at {address}; "
-                             "choose another run_id")
-    if isinstance(error, ConnectionError) or type(error).__module__.startswith(("requests", "urllib3")):
-        return ResourceError(f"the Ray cluster at {address} stopped answering while the job was submitted: "
-                             f"{_first_line(text)}")
-    return ResourceError(f"the Ray cluster at {address} refused job {run_id}: {_first_line(_ray_reason(text))}")
-
-
-def _ray_reason(text: str) -> str:
-    """The last line of a server-side traceback is the useful one."""
-    lines = [line.strip() for line in text.strip().rstrip(".").splitlines() if line.strip()]
-    return lines[-1] if len(lines) > 1 and lines[0].startswith("Request failed") else text
-
-
-def _first_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0][:300] if lines else "no details"
-
-
-def _size(size: int) -> str:
-    return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.1f} KiB"
-
-
-def _note(run_dir: Path, text: str) -> None:
-    log = LogWriter(run_dir / "output.log")
-    try:
-        log.note(text)
-    finally:
-        log.close()
-
-
-def _check_args(args: Mapping[str, Any]) -> None:
-    if "address" in args:
-        problem = address_problem(args["address"], "resource_args ray.address")
-        if problem:
-            raise ResourceError(problem)
-    for key in ("num_cpus", "num_gpus", "memory"):
-        value = args.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
-            unit = "a number of bytes" if key == "memory" else "a number"
-            raise ResourceError(f"resource_args ray.{key} {value!r} is not valid; expected {unit} >= 0")
-    resources = args.get("resources")
-    if resources is not None and (not isinstance(resources, Mapping) or not all(
-            isinstance(k, str) and k and not isinstance(v, bool) and isinstance(v, int | float) and v >= 0
-            for k, v in resources.items())):
-        raise ResourceError(f"resource_args ray.resources {resources!r} is not valid; "
-                            "expected a mapping of resource names to amounts >= 0, e.g. {'accelerator': 1}")
-    pip = args.get("pip")
-    if pip is not None and (not isinstance(pip, list | tuple) or not all(isinstance(p, str) and p.strip() for p in pip)):
-        raise ResourceError(f"resource_args ray.pip {pip!r} is not valid; expected a list of requirement "
-                            "strings, e.g. ['numpy>=1.26']")
-    env_vars = args.get("env_vars")
-    if env_vars is not None and (not isinstance(env_vars, Mapping) or not all(
-            isinstance(k, str) and k and "=" not in k and not isinstance(v, bool) and isinstance(v, str | int | float)
-            for k, v in env_vars.items())):
-        raise ResourceError(f"resource_args ray.env_vars {env_vars!r} is not valid; "
-                            "expected a mapping of variable names to string values")

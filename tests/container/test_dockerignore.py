@@ -59,7 +59,7 @@ def test_generated_image_leaves_out_ignored_files_and_reuses_the_image_when_only
     edited = api.create_job("code", str(source), name="ignoring", entry_point=["python", "train.py"])
     assert edited.ref != job.ref
     again = launch(api, job=edited.ref, resource=RESOURCE)
-    assert again.record["handle"]["image"] == first.record["handle"]["image"]
+    assert again.record.handle["image"] == first.record.handle["image"]
     assert any("no build needed" in line for line in launcher_lines(again))
     assert not [line for line in launcher_lines(again) if line.startswith("Step ")]
 
@@ -67,7 +67,7 @@ def test_generated_image_leaves_out_ignored_files_and_reuses_the_image_when_only
     (source / "logs" / "keep.txt").write_text("kept two\n")
     changed = api.create_job("code", str(source), name="ignoring", entry_point=["python", "train.py"])
     third = launch(api, job=changed.ref, resource=RESOURCE)
-    assert third.record["handle"]["image"] != first.record["handle"]["image"]
+    assert third.record.handle["image"] != first.record.handle["image"]
     assert files_in(third).get("logs/keep.txt") == "kept two"
 
 

@@ -24,19 +24,19 @@ def test_no_engine_answering(api, tmp_path, monkeypatch):
                 "(or `dockerd`, or `systemctl start docker`)")
 
     assert get_runner(RESOURCE).unavailable_reason() == expected
-    [resource] = [r for r in api.resources() if r["name"] == RESOURCE]
-    assert resource == {"name": RESOURCE, "available": False, "reason": expected}
+    [resource] = [r for r in api.resources() if r.name == RESOURCE]
+    assert (resource.name, resource.available, resource.reason) == (RESOURCE, False, expected)
 
     with pytest.raises(ResourceError) as caught:
         launch(api, docker_image="launcher-base:bookworm", entry_point=["true"])
     assert str(caught.value) == expected
     [record] = api.runs()
-    assert (record["state"], record["message"]) == ("start_failed", expected)
+    assert (record.state, record.message) == ("start_failed", expected)
 
 
 def _running_on(private_engine, api, command: str, keep: bool = False):
     image = private_engine.import_tiny_image()
-    run = submit(api, merge_request(docker_image=image, entry_point=["sh", "-c", command],
+    run = submit(api.workspace, merge_request(docker_image=image, entry_point=["sh", "-c", command],
                                     resource_args={RESOURCE: {"keep": keep}}))
     wait_for(lambda: "before" in run.get_logs(), timeout=30, what="the container's first output")
     assert run.state == "running"
@@ -53,7 +53,7 @@ def test_engine_going_away_mid_run_ends_the_run_clearly_once_it_answers(api, pri
 
     private_engine.kill()
     wait_for(lambda: any("lost the connection to the Docker engine" in n for n in _notes(run)), timeout=30,
-             what="the supervisor to notice")
+             what="the owner to notice")
     assert run.state == "running"  # nothing is known yet: the container may still be alive
 
     private_engine.start()  # without live-restore, the engine ends the containers it lost
@@ -73,7 +73,7 @@ def test_cancel_while_the_engine_is_away(api, private_engine, monkeypatch):
 
     private_engine.kill()
     wait_for(lambda: any("lost the connection to the Docker engine" in n for n in _notes(run)), timeout=30,
-             what="the supervisor to notice")
+             what="the owner to notice")
     status = run.cancel(grace_period=0)
     assert status.state == "stopped"
     assert "while the Docker engine was not answering" in status.message
@@ -95,7 +95,7 @@ def test_a_launch_removes_containers_left_by_runs_that_ended_while_the_engine_wa
     private_engine.kill()
     for each in (run, kept):
         wait_for(lambda each=each: any("lost the connection" in n for n in _notes(each)), timeout=30,
-                 what="the supervisors to notice")
+                 what="the owners to notice")
         assert each.cancel(grace_period=0).state == "stopped"
     private_engine.start()
     launch(api, docker_image=PrivateEngine.IMAGE, entry_point=["sh", "-c", "true"])

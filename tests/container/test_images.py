@@ -45,7 +45,7 @@ def test_generated_image_runs_job_as_non_root_in_its_venv(api, make_code_dir, do
     assert "hello from /app uid 1000 six " in output
     assert "config {'lr': 0.5}" in output
     assert "python /opt/venv/bin/python" in output
-    image_ref = run.record["handle"]["image"]
+    image_ref = run.record.handle["image"]
     assert image_ref.startswith("launcher/hello:")
     image = docker_client.images.get(image_ref)
     assert image.attrs["Config"]["User"] == "launcher"
@@ -61,7 +61,7 @@ def test_relaunch_skips_the_build_and_a_code_change_keeps_the_requirements_layer
     first = launch(api, job=job.ref, resource=RESOURCE)
     again = launch(api, job=job.ref, resource=RESOURCE, config={"overrides": {"args": ["--x", "1"]}})
 
-    assert again.record["handle"]["image"] == first.record["handle"]["image"]
+    assert again.record.handle["image"] == first.record.handle["image"]
     assert build_steps(again) == []
     assert any("no build needed" in line for line in launcher_lines(again))
     assert "argv ['--x', '1']" in again.get_logs()
@@ -71,7 +71,7 @@ def test_relaunch_skips_the_build_and_a_code_change_keeps_the_requirements_layer
     changed = api.create_job("code", str(source), name="hello", entry_point=["python", "train.py"])
     run = launch(api, job=changed.ref, resource=RESOURCE)
     assert "changed code" in run.get_logs()
-    assert run.record["handle"]["image"] != first.record["handle"]["image"]
+    assert run.record.handle["image"] != first.record.handle["image"]
     lines = launcher_lines(run)
     pip_step = next(i for i, line in enumerate(lines) if line.startswith("Step ") and "pip install" in line)
     assert "Using cache" in lines[pip_step + 1], lines[pip_step:pip_step + 3]
@@ -131,7 +131,7 @@ def test_base_image_from_resource_arg_env_and_setting(api, make_code_dir, docker
                      resource_args={RESOURCE: {"base_image": "launcher-test/alt-base:1"}})
         assert run.get_logs() == "ok\n"
         assert any("FROM launcher-test/alt-base:1" in line for line in launcher_lines(run))
-        built = docker_client.images.get(run.record["handle"]["image"])
+        built = docker_client.images.get(run.record.handle["image"])
         assert built.labels["launcher-test-base"] == mark
 
         api.set_setting("base_image", "launcher-test/missing-base:1")
@@ -142,7 +142,7 @@ def test_base_image_from_resource_arg_env_and_setting(api, make_code_dir, docker
         monkeypatch.setenv("LAUNCHER_BASE_IMAGE", "launcher-test/alt-base:1")  # the env var beats the setting
         again = launch(api, job=job.ref, resource=RESOURCE)
         assert again.get_logs() == "ok\n"
-        assert again.record["handle"]["image"] == run.record["handle"]["image"]
+        assert again.record.handle["image"] == run.record.handle["image"]
     finally:
         docker_client.images.remove("launcher-test/alt-base:1", force=True)
 
@@ -157,7 +157,7 @@ def test_docker_image_runs_its_own_command_or_the_entry_point(api, docker_client
     try:
         job = api.create_job("image", "launcher-test/own-cmd:1")
         run = launch(api, job=job.ref)  # image jobs default to local-container
-        assert run.record["resource"] == RESOURCE
+        assert run.record.resource == RESOURCE
         assert run.get_logs() == "own command\n"
 
         run = launch(api, docker_image="launcher-test/own-cmd:1", entry_point=["python3", "-c", "print(6 * 7)"])
@@ -182,7 +182,7 @@ def test_repository_push_then_run_from_the_registry(api, make_code_dir, registry
 
     run = launch(api, job=job.ref, resource=RESOURCE, repository=repository)
     assert run.get_logs() == "pushed and run\n"
-    image = run.record["handle"]["image"]
+    image = run.record.handle["image"]
     assert image.startswith(repository + ":")
     assert registry_tags(registry, "team/pushy") == [image.rsplit(":", 1)[1]]
 
@@ -196,10 +196,10 @@ def test_repository_push_then_run_from_the_registry(api, make_code_dir, registry
 
     # resource_args' registry setting: the job's repository under that registry.
     run = launch(api, job=job.ref, resource=RESOURCE, resource_args={RESOURCE: {"registry": registry}})
-    assert run.record["handle"]["image"].startswith(f"{registry}/launcher/pushy:")
+    assert run.record.handle["image"].startswith(f"{registry}/launcher/pushy:")
     assert registry_tags(registry, "launcher/pushy")
     docker_client.images.remove(image)
-    docker_client.images.remove(run.record["handle"]["image"])
+    docker_client.images.remove(run.record.handle["image"])
 
 
 def test_registry_refusing_the_push(api, make_code_dir, readonly_registry, docker_client):
@@ -260,11 +260,11 @@ def test_cancel_during_the_build_stops_the_run_before_it_starts(api, make_code_d
         "Dockerfile": f"FROM {BASE}\nRUN echo {mark} && sleep 60\nCOPY . /w\n",
     })
     job = api.create_job("code", str(source), name="slow-build", entry_point=["python3", "run.py"])
-    run = submit(api, merge_request(job=job.ref, resource=RESOURCE))
+    run = submit(api.workspace, merge_request(job=job.ref, resource=RESOURCE))
     wait_for(lambda: mark in launcher_lines(run), timeout=30, what="the slow build step to run")  # then silence
     began = time.monotonic()
     status = run.cancel(grace_period=0)
-    assert (status.state, status.message) == ("stopped", "stopped by request before the container started")
+    assert (status.state, status.message) == ("stopped", "stopped by request before the program started")
     assert time.monotonic() - began < 15
     assert "never" not in run.get_logs()
     def build_step_running() -> bool:
@@ -280,4 +280,4 @@ def test_git_job_runs_in_a_container_at_the_requested_version(api, git_repo):
 
     older = launch(api, job=job.ref, resource=RESOURCE, version="v1")
     assert older.get_logs().startswith("version one {}\n")
-    assert older.record["handle"]["image"] != run.record["handle"]["image"]
+    assert older.record.handle["image"] != run.record.handle["image"]

@@ -58,7 +58,7 @@ def test_run_outlives_the_process_that_launched_it(api, home, shared):
         from launcher import Api
         from launcher.launch import submit
         from launcher.spec import merge_request
-        run = submit(Api(), merge_request(docker_image={BASE!r}, entry_point=['sh', '-c', {wait_then_done!r}],
+        run = submit(Api().workspace, merge_request(docker_image={BASE!r}, entry_point=['sh', '-c', {wait_then_done!r}],
                                           resource_args={{{RESOURCE!r}: {{'volumes': [{f"{shared}:/shared"!r}]}}}}))
         print(run.id)
     """)
@@ -104,10 +104,11 @@ def test_synchronous_false_stops_the_run_when_the_process_is_interrupted(api, ho
     assert workspace_containers(docker_client, api.home) == []
 
 
-def _kill_supervisor(run) -> None:
-    pid = run.record["handle"]["supervisor_pid"]
+def _kill_owner(run) -> None:
+    pid = run.folder.owner_pid()
+    assert pid is not None
     os.kill(pid, signal.SIGKILL)
-    run._handle.process.wait(10)  # reap it: it is this process's child
+    run._owner.process.wait(10)  # reap it: it is this process's child
 
 
 def _lines(run) -> list[str]:
@@ -117,29 +118,29 @@ def _lines(run) -> list[str]:
 EXPECTED = [f"before {i}" for i in range(5)] + [f"after {i}" for i in range(5)]
 
 
-def test_reattach_to_a_running_container_after_its_supervisor_died(api, home, shared, docker_client):
-    run = submit(api, merge_request(docker_image=BASE, entry_point=["python3", "-c", BEFORE_AND_AFTER],
+def test_reattach_to_a_running_container_after_its_owner_died(api, home, shared, docker_client):
+    run = submit(api.workspace, merge_request(docker_image=BASE, entry_point=["python3", "-c", BEFORE_AND_AFTER],
                                     resource_args={RESOURCE: {"volumes": [f"{shared}:/shared"]}}))
     wait_for(lambda: _lines(run) == EXPECTED[:5], timeout=30, what="the first lines")
-    _kill_supervisor(run)
+    _kill_owner(run)
 
-    reopened = Api(home)  # reattaches: a new supervisor follows the container from its log driver
+    reopened = Api(home)  # reattaches: a new owner follows the container from its log driver
     release(shared, "3")
     again = reopened.run(run.id)
     assert not again.wait(timeout=60)
     status = again.get_status()
     assert (status.state, status.exit_code) == ("failed", 3)
     assert _lines(again) == EXPECTED  # nothing lost, nothing twice
-    assert "supervisor reattaching to the run" in [line.text for line in again.log_lines()]
+    assert "owner reattaching to the run" in [line.text for line in again.log_lines()]
     assert workspace_containers(docker_client, api.home) == []
     reopened.close()
 
 
 def test_reattach_to_a_container_that_ended_while_nobody_watched(api, home, shared, docker_client):
-    run = submit(api, merge_request(docker_image=BASE, entry_point=["python3", "-c", BEFORE_AND_AFTER],
+    run = submit(api.workspace, merge_request(docker_image=BASE, entry_point=["python3", "-c", BEFORE_AND_AFTER],
                                     resource_args={RESOURCE: {"volumes": [f"{shared}:/shared"]}}))
     wait_for(lambda: _lines(run) == EXPECTED[:5], timeout=30, what="the first lines")
-    _kill_supervisor(run)
+    _kill_owner(run)
     release(shared, "0")
     [container] = workspace_containers(docker_client, api.home)
     assert container.wait(timeout=30)["StatusCode"] == 0
@@ -157,14 +158,14 @@ def test_reattach_to_a_container_that_ended_while_nobody_watched(api, home, shar
 def test_cancel_a_reattached_run_whose_container_is_silent(api, home, shared, docker_client):
     import time
 
-    run = submit(api, merge_request(docker_image=BASE, entry_point=["python3", "-c", BEFORE_AND_AFTER],
+    run = submit(api.workspace, merge_request(docker_image=BASE, entry_point=["python3", "-c", BEFORE_AND_AFTER],
                                     resource_args={RESOURCE: {"volumes": [f"{shared}:/shared"]}}))
     wait_for(lambda: _lines(run) == EXPECTED[:5], timeout=30, what="the first lines")
-    _kill_supervisor(run)
+    _kill_owner(run)
     reopened = Api(home)
     again = reopened.run(run.id)
-    wait_for(lambda: "supervisor reattaching to the run" in [line.text for line in again.log_lines()],
-             timeout=30, what="the new supervisor")
+    wait_for(lambda: "owner reattaching to the run" in [line.text for line in again.log_lines()],
+             timeout=30, what="the new owner")
     began = time.monotonic()
     status = again.cancel(grace_period=0)
     assert status.state == "stopped"
@@ -185,16 +186,16 @@ ENDS_WITHOUT_NEWLINE = (
 
 
 def test_reattached_run_keeps_a_last_line_without_a_newline(api, home, shared, docker_client):
-    run = submit(api, merge_request(docker_image=BASE, entry_point=["python3", "-c", ENDS_WITHOUT_NEWLINE],
+    run = submit(api.workspace, merge_request(docker_image=BASE, entry_point=["python3", "-c", ENDS_WITHOUT_NEWLINE],
                                     resource_args={RESOURCE: {"volumes": [f"{shared}:/shared"]}}))
     wait_for(lambda: _lines(run) == ["line 0", "line 1", "line 2"], timeout=30, what="the first lines")
-    _kill_supervisor(run)
+    _kill_owner(run)
 
     reopened = Api(home)
     again = reopened.run(run.id)
     (shared / "go1").write_text("")
-    # Seen only through the new supervisor, which follows the running container's log driver.
-    wait_for(lambda: "after" in _lines(again), timeout=30, what="the reattached supervisor to follow")
+    # Seen only through the new owner, which follows the running container's log driver.
+    wait_for(lambda: "after" in _lines(again), timeout=30, what="the reattached owner to follow")
     (shared / "go2").write_text("")
     assert again.wait(timeout=60)
     assert again.get_log_bytes(("stdout",)) == b"line 0\nline 1\nline 2\nafter\npartial-no-newline"

@@ -33,7 +33,7 @@ def build_versions(api, make_code_dir, count: int = 2) -> tuple[str, list[str]]:
         job = api.create_job("code", str(source), name=name, entry_point=["python", "p.py"])
         run = launch(api, job=job.ref, resource=RESOURCE)
         assert run.get_logs() == f"version {version}\n"
-        tags.append(run.record["handle"]["image"])
+        tags.append(run.record.handle["image"])
     assert len(set(tags)) == count and all(tag.startswith(f"launcher/{name}:") for tag in tags)
     return name, tags
 
@@ -73,21 +73,21 @@ def test_image_of_an_active_run_is_kept(api, make_code_dir, docker_client):
     job = api.create_job("code", str(source), name=name, entry_point=["python", "p.py"])
     waiting = launch(api, job=job.ref, resource=RESOURCE, synchronous=False)
     wait_for(lambda: "waiting" in waiting.get_logs(), timeout=120, what="the long run to start")
-    busy = waiting.record["handle"]["image"]
+    busy = waiting.record.handle["image"]
     (source / "p.py").write_text(f"print('newer')  # {name}\n")
     newer = launch(api, job=api.create_job("code", str(source), name=name, entry_point=["python", "p.py"]).ref,
                    resource=RESOURCE)
     assert newer.get_logs() == "newer\n"
 
-    report = prune_images(api, keep=1, job=name)
+    report = prune_images(api.workspace, keep=1, job=name)
 
     assert report.removed == []
     assert [(kept.tag, kept.reason) for kept in report.kept] == [(busy, f"used by active run {waiting.id}")]
-    assert exists(docker_client, busy) and exists(docker_client, newer.record["handle"]["image"])
+    assert exists(docker_client, busy) and exists(docker_client, newer.record.handle["image"])
 
     waiting.cancel(grace_period=0)
     # Once the run has ended its image is just an old one.
-    report = prune_images(api, keep=1, job=name)
+    report = prune_images(api.workspace, keep=1, job=name)
     assert [removal.tag for removal in report.removed] == [busy]
     assert not exists(docker_client, busy)
 
@@ -97,7 +97,7 @@ def test_image_the_user_gave_is_kept(api, make_code_dir, docker_client):
     given = launch(api, docker_image=old, entry_point=["python", "-c", "print('given')"], resource=RESOURCE)
     assert given.get_logs() == "given\n"
 
-    report = prune_images(api, keep=1, job=name)
+    report = prune_images(api.workspace, keep=1, job=name)
 
     assert report.removed == []
     assert [(kept.tag, kept.reason) for kept in report.kept] == [
@@ -114,10 +114,10 @@ def test_dry_run_removes_nothing_and_predicts_the_real_prune(api, make_code_dir,
     assert all(exists(docker_client, tag) for tag in tags)
     assert [line.split()[2] for line in dry.stdout.splitlines() if line.startswith("would remove launcher/")] \
         == [tags[1], tags[0]]  # newest first among the removed
-    predicted = prune_images(api, keep=1, job=name, dry_run=True)
+    predicted = prune_images(api.workspace, keep=1, job=name, dry_run=True)
     assert all(exists(docker_client, tag) for tag in tags)
 
-    real = prune_images(api, keep=1, job=name)
+    real = prune_images(api.workspace, keep=1, job=name)
     assert [r.tag for r in real.removed] == [r.tag for r in predicted.removed]
     assert real.freed == predicted.freed and real.freed > 0
     assert [exists(docker_client, tag) for tag in tags] == [False, False, True]

@@ -26,7 +26,7 @@ def python(code: str) -> list[str]:
 
 def start(api, code: str, **kwargs):
     """Submit a container run of a Python snippet on the base image without waiting for it."""
-    return submit(api, merge_request(docker_image=BASE, entry_point=python(code), **kwargs))
+    return submit(api.workspace, merge_request(docker_image=BASE, entry_point=python(code), **kwargs))
 
 
 WAIT_FOR_GO = (

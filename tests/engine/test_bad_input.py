@@ -15,9 +15,9 @@ from launcher import Api, LaunchError, launch
 
 def workspace_fingerprint(api) -> tuple:
     """Everything stored: every table's rows, and the run folders."""
-    tables = [r["name"] for r in api.store.query("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
-    rows = tuple((t, tuple(tuple(r) for r in api.store.query(f"SELECT * FROM {t}"))) for t in tables)
-    runs = sorted(os.listdir(api.runs_dir)) if api.runs_dir.exists() else []
+    tables = [r["name"] for r in api.workspace.store.query("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+    rows = tuple((t, tuple(tuple(r) for r in api.workspace.store.query(f"SELECT * FROM {t}"))) for t in tables)
+    runs = sorted(os.listdir(api.workspace.runs_dir)) if api.workspace.runs_dir.exists() else []
     return hashlib.sha256(repr(rows).encode()).hexdigest(), runs
 
 
@@ -132,7 +132,8 @@ def test_a_locked_database_is_a_one_line_error(home):
     try:
         store = Store(home / "launcher.db", timeout=0.2)
         with pytest.raises(StoreError, match="stayed locked by another process for 0.2s"):
-            store.insert_run({"id": "r1", "resource": "local-process", "spec": {}})
+            store.insert_run(run_id="r1", name="r1", project="p", entity="e", job="-", resource="local-process",
+                                 spec={})
     finally:
         holder.execute("ROLLBACK")
         holder.close()

@@ -97,7 +97,7 @@ def test_sweep_file_not_utf8_or_a_folder_is_one_line(api, tmp_path):
     binary = tmp_path / "sweep.toml"
     binary.write_bytes(b'job = "x"\n\xc3\x28\n')
     with pytest.raises(SweepError, match="is not UTF-8 text"):
-        create_sweep(api, binary)
+        create_sweep(api.workspace, binary)
     error = one_line_error(cli("sweep", "create", str(binary)))
     assert f"sweep file '{binary}' is not UTF-8 text (byte 0xc3 at offset 10)" in error
     assert "is a directory" in one_line_error(cli("sweep", "create", str(tmp_path)))
@@ -123,48 +123,48 @@ def typed_job(api, make_code_dir) -> str:
 def test_sweep_values_that_cannot_fit_the_job_are_refused(api, typed_job, parameters, method, fragments):
     before = workspace_fingerprint(api)
     with pytest.raises(SweepError) as raised:
-        create_sweep(api, {"job": typed_job, "method": method, "run_cap": 4, "parameters": parameters})
+        create_sweep(api.workspace, {"job": typed_job, "method": method, "run_cap": 4, "parameters": parameters})
     for fragment in fragments:
         assert fragment in str(raised.value), str(raised.value)
     assert workspace_fingerprint(api) == before
 
 
 def test_sweep_values_that_fit_are_queued(api, typed_job):
-    sweep = create_sweep(api, {"job": typed_job, "method": "random", "run_cap": 3, "seed": 1, "parameters": {
+    sweep = create_sweep(api.workspace, {"job": typed_job, "method": "random", "run_cap": 3, "seed": 1, "parameters": {
         "batch": {"distribution": "int_uniform", "min": 1, "max": 9},
         "lr": {"distribution": "uniform", "min": 1, "max": 2}, "tag": ["a", "b"]}})
-    assert sweep["trials"] == 3
-    text = create_sweep(api, {"job": typed_job, "parameters": {"batch": ["16"]}})  # text that spells an int
-    assert text["trials"] == 1
+    assert sweep.trials == 3
+    text = create_sweep(api.workspace, {"job": typed_job, "parameters": {"batch": ["16"]}})  # text that spells an int
+    assert text.trials == 1
 
 
 def test_a_command_entry_point_takes_any_config(api, typed_job):
-    sweep = create_sweep(api, {"job": typed_job, "entry_point": ["python", "train.py"],
+    sweep = create_sweep(api.workspace, {"job": typed_job, "entry_point": ["python", "train.py"],
                                "parameters": {"anything": ["x"]}})
-    assert sweep["trials"] == 1
+    assert sweep.trials == 1
 
 
 def test_sweep_whose_trials_all_failed_reads_as_failed(api, make_code_dir):
     exit_with = "import json, os, sys\nsys.exit(json.loads(os.environ['LAUNCHER_CONFIG'])['code'])\n"
     api.create_job("code", str(make_code_dir({"exit.py": exit_with})), name="exits",
                    entry_point=["python", "exit.py"])
-    failing = create_sweep(api, {"job": "exits", "parameters": {"code": [3, 4]}})
-    mixed = create_sweep(api, {"job": "exits", "parameters": {"code": [3, 0]}})
-    agent = Agent(api, ["default"], 2, poll_seconds=0.1)
+    failing = create_sweep(api.workspace, {"job": "exits", "parameters": {"code": [3, 4]}})
+    mixed = create_sweep(api.workspace, {"job": "exits", "parameters": {"code": [3, 0]}})
+    agent = Agent(api.workspace, ["default"], 2, poll_seconds=0.1)
     agent.start()
     try:
-        wait_for(lambda: get_sweep(api, failing["id"])["state"] != "running"
-                 and get_sweep(api, mixed["id"])["state"] != "running", timeout=60, what="both sweeps to end")
+        wait_for(lambda: get_sweep(api.workspace, failing.id).state != "running"
+                 and get_sweep(api.workspace, mixed.id).state != "running", timeout=60, what="both sweeps to end")
     finally:
         agent.stop("stop")
         assert agent.join(60)
-    done = get_sweep(api, failing["id"])
-    assert (done["state"], done["counts"]["failed"], done["counts"]["finished"]) == ("failed", 2, 0)
-    partly = get_sweep(api, mixed["id"])
-    assert (partly["state"], partly["counts"]["failed"], partly["counts"]["finished"]) == ("finished", 1, 1)
+    done = get_sweep(api.workspace, failing.id)
+    assert (done.state, done.counts["failed"], done.counts["finished"]) == ("failed", 2, 0)
+    partly = get_sweep(api.workspace, mixed.id)
+    assert (partly.state, partly.counts["failed"], partly.counts["finished"]) == ("finished", 1, 1)
     listing = cli("sweep", "list")
     assert listing.returncode == 0, listing.stderr
-    row = next(line for line in listing.stdout.splitlines() if line.startswith(failing["id"]))
+    row = next(line for line in listing.stdout.splitlines() if line.startswith(failing.id))
     assert " failed " in row
 
 
@@ -216,6 +216,6 @@ def test_a_git_version_is_checked_against_its_own_parameters(api, tmp_path):
     git(repo, "commit", "-q", "-am", "string batch")
     api.create_job("git", str(repo), name="gitty", ref="v1")
     with pytest.raises(SweepError, match="batch='big' does not match the schema"):
-        create_sweep(api, {"job": "gitty", "parameters": {"batch": ["big"]}})
-    sweep = create_sweep(api, {"job": "gitty", "version": "main", "parameters": {"batch": ["big"]}})
-    assert sweep["trials"] == 1
+        create_sweep(api.workspace, {"job": "gitty", "parameters": {"batch": ["big"]}})
+    sweep = create_sweep(api.workspace, {"job": "gitty", "version": "main", "parameters": {"batch": ["big"]}})
+    assert sweep.trials == 1

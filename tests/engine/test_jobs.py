@@ -45,7 +45,7 @@ def test_snapshot_honours_gitignore_and_skips_git(api, make_code_dir):
         ".git/config": "[core]",
     })
     job = api.create_job("code", str(src), entry_point=["python", "train.py"])
-    snapshot = api.snapshots_dir / job.data["source"]["snapshot"]
+    snapshot = api.workspace.snapshots_dir / job.data["source"]["snapshot"]
     files = sorted(p.relative_to(snapshot).as_posix() for p in snapshot.rglob("*") if p.is_file())
     assert files == [".gitignore", "sub/.gitignore", "sub/kept.txt", "train.py"]
     # An ignored file changing does not make a new version.
@@ -136,6 +136,6 @@ def test_a_workspace_inside_the_source_is_not_snapshotted(make_code_dir):
     src = make_code_dir({"train.py": "print(1)\n"})
     api = Api(src / "home")
     job = api.create_job("code", str(src), entry_point=["python", "train.py"])
-    snapshot = api.snapshots_dir / job.data["source"]["snapshot"]
+    snapshot = api.workspace.snapshots_dir / job.data["source"]["snapshot"]
     assert sorted(p.name for p in snapshot.iterdir()) == ["train.py"]
     api.close()

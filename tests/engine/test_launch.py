@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from launcher import ExecutionError, launch, states
+from launcher import ExecutionError, launch
+from launcher.states import RunState
 from launcher.errors import ConfigError
 
 ENV_DUMP = (
@@ -50,7 +51,7 @@ def test_program_receives_run_facts_and_config(api, env_job):
     assert rest["argv"] == ["--extra", "1"]
     assert rest["cwd_files"] == ["dump.py"]
     record = run.record
-    assert (record["name"], record["project"], record["entity"]) == ("explicit-name", "from-config", "someone")
+    assert (record.name, record.project, record.entity) == ("explicit-name", "from-config", "someone")
 
 
 def test_parameters_shorthand_and_explicit_resource(api, env_job):
@@ -74,12 +75,12 @@ def test_failed_run_raises_execution_error_with_exit_code_and_tail(api, make_cod
     with pytest.raises(ExecutionError) as caught:
         launch(api, job="crash")
     assert caught.value.exit_code == 3
-    assert caught.value.state == states.FAILED
+    assert caught.value.state == RunState.FAILED
     assert "about to fail" in caught.value.tail[-1]
     assert "exit code 3" in str(caught.value)
     run = api.run(caught.value.run_id)
-    assert run.get_status() == run.get_status().__class__(states.FAILED, "exit code 3", 3)
-    assert [event["state"] for event in run.events()] == [states.STARTING, states.RUNNING, states.FAILED]
+    assert run.get_status() == run.get_status().__class__(RunState.FAILED, "exit code 3", 3)
+    assert [event.state for event in run.events()] == [RunState.STARTING, RunState.RUNNING, RunState.FAILED]
 
 
 def test_asynchronous_launch_returns_at_once(api, make_code_dir):
@@ -87,9 +88,9 @@ def test_asynchronous_launch_returns_at_once(api, make_code_dir):
                                     "time.sleep(30)\n"})
     api.create_job("code", str(src), name="slow", entry_point=["python", "slow.py"])
     run = launch(api, job="slow", synchronous=False)
-    assert run.get_status().state in (states.STARTING, states.RUNNING)
+    assert run.get_status().state in (RunState.STARTING, RunState.RUNNING)
     status = run.cancel(grace_period=1)
-    assert status.state == states.STOPPED
+    assert status.state == RunState.STOPPED
 
 
 def test_run_record_survives_in_a_new_api(api, make_code_dir, home):
@@ -100,7 +101,7 @@ def test_run_record_survives_in_a_new_api(api, make_code_dir, home):
     run = launch(api, job="p")
     other = Api(home)
     again = other.run(run.id)
-    assert again.get_status().state == states.FINISHED
+    assert again.get_status().state == RunState.FINISHED
     assert again.get_logs() == "persisted\n"
     other.close()
 
@@ -180,14 +181,20 @@ def test_git_job_runs_at_requested_version(api, git_repo):
     assert run.spec.source["commit"] == git_repo.first
 
 
-def test_git_job_picks_up_new_commits_on_its_branch(api, git_repo):
+def test_a_git_job_version_runs_its_recorded_commit_after_its_branch_moved(api, git_repo):
     from tests.conftest import git
 
-    api.create_job("git", f"file://{git_repo.bare}", name="moving", entry_point=["python", "train.py"])
+    v0 = api.create_job("git", f"file://{git_repo.bare}", name="moving", entry_point=["python", "train.py"])
     (git_repo.work / "train.py").write_text("print('version three')\n")
     git(git_repo.work, "commit", "-q", "-am", "three")
     git(git_repo.work, "push", "-q", str(git_repo.bare), "main")
-    assert launch(api, job="moving").get_logs() == "version three\n"
+    pinned = launch(api, job="moving:v0")
+    assert pinned.get_logs().startswith("version two") and pinned.spec.source["commit"] == v0.data["source"]["commit"]
+    assert launch(api, job="moving").get_logs().startswith("version two")  # latest is still v0
+    fresh = launch(api, job="moving", version="main")  # a branch named at launch is resolved anew
+    assert fresh.get_logs() == "version three\n" and fresh.spec.source["commit"] != v0.data["source"]["commit"]
+    v1 = api.create_job("git", f"file://{git_repo.bare}", name="moving", entry_point=["python", "train.py"])
+    assert v1.version == 1 and launch(api, job="moving").get_logs() == "version three\n"
 
 
 def test_launch_without_job_runs_entry_point_in_empty_dir(api):
@@ -208,4 +215,4 @@ def test_a_launch_error_names_the_run_only_when_one_was_recorded(api, monkeypatc
     with pytest.raises(LaunchError) as refused:
         launch(api, docker_image="some-image:1", entry_point=["true"])
     [record] = api.runs()
-    assert refused.value.run_id == record["id"] and record["state"] == "start_failed"
+    assert refused.value.run_id == record.id and record.state == "start_failed"

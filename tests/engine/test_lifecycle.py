@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from launcher import states
+from launcher.states import RunState
 from tests.waiting import wait_for
 
 SCRIPT = """
@@ -39,7 +39,7 @@ def test_process_exit_waits_for_unfinished_runs(api, home):
         process.wait(timeout=0.5)  # the script's end has been reached, yet it waits for the run
     (run.dir / "src" / "go").write_text("")
     assert process.wait(timeout=30) == 0
-    assert run.get_status().state == states.FINISHED
+    assert run.get_status().state == RunState.FINISHED
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -49,15 +49,15 @@ def test_interrupt_stops_the_runs(api, home, signum):
     wait_for(lambda: "up" in run.get_logs(), what="program running")
     process.send_signal(signum)
     process.wait(timeout=60)
-    assert run.get_status().state == states.STOPPED
+    assert run.get_status().state == RunState.STOPPED
 
 
 def test_sigterm_during_a_synchronous_launch_stops_the_run(api, home):
     code = SCRIPT.format(home=str(home), program=WAITS_FOR_FILE, after="").replace(
         "synchronous=False", "synchronous=True, run_id='sync-run'")
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: api.store.get_run("sync-run") is not None and "up" in api.run("sync-run").get_logs(),
+    wait_for(lambda: api.workspace.store.get_run("sync-run") is not None and "up" in api.run("sync-run").get_logs(),
              what="program running")
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 128 + signal.SIGTERM
-    assert api.run("sync-run").get_status().state == states.STOPPED
+    assert api.run("sync-run").get_status().state == RunState.STOPPED

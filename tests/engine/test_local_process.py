@@ -11,7 +11,8 @@ import textwrap
 
 import pytest
 
-from launcher import launch, states
+from launcher import launch
+from launcher.states import RunState
 from tests.waiting import wait_for
 
 
@@ -46,7 +47,7 @@ def test_cancel_stops_a_silent_program_that_ignores_sigterm_and_its_children(api
     wait_for(lambda: pids_file.exists() and len(pids_file.read_text().split()) == 2, what="program start")
     pids = [int(p) for p in pids_file.read_text().split()]
     status = run.cancel()
-    assert status.state == states.STOPPED
+    assert status.state == RunState.STOPPED
     assert status.exit_code == -signal.SIGKILL  # SIGTERM was ignored; SIGKILL after the grace period
     wait_for(lambda: not any(pid_alive(p) for p in pids), timeout=10, what="no process of the run left")
     assert "cancel requested" in run.log_path.read_text()
@@ -75,7 +76,7 @@ def test_output_streams_while_the_run_is_going(api, make_code_dir):
     run = launch(api, job="streamer", synchronous=False)
     lines = run.follow_logs()
     assert next(lines).text == "first line"  # arrives while the program still waits
-    assert run.get_status().state == states.RUNNING
+    assert run.get_status().state == RunState.RUNNING
     (run.dir / "src" / "go").write_text("")
     assert [line.text for line in lines] == ["second line"]
     assert run.wait()
@@ -119,7 +120,7 @@ def test_a_run_outlives_its_launcher_killed_outright(api, make_code_dir, home):
     launcher_process.wait()
     (run.dir / "src" / "go").write_text("")
     wait_for(lambda: run.get_status().done, what="run end")
-    assert run.get_status() == run.get_status().__class__(states.FAILED, "exit code 4", 4)
+    assert run.get_status() == run.get_status().__class__(RunState.FAILED, "exit code 4", 4)
     assert run.get_logs() == "before\nafter\n"
 
 
@@ -127,21 +128,25 @@ def test_a_program_that_cannot_start_is_start_failed(api):
     run = launch(api, entry_point=["./no-such-program"], synchronous=False)
     assert not run.wait(timeout=30)
     status = run.get_status()
-    assert status.state == states.START_FAILED
+    assert status.state == RunState.START_FAILED
     assert "no-such-program" in status.message
 
 
-def test_supervisor_killed_is_reported_not_stuck(api, make_code_dir):
+def test_an_owner_killed_outright_is_reported_and_its_program_stopped(api, make_code_dir):
+    from launcher.runners.local_process import ProcessHandle
+
     make_job(api, make_code_dir, "orphaned", "import time\nprint('x', flush=True)\ntime.sleep(600)\n")
     run = launch(api, job="orphaned", synchronous=False)
-    wait_for(lambda: run.get_status().state == states.RUNNING and "pid" in run.record["handle"], what="running")
-    handle = run.record["handle"]
-    os.kill(handle["supervisor_pid"], signal.SIGKILL)
-    wait_for(lambda: not pid_alive(handle["supervisor_pid"]), what="supervisor gone")
+    wait_for(lambda: run.get_status().state == RunState.RUNNING and "x" in run.get_logs(), what="running")
+    owner, program = run.folder.owner_pid(), ProcessHandle.of(run.record).pgid
+    assert owner is not None and program is not None
+    os.kill(owner, signal.SIGKILL)
+    wait_for(lambda: not pid_alive(owner), what="owner gone")
     api.reconcile()
     status = run.get_status()
-    assert status.state == states.FAILED and "supervisor ended unexpectedly" in status.message
-    wait_for(lambda: not pid_alive(handle["pid"]), what="program stopped")
+    assert status.state == RunState.FAILED
+    assert status.message == "the run's owner ended unexpectedly while its program ran; exit code unknown"
+    wait_for(lambda: not pid_alive(program), what="program stopped")
 
 
 @pytest.mark.timeout(600)
@@ -151,7 +156,7 @@ def test_venv_env_manager_installs_requirements_once(api, make_code_dir):
     args = {"local-process": {"env_manager": "venv"}}
     first = launch(api, job="venvjob", resource_args=args)
     prefix = first.get_logs().strip()
-    assert prefix.startswith(str(api.envs_dir))
+    assert prefix.startswith(str(api.workspace.envs_dir))
     second = launch(api, job="venvjob", resource_args=args)
     assert second.get_logs().strip() == prefix
     assert "using cached virtualenv" in second.log_path.read_text()
@@ -178,7 +183,7 @@ def test_cancel_right_after_launch_leaves_nothing_running(api, make_code_dir):
     make_job(api, make_code_dir, "sleeper", "import time\ntime.sleep(600)\n")
     for _ in range(5):
         run = launch(api, job="sleeper", synchronous=False)
-        assert run.cancel(grace_period=1).state == states.STOPPED
+        assert run.cancel(grace_period=1).state == RunState.STOPPED
         wait_for(lambda run_dir=run.dir: not processes_of(run_dir), timeout=15, what="no process of the run left")
 
 
@@ -211,7 +216,7 @@ def test_cancel_stops_a_child_that_left_the_process_group(api, make_code_dir):
     child_file = run.dir / "src" / "child"
     wait_for(lambda: "child up" in run.get_logs() and child_file.exists(), what="child started")
     (run.dir / "src" / "child-seen").write_text("")
-    assert run.cancel(grace_period=1).state == states.STOPPED
+    assert run.cancel(grace_period=1).state == RunState.STOPPED
     wait_for(lambda: not pid_alive(int(child_file.read_text())), timeout=10, what="escaped child stopped")
     wait_for(lambda run_dir=run.dir: not processes_of(run_dir), timeout=10, what="no process of the run left")
 
@@ -229,31 +234,29 @@ def test_cancel_leaves_alone_a_run_of_another_workspace_with_the_same_id(api, ma
             runs.append(launch(workspace, job="sleeper", run_id="same-id", synchronous=False))
         mine, theirs = runs
         wait_for(lambda: all("up" in run.get_logs() for run in runs), what="both runs up")
-        assert mine.cancel(grace_period=5).state == states.STOPPED
-        assert theirs.state == states.RUNNING and "up" in theirs.get_logs()
+        assert mine.cancel(grace_period=5).state == RunState.STOPPED
+        assert theirs.state == RunState.RUNNING and "up" in theirs.get_logs()
         status = theirs.cancel(grace_period=5)
-        assert (status.state, status.exit_code) == (states.STOPPED, -signal.SIGTERM)
+        assert (status.state, status.exit_code) == (RunState.STOPPED, -signal.SIGTERM)
         assert mine.get_status().exit_code == -signal.SIGTERM
     finally:
         other.close()
 
 
-def test_reattach_with_a_record_listed_before_the_supervisor_recorded_itself_leaves_the_run_alone(
-        api, make_code_dir, tmp_path):
-    # Api.reconcile lists the active runs, then reattaches each: a run listed while it was still starting
-    # has no supervisor in that record, although by the time it is looked at the supervisor runs it.
-    from launcher.runners import get_runner
+def test_a_run_looked_at_through_a_stale_record_is_left_alone_while_its_owner_lives(api, make_code_dir, tmp_path):
+    # Whoever settles runs judges the owner by its lock, never by the record it listed a moment ago.
+    from dataclasses import replace
+
+    from launcher.reconcile import settle
 
     gate = tmp_path / "gate"
     make_job(api, make_code_dir, "gated", f"import os, time\nprint('up', flush=True)\n"
                                           f"while not os.path.exists({str(gate)!r}):\n    time.sleep(0.01)\n")
     run = launch(api, job="gated", synchronous=False)
     wait_for(lambda: "up" in run.get_logs(), what="the program to start")
-    record = api.store.get_run(run.id)
-    as_listed = dict(record, state=states.STARTING,
-                     handle={k: v for k, v in record["handle"].items() if not k.startswith(("supervisor", "pid", "pgid"))})
-    get_runner("local-process").reattach(api, as_listed)
-    assert run.state == states.RUNNING
+    stale = replace(api.workspace.store.get_run(run.id), state=RunState.STARTING, handle={})
+    settle(api.workspace, stale)
+    assert run.state == RunState.RUNNING
     gate.write_text("")
     assert run.wait(timeout=30)
     assert run.get_status().exit_code == 0

@@ -11,7 +11,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from launcher import launch_add, states
+from launcher import launch_add
+from launcher.states import RunState
 from tests.queue.conftest import run_config
 from tests.waiting import wait_for
 
@@ -45,26 +46,26 @@ class Sampler:
 
 def active_runs(api) -> dict[str, int]:
     """Runs the store counts as active (starting or running): every run of the workspace is on the queue."""
-    marks = ", ".join("?" for _ in states.ACTIVE)
-    count = api.store.query(f"SELECT COUNT(*) AS n FROM runs WHERE state IN ({marks})", states.ACTIVE)[0]["n"]
+    marks = ", ".join("?" for _ in RunState.active())
+    count = api.workspace.store.query(f"SELECT COUNT(*) AS n FROM runs WHERE state IN ({marks})", RunState.active())[0]["n"]
     return {"runs": count}
 
 
 def items_held(api) -> dict[str, int]:
     """Claimed or running items per agent, as the agents record them (no syncing here)."""
-    return {r["agent_id"]: r["n"] for r in api.store.query(
+    return {r["agent_id"]: r["n"] for r in api.workspace.store.query(
         "SELECT agent_id, COUNT(*) AS n FROM queue_items WHERE state IN ('claimed', 'running') GROUP BY agent_id")}
 
 
 def agent_id(api, process: subprocess.Popen) -> str | None:
-    rows = api.store.query("SELECT id FROM agents WHERE pid=? ORDER BY started_at DESC", (process.pid,))
+    rows = api.workspace.store.query("SELECT id FROM agents WHERE pid=? ORDER BY started_at DESC", (process.pid,))
     return rows[0]["id"] if rows else None
 
 
 def raw_item(api, item) -> dict:
     """The item's row as the store has it, without bringing it up to date from its run first (which
     QueuedItem.state does): shows what the agents did."""
-    return dict(api.store.query("SELECT * FROM queue_items WHERE id=?", (item.id,))[0])
+    return dict(api.workspace.store.query("SELECT * FROM queue_items WHERE id=?", (item.id,))[0])
 
 
 def started(gates: list[Path]) -> list[int]:
@@ -104,7 +105,7 @@ def kill_an_agent_with_two_runs(api, worker, agent_process, gates: list[Path], c
     run_ids = [raw_item(api, item)["run_id"] for item in orphans]
     for item in orphans:  # linked to their runs, which outlive the agent
         assert raw_item(api, item)["state"] == "running" and raw_item(api, item)["agent_id"] == dead_id
-    assert all(api.store.get_run(run_id)["state"] == states.RUNNING for run_id in run_ids)
+    assert all(api.workspace.store.get_run(run_id).state == RunState.RUNNING for run_id in run_ids)
     return orphans, run_ids, dead_id, items[2:]
 
 
@@ -125,7 +126,7 @@ def test_a_restarted_agent_counts_the_runs_of_the_killed_one(api, worker, agent_
         gates[0].write_text("go")
         wait_for(lambda: raw_item(api, orphans[0])["state"] == "finished", what="the adopted item finished")
         wait_for(lambda: started(gates) == [0, 1, 2], what="one new run in the freed slot")
-        assert api.store.query("SELECT COUNT(*) AS n FROM metrics WHERE run_id=?", (run_ids[0],))[0]["n"] == 2
+        assert api.workspace.store.query("SELECT COUNT(*) AS n FROM metrics WHERE run_id=?", (run_ids[0],))[0]["n"] == 2
         assert [raw_item(api, item)["state"] for item in rest] == ["running", "queued", "queued"]
 
         gates[1].write_text("go")  # the other inherited run fails: its item fails with the reason
@@ -185,7 +186,7 @@ def test_runs_left_by_a_stopped_agent_are_adopted_in_the_same_process(api, worke
     first.stop()
     assert first.join(30) and first.state == "stopped"
     run_id = raw_item(api, left)["run_id"]
-    assert api.store.get_run(run_id)["state"] == states.RUNNING
+    assert api.workspace.store.get_run(run_id).state == RunState.RUNNING
 
     second = start_agent(max_jobs=1)
     wait_for(lambda: second.active_runs() == [run_id], what="the run adopted")
@@ -195,4 +196,4 @@ def test_runs_left_by_a_stopped_agent_are_adopted_in_the_same_process(api, worke
     wait_for(lambda: raw_item(api, left)["state"] == "finished", what="the adopted item finished")
     wait_for(lambda: started(gates) == [0, 1], what="the queued item launched in the freed slot")
     gates[1].write_text("go")
-    assert waiting.wait_until_finished(timeout=30).state == states.FINISHED
+    assert waiting.wait_until_finished(timeout=30).state == RunState.FINISHED

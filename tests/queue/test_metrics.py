@@ -8,7 +8,8 @@ import threading
 
 import pytest
 
-from launcher import Api, states
+from launcher import Api
+from launcher.states import RunState
 from launcher import metrics as metrics_module
 from launcher.launch import submit
 from launcher.metrics import index_run, latest_metrics, parse_marker
@@ -23,7 +24,7 @@ def start_program(api, make_code_dir):
         src = make_code_dir({"prog.py": source})
         name = f"prog{len(api.list_jobs())}"
         api.create_job("code", str(src), name=name, entry_point=["python", "prog.py"])
-        return submit(api, merge_request(job=name, config={"overrides": {"run_config": config}}))
+        return submit(api.workspace, merge_request(job=name, config={"overrides": {"run_config": config}}))
     return start
 
 
@@ -53,17 +54,17 @@ print("end")
 
 def test_markers_become_series_and_malformed_lines_stay_log_lines(api, start_program):
     run = start_program(REPORTER)
-    assert run.wait(timeout=30) and run.state == states.FINISHED
+    assert run.wait(timeout=30) and run.state == RunState.FINISHED
     series = api.metrics(run.id)
     assert {name: [(p.step, p.value) for p in points] for name, points in series.items()} == {
         "loss": [(10, 0.9), (11, 0.7), (20, 0.5)],
         "acc": [(10, 0.1), (20, 0.4), (21, 0.6)],
     }
-    start, end = run.record["created_at"], run.record["ended_at"]
+    start, end = run.record.created_at, run.record.ended_at
     assert all(start - 1 <= p.time <= end + 1 for points in series.values() for p in points)
     logs = run.get_logs(streams=("stdout",))
     assert "@metrics {bad json\n" in logs and "progress 50% @metrics" in logs and logs.endswith("end\n")
-    assert {name: p.value for name, p in latest_metrics(api, [run.id])[run.id].items()} == {"loss": 0.5, "acc": 0.6}
+    assert {name: p.value for name, p in latest_metrics(api.workspace, [run.id])[run.id].items()} == {"loss": 0.5, "acc": 0.6}
 
 
 @pytest.mark.parametrize("payload, expected", [
@@ -107,15 +108,15 @@ def test_lines_arriving_in_pieces_are_indexed_exactly_once(api, start_program, t
 
     wait_for(lambda: (tmp_path / "gate1.reached").exists(), what="first half written")
     wait_for(lambda: b" o @metrics {\"lo" in log.read_bytes(), what="the fragment in the log")
-    assert index_run(api, run.id) == 1  # the complete line only; the half line waits
-    assert index_run(api, run.id) == 0
+    assert index_run(api.workspace, run.id) == 1  # the complete line only; the half line waits
+    assert index_run(api.workspace, run.id) == 0
     assert [p.value for p in api.metrics(run.id)["loss"]] == [1.0]
 
     gate1.write_text("go")
     wait_for(lambda: (tmp_path / "gate2.reached").exists(), what="second piece written")
     wait_for(lambda: b"xxx" in log.read_bytes(), what="the long line's start in the log")
-    assert index_run(api, run.id) == 1
-    row = api.store.query("SELECT skipping FROM metric_index WHERE run_id=?", (run.id,))[0]
+    assert index_run(api.workspace, run.id) == 1
+    row = api.workspace.store.query("SELECT skipping FROM metric_index WHERE run_id=?", (run.id,))[0]
     assert row["skipping"] == 1  # the unfinished x-line cannot be a marker: it is skipped, not held
 
     gate2.write_text("go")
@@ -123,8 +124,8 @@ def test_lines_arriving_in_pieces_are_indexed_exactly_once(api, start_program, t
     # The rest of the x-line (which contains a marker, but not at its start) is skipped; 3.0 is a line;
     # 4.0 was never ended with a newline and is taken once the run is over.
     assert [(p.step, p.value) for p in api.metrics(run.id)["loss"]] == [(0, 1.0), (1, 2.0), (2, 3.0), (3, 4.0)]
-    assert api.store.query("SELECT done FROM metric_index WHERE run_id=?", (run.id,))[0]["done"] == 1
-    assert index_run(api, run.id) == 0
+    assert api.workspace.store.query("SELECT done FROM metric_index WHERE run_id=?", (run.id,))[0]["done"] == 1
+    assert index_run(api.workspace, run.id) == 0
     assert run.get_logs().endswith('@metrics {"loss": 4.0}')
 
 
@@ -148,7 +149,7 @@ def test_concurrent_indexers_store_each_point_once(api, home, start_program):
         try:
             while True:
                 done = workspace.run(run.id).get_status().done
-                index_run(workspace, run.id)
+                index_run(workspace.workspace, run.id)
                 if done:
                     return
         except Exception as error:  # noqa: BLE001 - reported below
@@ -188,6 +189,6 @@ def test_latest_metrics_for_a_table(api, start_program):
     silent = start_program("print('no metrics here')")
     for run in [*runs, silent]:
         assert run.wait(timeout=30)
-    latest = latest_metrics(api, [r.id for r in [*runs, silent]])
+    latest = latest_metrics(api.workspace, [r.id for r in [*runs, silent]])
     assert {run_id: {n: (p.step, p.value) for n, p in values.items()} for run_id, values in latest.items()} == {
         run.id: {"loss": (2, i + 0.5)} for i, run in enumerate(runs)}

@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from launcher import launch_add, states
+from launcher import launch_add
+from launcher.states import RunState
 from launcher.errors import RunError
 from launcher.processes import process_start_time
 from launcher.queue import (
@@ -28,8 +29,8 @@ from tests.waiting import wait_for
 def created_order(api, items) -> list[int]:
     """Item ids in the order their runs were created."""
     runs = {item.get_run().id: item.id for item in items}
-    records = sorted((r for r in api.runs() if r["id"] in runs), key=lambda r: r["created_at"])
-    return [runs[r["id"]] for r in records]
+    records = sorted((r for r in api.runs() if r.id in runs), key=lambda r: r.created_at)
+    return [runs[r.id] for r in records]
 
 
 def test_launch_add_waits_and_returns_the_run(api, worker, start_agent):
@@ -39,11 +40,11 @@ def test_launch_add_waits_and_returns_the_run(api, worker, start_agent):
     running = item.wait_until_running(timeout=30)
     run = item.wait_until_finished(timeout=30)
     assert running.id == run.id == item.run_id
-    assert run.state == states.FINISHED and item.state == "finished"
+    assert run.state == RunState.FINISHED and item.state == "finished"
     assert "worker done hello" in run.get_logs()
     record = run.record
-    assert record["name"] == "queued-run"  # the item's settings reach the launch
-    assert any(r["id"] == run.id for r in api.runs())  # an ordinary run
+    assert record.name == "queued-run"  # the item's settings reach the launch
+    assert any(r.id == run.id for r in api.runs())  # an ordinary run
 
 
 def test_priorities_then_first_in_first_out(api, worker, start_agent):
@@ -75,11 +76,11 @@ def test_max_jobs_is_never_exceeded(api, worker, start_agent, tmp_path):
     for gate in gates:
         gate.write_text("go")
     for item in items:
-        assert item.wait_until_finished(timeout=30).state == states.FINISHED
+        assert item.wait_until_finished(timeout=30).state == RunState.FINISHED
 
 
 def test_round_robin_across_queues(api, worker, start_agent):
-    create_queue(api, "gpu")
+    create_queue(api.workspace, "gpu")
     a = [launch_add(api, job=worker, queue_name="default") for _ in range(3)]
     b = [launch_add(api, job=worker, queue_name="gpu") for _ in range(3)]
     start_agent(["default", "gpu"], max_jobs=1)
@@ -94,7 +95,7 @@ def test_unlimited_max_jobs(api, worker, start_agent, tmp_path):
     agent = start_agent(max_jobs=-1)
     wait_for(lambda: len(agent.active_runs()) == 6, what="all six running at once")
     gate.write_text("go")
-    assert all(i.wait_until_finished(timeout=30).state == states.FINISHED for i in items)
+    assert all(i.wait_until_finished(timeout=30).state == RunState.FINISHED for i in items)
 
 
 def test_bad_queue_and_priority_are_one_line_errors(api, worker, cli):
@@ -121,7 +122,7 @@ def test_failed_items_keep_the_reason(api, worker, start_agent, make_code_dir):
     # Both pass when queued; the second finds the id taken when it is launched.
     same_id = launch_add(api, job=worker, run_id="wanted-id", priority="low")
     start_agent(max_jobs=1)
-    assert fine.wait_until_finished(timeout=60).state == states.FINISHED
+    assert fine.wait_until_finished(timeout=60).state == RunState.FINISHED
     with pytest.raises(RunError, match="failed without a run: launch rejected: run_id 'wanted-id' is already used"):
         same_id.wait_until_finished(timeout=30)
     assert same_id.get_run() is None and fine.get_run().id == "wanted-id"
@@ -130,9 +131,9 @@ def test_failed_items_keep_the_reason(api, worker, start_agent, make_code_dir):
     with pytest.raises(RunError, match="failed without a run: launch rejected: .*missing.py"):
         bad_job.wait_until_finished(timeout=30)
     assert bad_job.state == "failed"
-    assert crashed.wait_until_finished(timeout=30).state == states.FAILED
+    assert crashed.wait_until_finished(timeout=30).state == RunState.FAILED
     assert crashed.state == "failed" and crashed.message == "run failed: exit code 3"
-    assert no_program.wait_until_finished(timeout=30).state == states.START_FAILED
+    assert no_program.wait_until_finished(timeout=30).state == RunState.START_FAILED
     assert no_program.message.startswith("run failed to start: could not start './tool.sh'")
     with pytest.raises(RunError, match="launch rejected: program 'no-such-program-for-launcher-tests' of the entry "
                                        "point is not found on PATH"):
@@ -152,13 +153,13 @@ def test_cancel_and_remove(api, worker, start_agent, tmp_path, cli):
     assert f"queue item {running.id} is running; cancel it first" in one_line_error(result)
     assert cli("queue", "remove", str(doomed.id)).returncode == 0
     with pytest.raises(QueueError, match=f"queue item {doomed.id} does not exist"):
-        get_item(api, doomed.id)
+        get_item(api.workspace, doomed.id)
     assert cli("queue", "cancel", str(waiting.id)).stdout.strip() == f"item {waiting.id} cancelled"
 
     result = cli("queue", "cancel", str(running.id))
     assert result.stdout.strip() in (f"item {running.id} running (its run {run.id} is being stopped)",
                                      f"item {running.id} cancelled")
-    assert run.wait(timeout=30) is False and run.state == states.STOPPED
+    assert run.wait(timeout=30) is False and run.state == RunState.STOPPED
     wait_for(lambda: running.state == "cancelled", what="the running item cancelled")
     assert waiting.state == "cancelled" and waiting.get_run() is None
     with pytest.raises(RunError, match="cancelled without a run"):
@@ -183,7 +184,7 @@ def test_cli_lists_items_and_queues(api, worker, cli):
     assert cli("queue", "remove", str(item_id)).returncode == 0
     assert cli("queue", "delete", "gpu").returncode == 0
     with pytest.raises(QueueError):
-        check_queue(api, "gpu")
+        check_queue(api.workspace, "gpu")
 
 
 def test_two_agent_processes_never_take_the_same_item(api, worker, agent_process):
@@ -199,7 +200,7 @@ def test_two_agent_processes_never_take_the_same_item(api, worker, agent_process
     run_ids = [r.run_id for r in records]
     assert len(set(run_ids)) == 24
     assert len(api.runs()) == 24  # no item was launched twice
-    assert {r.agent_id for r in records} <= {a["id"] for a in api.store.query("SELECT id FROM agents")}
+    assert {r.agent_id for r in records} <= {a["id"] for a in api.workspace.store.query("SELECT id FROM agents")}
 
 
 def dead_process() -> tuple[int, str]:
@@ -222,10 +223,10 @@ def test_items_of_a_killed_agent_are_recovered(api, worker, agent_process, start
     # process is a real one that has exited).
     orphan = launch_add(api, job=worker)
     pid, started = dead_process()
-    claimed = claim_next(api, "default", agent_id="agent-dead", pid=pid, process_start=started)
+    claimed = claim_next(api.workspace, "default", agent_id="agent-dead", pid=pid, process_start=started)
     assert claimed.id == orphan.id and orphan.state == "claimed"
 
-    assert recover_items(api) == 1
+    assert recover_items(api.workspace) == 1
     assert orphan.state == "queued" and "is gone" in orphan.message
     assert launched.state == "running"  # launched: it follows its run, which outlives the agent
     gate.write_text("go")
@@ -233,26 +234,26 @@ def test_items_of_a_killed_agent_are_recovered(api, worker, agent_process, start
     assert launched.state == "finished"
 
     start_agent()
-    assert orphan.wait_until_finished(timeout=30).state == states.FINISHED
+    assert orphan.wait_until_finished(timeout=30).state == RunState.FINISHED
 
 
 def test_an_item_claimed_with_its_run_created_follows_the_run(api, worker):
     item = launch_add(api, job=worker)
     pid, started = dead_process()
-    claimed = claim_next(api, "default", agent_id="agent-dead", pid=pid, process_start=started)
+    claimed = claim_next(api.workspace, "default", agent_id="agent-dead", pid=pid, process_start=started)
     # The dead agent got as far as creating the run before it died.
     from launcher.launch import submit
     from launcher.spec import merge_request
 
-    run = submit(api, merge_request(job=worker, run_id=claimed.reserved_run_id))
-    assert recover_items(api) == 1
+    run = submit(api.workspace, merge_request(job=worker, run_id=claimed.reserved_run_id))
+    assert recover_items(api.workspace) == 1
     assert item.wait_until_finished(timeout=30).id == run.id
     assert item.state == "finished"
 
 
-@pytest.mark.parametrize("on_stop, run_state, item_state", [("wait", states.FINISHED, "finished"),
-                                                            ("stop", states.STOPPED, "cancelled"),
-                                                            ("leave", states.FINISHED, "finished")])
+@pytest.mark.parametrize("on_stop, run_state, item_state", [("wait", RunState.FINISHED, "finished"),
+                                                            ("stop", RunState.STOPPED, "cancelled"),
+                                                            ("leave", RunState.FINISHED, "finished")])
 def test_ctrl_c_stops_taking_items_then_waits_or_stops(api, worker, agent_process, tmp_path,
                                                        on_stop, run_state, item_state):
     gate = tmp_path / "gate"
@@ -263,12 +264,12 @@ def test_ctrl_c_stops_taking_items_then_waits_or_stops(api, worker, agent_proces
     wait_for(lambda: gate.with_suffix(".started").exists(), what="the run's program started")
     agent.send_signal(signal.SIGINT)
     if on_stop == "wait":
-        wait_for(lambda: api.store.query("SELECT state FROM agents")[0]["state"] == "stopping", what="agent stopping")
+        wait_for(lambda: api.workspace.store.query("SELECT state FROM agents")[0]["state"] == "stopping", what="agent stopping")
         assert agent.poll() is None  # still waiting for its run
         gate.write_text("go")
     assert agent.wait(timeout=60) == 0
     if on_stop == "leave":
-        assert run.state == states.RUNNING  # the agent is gone, its run goes on
+        assert run.state == RunState.RUNNING  # the agent is gone, its run goes on
         gate.write_text("go")
         assert run.wait(timeout=60)
     assert run.state == run_state and first.state == item_state
@@ -281,12 +282,12 @@ def test_an_item_cancelled_while_being_launched_has_its_run_stopped(api, worker,
 
     gate = tmp_path / "gate"
     item = launch_add(api, job=worker, config=run_config(gate=str(gate)))
-    agent = Agent(api, ["default"], 1)
-    claimed = claim_next(api, "default", agent_id=agent.id, pid=agent.pid, process_start=agent.process_start)
+    agent = Agent(api.workspace, ["default"], 1)
+    claimed = claim_next(api.workspace, "default", agent_id=agent.id, pid=agent.pid, process_start=agent.process_start)
     assert claimed.id == item.id
     assert item.cancel() == "cancelled"  # between the claim and the launch
     agent._launch(claimed)  # what the agent's loop does next with its claim
     run = item.get_run()
     assert run is not None and run.wait(timeout=30) is False
-    assert run.state == states.STOPPED and item.state == "cancelled"
+    assert run.state == RunState.STOPPED and item.state == "cancelled"
     assert not gate.exists()

@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from launcher import states
+from launcher.states import RunState
 from launcher.queue import launch_add
 from launcher.sweeps import (
     SweepError,
@@ -32,30 +32,30 @@ def grid(worker: str, **extra) -> dict:
 
 
 def test_grid_sweep_runs_every_combination_best_first(api, worker, start_agent):
-    sweep = create_sweep(api, grid(worker))
-    assert (sweep["trials"], sweep["state"], sweep["counts"]["queued"]) == (6, "running", 6)
+    sweep = create_sweep(api.workspace, grid(worker))
+    assert (sweep.trials, sweep.state, sweep.counts["queued"]) == (6, "running", 6)
     start_agent(max_jobs=3)
-    wait_for(lambda: get_sweep(api, sweep["id"])["state"] == "finished", timeout=60, what="sweep finished")
-    trials = sweep_trials(api, sweep["id"])
+    wait_for(lambda: get_sweep(api.workspace, sweep.id).state == "finished", timeout=60, what="sweep finished")
+    trials = sweep_trials(api.workspace, sweep.id)
     expected = [{"losses": losses, "tag": tag, "fixed": 7}
                 for losses, tag in itertools.product([[0.5, 0.3], [0.9, 0.1], [0.4, 0.7]], ["x", "y"])]
-    assert sorted(map(json.dumps, (t["parameters"] for t in trials))) == sorted(map(json.dumps, expected))
+    assert sorted(map(json.dumps, (t.parameters for t in trials))) == sorted(map(json.dumps, expected))
     # The metric is each run's last reported loss; minimize: best first.
-    assert [t["metric"] for t in trials] == [0.1, 0.1, 0.3, 0.3, 0.7, 0.7]
+    assert [t.metric for t in trials] == [0.1, 0.1, 0.3, 0.3, 0.7, 0.7]
     for trial in trials:
-        run = api.run(trial["run_id"])
-        assert run.record["sweep_id"] == sweep["id"]
-        assert run.spec.run_config == trial["parameters"]
-        assert run.state == states.FINISHED and trial["state"] == "finished"
-    assert {r["id"] for r in api.runs() if r["sweep_id"] == sweep["id"]} == {t["run_id"] for t in trials}
+        run = api.run(trial.run_id)
+        assert run.record.sweep_id == sweep.id
+        assert run.spec.run_config == trial.parameters
+        assert run.state == RunState.FINISHED and trial.state == "finished"
+    assert {r.id for r in api.runs() if r.sweep_id == sweep.id} == {t.run_id for t in trials}
 
 
 def test_maximize_and_run_cap(api, worker, start_agent):
-    sweep = create_sweep(api, grid(worker, run_cap=4, metric={"name": "loss", "goal": "maximize"}))
-    assert sweep["trials"] == 4
+    sweep = create_sweep(api.workspace, grid(worker, run_cap=4, metric={"name": "loss", "goal": "maximize"}))
+    assert sweep.trials == 4
     start_agent(max_jobs=2)
-    wait_for(lambda: get_sweep(api, sweep["id"])["state"] == "finished", timeout=60, what="sweep finished")
-    assert [t["metric"] for t in sweep_trials(api, sweep["id"])] == [0.3, 0.3, 0.1, 0.1]
+    wait_for(lambda: get_sweep(api.workspace, sweep.id).state == "finished", timeout=60, what="sweep finished")
+    assert [t.metric for t in sweep_trials(api.workspace, sweep.id)] == [0.3, 0.3, 0.1, 0.1]
 
 
 def test_random_trials_are_reproducible_and_within_bounds(worker):
@@ -90,29 +90,29 @@ def test_random_seed_is_recorded(api, worker, cli, tmp_path):
 
 def test_pause_resume_cancel(api, worker, start_agent, cli, tmp_path):
     gate = tmp_path / "gate"
-    paused = create_sweep(api, {"job": worker, "parameters": {"tag": ["a", "b"]}, "name": "paused-one"})
-    assert cli("sweep", "pause", "paused-one").stdout.strip() == f"sweep {paused['id']} paused"
+    paused = create_sweep(api.workspace, {"job": worker, "parameters": {"tag": ["a", "b"]}, "name": "paused-one"})
+    assert cli("sweep", "pause", "paused-one").stdout.strip() == f"sweep {paused.id} paused"
     plain = launch_add(api, job=worker, priority="low")
     start_agent(max_jobs=2)
     plain.wait_until_finished(timeout=30)  # queued later and with a lower priority, yet taken: the sweep is paused
-    assert [t["state"] for t in sweep_trials(api, paused["id"])] == ["queued", "queued"]
-    assert resume_sweep(api, paused["id"])["state"] == "running"
-    wait_for(lambda: get_sweep(api, paused["id"])["state"] == "finished", timeout=60, what="resumed sweep finished")
+    assert [t.state for t in sweep_trials(api.workspace, paused.id)] == ["queued", "queued"]
+    assert resume_sweep(api.workspace, paused.id).state == "running"
+    wait_for(lambda: get_sweep(api.workspace, paused.id).state == "finished", timeout=60, what="resumed sweep finished")
 
-    doomed = create_sweep(api, {"job": worker, "parameters": {"gate": [str(gate)], "tag": ["a", "b", "c", "d"]}})
+    doomed = create_sweep(api.workspace, {"job": worker, "parameters": {"gate": [str(gate)], "tag": ["a", "b", "c", "d"]}})
     wait_for(lambda: gate.with_suffix(".started").exists(), what="a trial started")
-    sweep = cancel_sweep(api, doomed["id"])
-    assert sweep["state"] == "cancelled"
+    sweep = cancel_sweep(api.workspace, doomed.id)
+    assert sweep.state == "cancelled"
     # A trial claimed but not yet launched when the sweep is cancelled is cancelled at once; its run is
     # stopped a moment later, by the agent.
-    wait_for(lambda: all(t["state"] == "cancelled" and (t["run_state"] is None or states.is_terminal(t["run_state"]))
-                         for t in sweep_trials(api, doomed["id"])), what="trials cancelled and their runs ended")
-    stopped = [t for t in sweep_trials(api, doomed["id"]) if t["run_id"]]
-    assert stopped and all(t["run_state"] == states.STOPPED for t in stopped)
+    wait_for(lambda: all(t.state == "cancelled" and (t.run_state is None or RunState(t.run_state).is_terminal())
+                         for t in sweep_trials(api.workspace, doomed.id)), what="trials cancelled and their runs ended")
+    stopped = [t for t in sweep_trials(api.workspace, doomed.id) if t.run_id]
+    assert stopped and all(t.run_state == RunState.STOPPED for t in stopped)
     with pytest.raises(SweepError, match="is cancelled; it cannot be moved to running"):
-        resume_sweep(api, doomed["id"])
+        resume_sweep(api.workspace, doomed.id)
     with pytest.raises(SweepError, match="is finished; it cannot be moved to paused"):
-        pause_sweep(api, paused["id"])  # it ended: its end is kept
+        pause_sweep(api.workspace, paused.id)  # it ended: its end is kept
 
 
 BAD_SWEEPS = [
@@ -160,25 +160,26 @@ def test_sweep_with_unknown_job_or_missing_file(api, cli, tmp_path):
 
 
 def test_ended_sweeps_cannot_be_paused_resumed_or_cancelled(api, worker, start_agent, cli):
-    finished = create_sweep(api, {"job": worker, "parameters": {"tag": ["a"]}, "name": "ends-well"})
-    failed = create_sweep(api, {"job": worker, "parameters": {"exit": [3]}, "name": "ends-badly"})
+    finished = create_sweep(api.workspace, {"job": worker, "parameters": {"tag": ["a"]}, "name": "ends-well"})
+    failed = create_sweep(api.workspace, {"job": worker, "parameters": {"exit": [3]}, "name": "ends-badly"})
     start_agent(max_jobs=2)
-    wait_for(lambda: get_sweep(api, finished["id"])["state"] == "finished", timeout=60, what="sweep finished")
-    wait_for(lambda: get_sweep(api, failed["id"])["state"] == "failed", timeout=60, what="sweep failed")
+    wait_for(lambda: get_sweep(api.workspace, finished.id).state == "finished", timeout=60, what="sweep finished")
+    wait_for(lambda: get_sweep(api.workspace, failed.id).state == "failed", timeout=60, what="sweep failed")
     for sweep, shown in ((finished, "finished"), (failed, "failed")):
         for move, target in ((pause_sweep, "paused"), (resume_sweep, "running"), (cancel_sweep, "cancelled")):
-            with pytest.raises(SweepError, match=f"^sweep {sweep['id']} is {shown}; it cannot be moved to {target}$"):
-                move(api, sweep["id"])
+            with pytest.raises(SweepError, match=f"^sweep {sweep.id} is {shown}; it cannot be moved to {target}$"):
+                move(api.workspace, sweep.id)
         for action, target in (("pause", "paused"), ("resume", "running"), ("cancel", "cancelled")):
-            assert one_line_error(cli("sweep", action, sweep["name"])) == (
-                f"launcher: error: sweep {sweep['id']} is {shown}; it cannot be moved to {target}")
-        assert get_sweep(api, sweep["id"])["state"] == shown  # not rewritten
-    assert {r["state"] for r in api.store.query("SELECT state FROM sweeps")} == {"running"}
+            assert one_line_error(cli("sweep", action, sweep.name)) == (
+                f"launcher: error: sweep {sweep.id} is {shown}; it cannot be moved to {target}")
+        assert get_sweep(api.workspace, sweep.id).state == shown  # not rewritten
+    assert {r["state"] for r in api.workspace.store.query("SELECT state FROM sweeps")} == {"running"}
 
 
 def test_trials_are_checked_against_the_parameters_a_launch_would_see(api, tmp_path):
-    # A git job's branch moved on since the job was created: a launch resolves the branch again, and so
-    # does the sweep's check (a parameter added on the branch is accepted, one it dropped is refused).
+    # A git job's branch moved on since the job was created: the job's version still runs the commit it
+    # recorded, and so the sweep's check uses that commit's parameters; a sweep naming the branch as its
+    # version is checked against the branch's head, as a launch of that version resolves it anew.
     from tests.conftest import git
 
     repo = tmp_path / "repo"
@@ -192,6 +193,10 @@ def test_trials_are_checked_against_the_parameters_a_launch_would_see(api, tmp_p
     api.create_job("git", str(repo), name="moving")
     (repo / "MLproject").write_text(mlproject.format(params="      seed: {type: int, default: 0}\n"))
     git(repo, "commit", "-qam", "lr gone, seed added")
-    assert create_sweep(api, {"job": "moving", "parameters": {"seed": [1, 2]}})["trials"] == 2
+    assert create_sweep(api.workspace, {"job": "moving", "parameters": {"lr": [0.1, 0.2]}}).trials == 2
+    with pytest.raises(SweepError, match="unknown config key 'seed'"):
+        create_sweep(api.workspace, {"job": "moving", "parameters": {"seed": [1, 2]}})
+    on_branch = {"job": "moving", "version": "main"}
+    assert create_sweep(api.workspace, {**on_branch, "parameters": {"seed": [1, 2]}}).trials == 2
     with pytest.raises(SweepError, match="unknown config key 'lr'"):
-        create_sweep(api, {"job": "moving", "parameters": {"lr": [0.1, 0.2]}})
+        create_sweep(api.workspace, {**on_branch, "parameters": {"lr": [0.1, 0.2]}})

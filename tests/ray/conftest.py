@@ -30,24 +30,25 @@ def ray_cluster() -> RayCluster:
 @pytest.fixture
 def ray_api(api, ray_cluster: RayCluster, monkeypatch: pytest.MonkeyPatch):
     """A workspace pointed at the test cluster through its setting; waits, at the end, for every run's
-    monitor to exit, so that no process outlives the test."""
+    owner to exit, so that no process outlives the test."""
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     api.set_setting("ray_address", ray_cluster.address)
     yield api
-    from launcher.runners.ray_monitor import monitor_alive
+    from launcher.runners.ownership import RunFolder
 
     for record in api.runs(active_only=True):
         try:
-            api.run(record["id"]).cancel(grace_period=0, wait=False)
+            api.run(record.id).cancel(grace_period=0, wait=False)
         except LaunchError:  # e.g. a run behind a relay its test cut: its monitor is killed below if it lingers
             pass
     for record in api.runs():
-        run_dir = api.run_dir(record["id"])
+        run_dir = api.workspace.run_dir(record.id)
         if run_dir.is_dir():
             try:
-                wait_for(lambda d=run_dir: not monitor_alive(d), timeout=60, what=f"the monitor of {record['id']}")
+                wait_for(lambda d=run_dir: not RunFolder(d).owner_alive(), timeout=60,
+                         what=f"the owner of {record.id}")
             except AssertionError:
-                pid = api.store.get_run(record["id"])["handle"].get("monitor_pid")
+                pid = RunFolder(run_dir).owner_pid()
                 if pid:
                     os.kill(pid, signal.SIGKILL)
                 raise

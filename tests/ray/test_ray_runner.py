@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from launcher import Api, launch
 from launcher.errors import ExecutionError, ResourceError
 from launcher.logfile import LAUNCHER, STDOUT
 from launcher.runners import ray as ray_runner
-from launcher.runners.ray_monitor import GIVE_UP_ENV, REATTACH_PAUSE_ENV, monitor_alive
+from launcher.runners.ray_owner import GIVE_UP_ENV, REATTACH_PAUSE_ENV
 from tests.ray.cluster import (
     PACKAGE_LIMIT,
     cluster_processes,
@@ -145,10 +146,10 @@ def test_reopened_workspace_reattaches_without_repeating_logs(ray_api, code_job,
     run = launch(ray_api, job=code_job, entry_point=["python", "wait.py", str(go)], resource="ray",
                  synchronous=False)
     wait_for(lambda: "first" in program_lines(run), timeout=120, what="the first line in the run's log")
-    # The launching side goes away: its monitor dies, and the job goes on and ends on the cluster.
-    monitor_pid = run.record["handle"]["monitor_pid"]
-    os.kill(monitor_pid, signal.SIGKILL)
-    wait_for(lambda: not monitor_alive(run.dir), timeout=30, what="the monitor to be gone")
+    # The run's owner is killed outright, and the job goes on and ends on the cluster.
+    owner_pid = run.folder.owner_pid()
+    os.kill(owner_pid, signal.SIGKILL)
+    wait_for(lambda: not run.folder.owner_alive(), timeout=30, what="the owner to be gone")
     go.touch()
     wait_for(lambda: job_status(ray_cluster, run.id) == "SUCCEEDED", timeout=120, what="the Ray job to end")
     assert run.state == "running" and "second" not in program_lines(run)
@@ -166,17 +167,17 @@ def test_run_outlives_the_process_that_launched_it(ray_api, code_job, tmp_path):
     # Submitted as the CLI does (no waiting at exit), from a process that then ends.
     script = ("import sys; from launcher import Api; from launcher.launch import submit; "
               "from launcher.spec import merge_request; "
-              "run = submit(Api(sys.argv[1]), merge_request(job='scripts', resource='ray', "
+              "run = submit(Api(sys.argv[1]).workspace, merge_request(job='scripts', resource='ray', "
               "entry_point=['python', 'wait.py', sys.argv[2]])); print(run.id)")
     launched = subprocess.run([sys.executable, "-c", script, str(ray_api.home), str(go)],
                               capture_output=True, text=True, timeout=120)
     assert launched.returncode == 0, launched.stderr
     run_id = launched.stdout.strip()
-    log = ray_api.run_dir(run_id) / "output.log"
+    log = ray_api.workspace.run_dir(run_id) / "output.log"
     wait_for(lambda: log.exists() and b"O first" in log.read_bytes(), timeout=120, what="the first line")
     go.touch()
-    # Read the store directly (no reconcile from this process): the detached monitor records the end.
-    wait_for(lambda: ray_api.store.get_run(run_id)["state"] == "finished", timeout=120, what="the run's end")
+    # Read the store directly (no reconcile from this process): the detached owner records the end.
+    wait_for(lambda: ray_api.workspace.store.get_run(run_id).state == "finished", timeout=120, what="the run's end")
     assert ray_api.run(run_id).get_log_bytes() == b"first\nsecond\ntail"
 
 
@@ -200,7 +201,7 @@ def test_dropped_connection_is_reported_retried_and_not_success(ray_api, code_jo
                  timeout=60, what="the lost connection to be reported")
         go.touch()
         wait_for(lambda: job_status(ray_cluster, run.id) == "SUCCEEDED", timeout=120, what="the Ray job to end")
-        assert run.state == "running"  # the monitor cannot know yet, and does not guess
+        assert run.state == "running"  # the owner cannot know yet, and does not guess
         relay.start()  # the same port again
         assert run.wait(timeout=120)
     finally:
@@ -225,31 +226,32 @@ def test_address_from_environment(ray_api, code_job, ray_cluster, monkeypatch):
     monkeypatch.setenv("RAY_ADDRESS", ray_cluster.address)
     run = launch(ray_api, job=code_job, entry_point=["python", "fail.py"], resource="ray", synchronous=False)
     assert run.wait(timeout=120) is False
-    assert run.record["handle"]["address"] == ray_cluster.address
+    assert run.record.handle["address"] == ray_cluster.address
 
 
 def test_too_big_source_is_a_clear_error(ray_api, make_code_dir):
+    # The upload is the owner's set-up work: the run ends start_failed with one line saying why.
     src = make_code_dir({"train.py": "print(1)", "weights.bin": os.urandom(PACKAGE_LIMIT + 2**20)})
     ray_api.create_job("code", str(src), name="big", entry_point=["python", "train.py"])
-    with pytest.raises(ResourceError) as caught:
+    with pytest.raises(ExecutionError):
         launch(ray_api, job="big", resource="ray", run_id="too-big")
-    message = str(caught.value)
-    assert "\n" not in message
-    assert "the job's source is too big for the Ray cluster" in message and ".rayignore" in message
-    assert ray_api.run("too-big").state == "start_failed"
+    status = ray_api.run("too-big").get_status()
+    assert status.state == "start_failed"
+    assert "\n" not in status.message
+    assert "the job's source is too big for the Ray cluster" in status.message and ".rayignore" in status.message
 
 
 @pytest.mark.parametrize("args, expected", [
     ({"adress": "x"}, "unknown resource_args key 'adress' for ray; expected one of: address, num_cpus, num_gpus, "
                       "memory, resources, pip, env_vars"),
-    ({"num_cpus": -1}, "resource_args ray.num_cpus -1 is not valid; expected a number >= 0"),
+    ({"num_cpus": -1}, "resource_args ray.num_cpus -1 is not valid; expected a number from 0 to 1e+06"),
+    ({"num_gpus": float("nan")}, "resource_args ray.num_gpus nan is not valid; expected a number from 0 to 1e+06"),
     ({"pip": "numpy"}, "resource_args ray.pip 'numpy' is not valid"),
     ({"env_vars": {"A": None}}, "resource_args ray.env_vars {'A': None} is not valid"),
     ({"address": "ray://head:10001"}, "resource_args ray.address 'ray://head:10001' is not a Ray dashboard address"),
 ])
 def test_bad_resource_args_are_refused_before_anything_is_stored(ray_api, code_job, args, expected):
-    with pytest.raises(ResourceError, match="^" + expected.replace("(", r"\(").replace("[", r"\[")
-                       .replace("{", r"\{").replace("*", r"\*")):
+    with pytest.raises(ResourceError, match="^" + re.escape(expected)):
         launch(ray_api, job=code_job, resource="ray", resource_args={"ray": args})
     assert ray_api.runs() == []
 
@@ -272,7 +274,7 @@ def test_without_ray_installed_the_error_says_how_to_install(api, make_code_dir,
     with pytest.raises(ResourceError, match=r"pip install 'launcher\[ray\]'"):
         launch(api, job="t", resource="ray")
     assert api.runs() == []
-    assert {r["name"]: r["available"] for r in api.resources()}["ray"] is False
+    assert {r.name: r.available for r in api.resources()}["ray"] is False
 
 
 def test_git_job_requirements_go_to_the_runtime_env(ray_api, git_repo, ray_cluster, tmp_path):
@@ -313,7 +315,7 @@ def test_output_that_is_not_utf8_is_kept_byte_for_byte_and_the_run_ends(ray_api,
 
 
 def test_output_after_bytes_that_are_not_utf8_still_arrives_while_the_run_goes_on(ray_api, code_job, tmp_path):
-    # Ray's stream stops at the bad bytes and would stop there again at every reconnection: the monitor
+    # Ray's stream stops at the bad bytes and would stop there again at every reconnection: the owner
     # reads the raw log instead, so "after" shows up before the run ends.
     go, end = tmp_path / "go", tmp_path / "end"
     go.touch()
@@ -353,7 +355,8 @@ def test_pending_and_quiet_jobs_are_not_lost_connections_and_pending_cancel_stop
                      resource_args={"ray": {"num_cpus": 100}}, synchronous=False)  # the cluster has 4
     quiet = launch(ray_api, job=code_job, entry_point=["python", "sleep.py"], resource="ray", synchronous=False)
     wait_for(lambda: "ready" in program_lines(quiet), timeout=120, what="the quiet program to start")
-    assert job_status(ray_cluster, pending.id) == "PENDING" and pending.state == "starting"
+    # Submitted, waiting for the cluster to schedule it: still being prepared, not running.
+    assert job_status(ray_cluster, pending.id) == "PENDING" and pending.state == "preparing"
     # Ray's log tail never answers a websocket ping: a heartbeat would have broken both streams after
     # 15 s + 7.5 s of quiet. Watch for longer than that, stopping early if a note appears.
     window_end = time.monotonic() + 25
@@ -368,33 +371,33 @@ def test_pending_and_quiet_jobs_are_not_lost_connections_and_pending_cancel_stop
     assert quiet.cancel(grace_period=0).state == "stopped"
 
 
-def test_monitor_gives_up_on_a_long_outage_and_reattach_waits(ray_api, code_job, tmp_path, ray_cluster, monkeypatch):
+def test_owner_gives_up_on_a_long_outage_and_the_next_owner_waits(ray_api, code_job, tmp_path, ray_cluster, monkeypatch):
     monkeypatch.setenv(GIVE_UP_ENV, "2")
     monkeypatch.setenv(REATTACH_PAUSE_ENV, "3600")
     spawned = []
-    real_spawn = ray_runner.spawn_monitor
+    real_spawn = ray_runner.spawn_owner
 
-    def recording_spawn(api, run_dir, run_id):  # a spy: the real monitor is started
-        spawned.append(run_id)
-        return real_spawn(api, run_dir, run_id)
+    def recording_spawn(folder, *args, **kwargs):  # a spy: the real owner is started
+        spawned.append(folder.run_id)
+        return real_spawn(folder, *args, **kwargs)
 
-    monkeypatch.setattr(ray_runner, "spawn_monitor", recording_spawn)
+    monkeypatch.setattr(ray_runner, "spawn_owner", recording_spawn)
     relay = Relay(ray_cluster.host, ray_cluster.dashboard_port)
     relay.start()
     go = tmp_path / "go"
     try:
         run = launch_behind(relay, ray_api, code_job, go)
         relay.cut()
-        wait_for(lambda: not monitor_alive(run.dir), timeout=60, what="the monitor to give up")
+        wait_for(lambda: not run.folder.owner_alive(), timeout=60, what="the owner to give up")
         notes = [line.text for line in run.log_lines() if "cluster unreachable since" in line.text]
-        assert len(notes) == 1 and notes[0].endswith("; run state unknown; the next reattach will retry")
-        assert ray_api.store.get_run(run.id)["state"] == "running"  # left as it is: the cluster decides
-        # Reopening the workspace does not start a monitor straight away against the same outage...
+        assert len(notes) == 1 and notes[0].endswith("; run state unknown; the next look at the run will retry")
+        assert ray_api.workspace.store.get_run(run.id).state == "running"  # left as it is: the cluster decides
+        # Reopening the workspace does not start an owner straight away against the same outage...
         spawned.clear()
         ray_api.reconcile([run.id])
         assert spawned == [] and run.state == "running"
         # ...but does once the pause has passed (moved back here rather than waited for).
-        ray_api.store.update_handle(run.id, monitor_gave_up_at=time.time() - 3601)
+        ray_api.workspace.store.update_handle(run.id, monitor_gave_up_at=time.time() - 3601)
         relay.start()
         go.touch()
         ray_api.reconcile([run.id])
@@ -407,17 +410,17 @@ def test_monitor_gives_up_on_a_long_outage_and_reattach_waits(ray_api, code_job,
 
 def test_resources_say_whether_the_cluster_answers(ray_api, ray_cluster):
     def ray_resource():
-        return {r["name"]: r for r in ray_api.resources()}["ray"]
+        return {r.name: r for r in ray_api.resources()}["ray"]
 
     # The check allows the dashboard one second: a loaded machine may need another try.
-    ray = wait_for(lambda: (r := ray_resource())["available"] and r, timeout=30, what="the cluster to answer")
-    assert ray["reason"] is None
+    ray = wait_for(lambda: (r := ray_resource()).available and r, timeout=30, what="the cluster to answer")
+    assert ray.reason is None
     with refusing_port() as port:
         ray_api.set_setting("ray_address", f"http://127.0.0.1:{port}")
         ray = ray_resource()
-    assert ray["available"] is False
+    assert ray.available is False
     assert f"the Ray cluster at http://127.0.0.1:{port} (workspace setting 'ray_address') does not answer" \
-        in ray["reason"]
+        in ray.reason
 
 
 def test_test_cluster_is_reachable_only_inside_its_own_network_namespace(ray_cluster):

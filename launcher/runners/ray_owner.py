@@ -1,45 +1,39 @@
-"""The run monitor of the ray resource: one small process per Ray run, in its own session.
+"""The ray resource's owner part: what differs for a run that is a job on a Ray cluster.
 
-It follows the Ray job's log into the run's log file as it is written, moves the run's state as Ray
-reports it, and records the end. It is detached from the process that launched the run, so the run is
-followed (and its log file kept current) after that process has gone; a lock file makes sure only one
-monitor follows a run, and `RayRunner.reattach` starts a new one when none holds it.
+Set-up: stage the run's source with its config file (launcher/runners/ray_package.py) and submit it as a
+Ray job whose submission id is the run id (Ray's SDK packages and uploads the working directory: slow, so
+the run shows `preparing`; a cancel interrupts it). Follow: the job's log into the run's log as it is
+written, the run's state as Ray reports it; on cancel, Ray's stop. End: the job's status, mapped through
+the one end-state function (its driver exit code follows the process convention). A Ray job goes on
+without its owner: a new owner resumes following it (`--resume`).
 
 A cluster that stops answering is reported in the run's log and retried with backoff; it never ends the
 run, let alone as a success. Only the cluster's own word (the job's terminal status, or that it no longer
-knows the job) does. After a long outage (GIVE_UP_ENV, default ten minutes) the monitor says so in the
-log, records when it gave up, and exits leaving the run as it is; `RayRunner.reattach` starts another
-one later, but not sooner than REATTACH_PAUSE_ENV after that.
+knows the job) does. After a long outage (GIVE_UP_ENV, default ten minutes) the owner says so in the
+log, records when it gave up, and exits leaving the run as it is; the next look at the run starts another
+owner, but not sooner than REATTACH_PAUSE_ENV after that.
 
 The end is decided by the job's status alone. The job's full log is then fetched once more to catch up
 on what the tail had not delivered; that fetch is best effort (a few tries), because a log Ray cannot
-serve must not keep a finished run running.
-
-Run as `python -P -m launcher.runners.ray_monitor DB RUN_DIR RUN_ID`; it imports neither Ray nor the
-engine's heavier modules, so it starts in a fraction of a second."""
+serve must not keep a finished run running."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
-import signal
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from launcher import states
-from launcher.logfile import LogWriter
-from launcher.processes import try_lock
+from launcher.runners.owner import Cancelled, OwnerPart, StartFailed
+from launcher.runners.ownership import FAILED, PROCESS, START_FAILED, STOPPED, Ending, end_state
 from launcher.runners.ray_jobs_api import ClusterAnswerError, ClusterError, JobNotFound, RayJobsApi
 from launcher.runners.ray_logs import HEADER_NOTE_PREFIX, LogFollower
-from launcher.store import Store
 
-LOCK_FILE = "ray-monitor.lock"
-CANCEL_FILE = "cancel.json"
-LOG_FILE = "output.log"
+PLAN_FILE = "ray.json"
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 #: Status polls are fast for a run's first seconds (short runs end quickly; a poll costs the dashboard
 #: about a millisecond), then slow down to POLL_MAX for long runs.
@@ -51,10 +45,11 @@ PENDING_STOP_MESSAGE = "stopped by request while pending on the Ray cluster (bef
 LOG_FETCH_TRIES = 4
 #: How often the raw log is read once Ray's stream cannot carry the job's output (see _tail).
 RAW_POLL_SECONDS = 1.0
-#: Seconds of a cluster not answering after which a monitor gives up, and after which reattach may
-#: start another one; environment variables override them (tests use short ones).
+#: Seconds of a cluster not answering after which an owner gives up, and after which another owner may
+#: be started; environment variables override them (tests use short ones).
 GIVE_UP_ENV, GIVE_UP_DEFAULT = "LAUNCHER_RAY_GIVE_UP_AFTER", 600.0
 REATTACH_PAUSE_ENV, REATTACH_PAUSE_DEFAULT = "LAUNCHER_RAY_REATTACH_PAUSE", 300.0
+STAGING_DIR = "ray-working-dir"
 
 
 def seconds_setting(name: str, default: float) -> float:
@@ -66,35 +61,27 @@ def seconds_setting(name: str, default: float) -> float:
 
 
 class GaveUp(Exception):
-    """The cluster has not answered for longer than the monitor waits."""
+    """The cluster has not answered for longer than the owner waits."""
 
     def __init__(self, since: float) -> None:
         super().__init__(since)
         self.since = since  # wall-clock time the outage began
 
 
-def monitor_alive(run_dir: Path) -> bool:
-    fd = try_lock(run_dir / LOCK_FILE)
-    if fd is None:
-        return True
-    os.close(fd)  # closing releases the lock
-    return False
+class JobFollower:
+    """Follows a submitted job to its end: its log into the run's log, its status into the run's state;
+    stops it on a cancel request."""
 
-
-class Monitor:
-    def __init__(self, store: Store, run_dir: Path, run_id: str) -> None:
-        self.store = store
-        self.run_dir = run_dir
-        self.run_id = run_id
-        self.log = LogWriter(run_dir / LOG_FILE)
-        record = store.get_run(run_id)
-        if record is None:
-            raise RuntimeError(f"run {run_id} is not in the store")
-        self.handle: dict[str, Any] = record["handle"]
-        self.address: str = self.handle["address"]
-        self.jobs = RayJobsApi(self.address)
-        self.follower = LogFollower(self.log, run_id, self.handle["entrypoint"], run_dir / LOG_FILE)
-        self.running_recorded = record["state"] == states.RUNNING
+    def __init__(self, context, address: str, entrypoint: str, *, submitted: bool, running: bool) -> None:
+        self.context = context
+        self.run_id = context.run_id
+        self.log = context.log
+        self.address = address
+        self.submitted = submitted
+        self.jobs = RayJobsApi(address)
+        self.follower = LogFollower(self.log, self.run_id, entrypoint, Path(context.folder.log))
+        self.running_recorded = running
+        self.stop_sent = False
         self.give_up_after = seconds_setting(GIVE_UP_ENV, GIVE_UP_DEFAULT)
         #: channel -> (monotonic, wall-clock) time the outage on it began
         self._down_since: dict[str, tuple[float, float]] = {}
@@ -139,34 +126,45 @@ class Monitor:
             return result
 
     # -- following ------------------------------------------------------------------------------------
-    async def run(self) -> None:
+    async def run(self) -> Ending | None:
+        """The job's ending; None when the run was ended elsewhere, or the cluster stopped answering for
+        so long that this owner gave up (the run is left as it is for a later owner)."""
         if self._ended_elsewhere():
-            return
+            return None
         try:
             job = await self._poll_until_end()
         except GaveUp as gave_up:
             self._give_up(gave_up.since)
-            return
+            return None
         finally:
             await self._stop_tail()
         if job is None:
-            return
+            return None
         if job["status"] != "MISSING" and not job.get("stopped_pending"):
             await self._catch_up(job)
-        self._record_end(job)
+        return self._ending(job)
 
     def _give_up(self, since: float) -> None:
         when = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         self.log.note(f"giving up on the Ray cluster at {self.address}: cluster unreachable since {when}; "
-                      "run state unknown; the next reattach will retry")
-        self.store.update_handle(self.run_id, monitor_gave_up_at=time.time())
+                      "run state unknown; the next look at the run will retry")
+        self.context.update_handle(monitor_gave_up_at=time.time())
 
     def _ended_elsewhere(self) -> bool:
-        record = self.store.get_run(self.run_id)
-        return record is None or states.is_terminal(record["state"])
+        state = self.context.state()
+        return state is None or state in ("finished", "failed", "stopped", "start_failed")
 
     def _cancel_requested(self) -> bool:
-        return (self.run_dir / CANCEL_FILE).exists()
+        return self.context.check_cancel()
+
+    async def _stop_running(self) -> None:
+        """Ray's stop: SIGTERM to the entry point, SIGKILL after RAY_JOB_STOP_WAIT_TIME_S."""
+        if self.stop_sent:
+            return
+        self.stop_sent = True
+        self.log.note("cancel requested: asking the Ray cluster to stop the job")
+        with contextlib.suppress(ClusterError, JobNotFound):
+            await asyncio.to_thread(self.jobs.stop, self.run_id)
 
     def _start_tail(self) -> None:
         self._tail_task = asyncio.create_task(self._tail())
@@ -254,6 +252,8 @@ class Monitor:
             else:
                 if status == "RUNNING":
                     self._record_running()
+                if self._cancel_requested():
+                    await self._stop_running()
                 if self._status_came_back:
                     # The stream may hang on a connection the outage left half-open: open a new one.
                     self._status_came_back = False
@@ -273,6 +273,8 @@ class Monitor:
         the cluster ever schedules it, and Ray fails it when its start timeout passes."""
         with contextlib.suppress(ClusterError, JobNotFound):
             await asyncio.to_thread(self.jobs.stop, self.run_id)
+        self.log.note("stopped while still pending on the Ray cluster; Ray keeps the job listed as PENDING "
+                      "until it is scheduled (then it stops at once) or its start timeout passes")
         return {**job, "status": "STOPPED", "stopped_pending": True}
 
     async def _catch_up(self, job: dict[str, Any]) -> None:
@@ -312,45 +314,33 @@ class Monitor:
     def _record_running(self) -> None:
         if not self.running_recorded:
             self.running_recorded = True
-            self.store.transition(self.run_id, states.RUNNING)
+            self.context.mark_running()
 
-    def _record_end(self, job: dict[str, Any]) -> None:
+    def _ending(self, job: dict[str, Any]) -> Ending:
         status = job["status"]
         code = job.get("driver_exit_code")
-        cancelled = (self.run_dir / CANCEL_FILE).exists()
+        cancelled = self.context.check_cancel()
         if status == "MISSING":
             if cancelled:
-                self.store.transition(self.run_id, states.STOPPED, message="stopped by request")
-                return
-            if not self.handle.get("submitted"):
-                message = "the launching process ended before the job reached the Ray cluster"
-                self.log.note(message)
-                self.store.transition(self.run_id, states.START_FAILED, message=message)
-                return
-            message = (f"the Ray cluster at {self.address} does not know job {self.run_id} "
-                       "(was it restarted, or the job deleted?)")
-            self.log.note(message)
-            self.store.transition(self.run_id, states.FAILED, message=message)
-            return
+                return Ending(STOPPED, None, "stopped by request")
+            if not self.submitted:
+                return Ending(START_FAILED, None, "the launching process ended before the job reached the Ray cluster")
+            return Ending(FAILED, None, f"the Ray cluster at {self.address} does not know job {self.run_id} "
+                                        "(was it restarted, or the job deleted?)")
         if code is not None or status == "SUCCEEDED" or self.follower.header_written:
             self._record_running()  # the entry point did start, however briefly
         if status == "SUCCEEDED":
-            self.store.transition(self.run_id, states.FINISHED, exit_code=code if code is not None else 0)
-        elif job.get("stopped_pending"):
-            self.store.transition(self.run_id, states.STOPPED, message=PENDING_STOP_MESSAGE)
-        elif status == "STOPPED":
-            self.store.transition(self.run_id, states.STOPPED, message="stopped by request", exit_code=code)
-        elif code is None:
+            return end_state(code if code is not None else 0, convention=PROCESS)
+        if job.get("stopped_pending"):
+            return Ending(STOPPED, None, PENDING_STOP_MESSAGE)
+        if status == "STOPPED":
+            return end_state(code, convention=PROCESS, cancelled=True)
+        if code is None:
             # Ray gave up before the entry point ran (runtime environment, scheduling, supervisor).
             reason = _first_line(job.get("message")) or "the Ray job failed before its entry point started"
             self.log.note("\n".join(HEADER_NOTE_PREFIX + line for line in (job.get("message") or reason).splitlines()))
-            if not self.store.transition(self.run_id, states.START_FAILED, message=reason):
-                self.store.transition(self.run_id, states.FAILED, message=reason)
-        elif code < 0:
-            self.store.transition(self.run_id, states.FAILED, message=f"killed by {_signal_name(-code)}",
-                                  exit_code=code)
-        else:
-            self.store.transition(self.run_id, states.FAILED, message=f"exit code {code}", exit_code=code)
+            return Ending(START_FAILED if not self.running_recorded else FAILED, None, reason)
+        return end_state(code, convention=PROCESS, cancelled=cancelled)
 
 
 def _first_line(text: str | None) -> str:
@@ -358,34 +348,49 @@ def _first_line(text: str | None) -> str:
     return lines[0][:300] if lines else ""
 
 
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
+class RayPart(OwnerPart):
+    def __init__(self, context, arguments: list[str]) -> None:
+        super().__init__(context, arguments)
+        self.plan: dict[str, Any] = json.loads(Path(context.folder.file(PLAN_FILE)).read_text())
 
+    def needs_setup(self) -> bool:
+        return True  # packaging and uploading the source takes a while
 
-def main(argv: list[str]) -> int:
-    db, run_dir, run_id = Path(argv[0]), Path(argv[1]), argv[2]
-    lock = try_lock(run_dir / LOCK_FILE)
-    if lock is None:
-        return 0  # another monitor follows this run
-    store = Store(db)
-    monitor = Monitor(store, run_dir, run_id)
-    store.update_handle(run_id, monitor_pid=os.getpid())
-    try:
-        asyncio.run(monitor.run())
-    except BaseException as error:  # a monitor must never leave its run looking alive for no reason
-        message = f"the run's Ray monitor failed: {error!r}"
-        monitor.log.note(message)
-        store.transition(run_id, states.FAILED, message=message)
-        raise
-    finally:
-        monitor.log.close()
-        store.close()
-        os.close(lock)
-    return 0
+    def prepare(self) -> None:
+        from launcher.errors import LaunchError
+        from launcher.runners.ray_submit import stage_and_submit
 
+        context = self.context
+        folder = context.folder
+        try:
+            with context.interruptible():
+                stage_and_submit(self.plan, Path(folder.path), Path(folder.file(STAGING_DIR)), context.step)
+        except Cancelled:
+            self._stop_if_submitted()  # the upload may have finished just before the interrupt
+            raise
+        except LaunchError as error:
+            raise StartFailed(str(error)) from None
+        context.update_handle(submitted=True)
+        if context.check_cancel():
+            self._stop_if_submitted()
+            raise Cancelled()
 
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    def _stop_if_submitted(self) -> None:
+        with contextlib.suppress(ClusterError, JobNotFound):
+            RayJobsApi(self.plan["address"]).stop(self.context.run_id)
+
+    def start(self) -> None:
+        return None  # submitted in prepare; the run is running once Ray says so (JobFollower)
+
+    def follow(self) -> Ending | None:
+        return self._follow(submitted=True, running=False)
+
+    def resume(self) -> Ending | None:
+        self.context.note("owner reattaching to the Ray job")
+        state = self.context.state()
+        return self._follow(submitted=True, running=state == "running")
+
+    def _follow(self, *, submitted: bool, running: bool) -> Ending | None:
+        follower = JobFollower(self.context, self.plan["address"], self.plan["entrypoint"],
+                               submitted=submitted, running=running)
+        return asyncio.run(follower.run())
