@@ -60,6 +60,7 @@ def scan(data: bytes | memoryview, base: int, final: bool, name: str) -> Scan:
     position = base
     record_start = base  # where the record being assembled began (a chunk start)
     parts: list[bytes] | None = None  # chunks of a record begun by a FIRST chunk
+    resyncing = False  # after damage: the rest of a record whose start was skipped is skipped too
     view = memoryview(data)
     while True:
         left_in_block = BLOCK_BYTES - position % BLOCK_BYTES
@@ -95,6 +96,8 @@ def scan(data: bytes | memoryview, base: int, final: bool, name: str) -> Scan:
                     damage = "record cut short by a new one"
                 else:
                     parts = [payload.tobytes()]
+            elif parts is None and resyncing:
+                pass  # the end of a record whose start was in the skipped bytes
             elif parts is None:
                 damage = "chunk without its record's start"
             else:
@@ -107,9 +110,12 @@ def scan(data: bytes | memoryview, base: int, final: bool, name: str) -> Scan:
             problem = problem or (f"{name}: {damage} at byte {position}; the rest of its 32 KiB block is "
                                   f"skipped, metrics read so far are kept")
             parts = None
+            resyncing = True
             position += left_in_block
             record_start = position
             continue
+        if kind in (_FULL, _FIRST):
+            resyncing = False
         position = chunk_end
         if parts is None:
             record_start = position
