@@ -17,17 +17,20 @@ from __future__ import annotations
 
 import json
 import math
+import socket
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from launcher.errors import TrackingError
 from launcher.tracking.extras import require
 from launcher.tracking.model import MetricPoint, MetricSource, ReadResult, usable_value
 
 _SQLITE_PREFIX = "sqlite:///"
+#: Seconds to wait for a tracking server's port before saying it cannot be reached.
+CONNECT_TIMEOUT = 3.0
 _NEW_ROWS = ("SELECT rowid, key, value, timestamp, step, is_nan FROM metrics "
              "WHERE run_uuid = ? AND rowid > ? ORDER BY rowid")
 
@@ -112,7 +115,7 @@ class MlflowReader:
             return ReadResult(problem=f"{where}: cannot be read as an MLflow store ({error}); no new MLflow "
                                       f"metrics read")
         points: list[MetricPoint] = []
-        for rowid, key, value, timestamp, step, is_nan in rows:
+        for _rowid, key, value, timestamp, step, is_nan in rows:
             if not is_nan and step >= 0 and usable_value(value):
                 points.append(MetricPoint(key, step, float(value), timestamp / 1000.0))
         if rows:
@@ -122,6 +125,11 @@ class MlflowReader:
     def _read_with_client(self) -> ReadResult:
         mlflow = require("mlflow", "mlflow")
         where = f"MLflow store {self.tracking_uri}"
+        # MLflow's client retries an unreachable server for minutes (MLFLOW_HTTP_REQUEST_MAX_RETRIES):
+        # a server whose port does not answer at all is said at once instead.
+        unreachable = _unreachable_server(self.tracking_uri)
+        if unreachable:
+            return ReadResult(problem=f"{where}: {unreachable}; no new MLflow metrics read")
         try:
             client = mlflow.MlflowClient(tracking_uri=self.tracking_uri)
             names = sorted(client.get_run(self.mlflow_run_id).data.metrics)
@@ -143,3 +151,18 @@ class MlflowReader:
         self._counts = counts  # only once every metric was read, so a failed read is read again
         new.sort(key=lambda point: point.time)
         return ReadResult(tuple(new))
+
+
+def _unreachable_server(tracking_uri: str) -> str | None:
+    """Why an http(s) tracking server cannot be reached, or None (it can, or the URI is not a server's)."""
+    parts = urlsplit(tracking_uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        with socket.create_connection((parts.hostname, port), timeout=CONNECT_TIMEOUT):
+            return None
+    except ValueError as error:
+        return f"not a valid server address ({error})"
+    except OSError as error:
+        return f"cannot connect to {parts.hostname}:{parts.port or port} ({error.strerror or error})"
