@@ -169,15 +169,23 @@ class WandbLogReader:
         values: list[tuple[str, float]] = []
         step: int | None = None
         at: float | None = None
+        isfinite = math.isfinite
         for item in history.item:
-            name = item.key or ".".join(item.nested_key)
-            if name.startswith("_"):
+            name = _item_name(item)
+            if name[:1] == "_":
                 if name == "_step":
                     step = _step_value(item.value_json)
                 elif name == "_timestamp":
                     at = _number(item.value_json)
                 continue
-            _add_numbers(name, item.value_json, values)
+            text = item.value_json
+            try:
+                value = float(text)  # fast path: most logged values are plain numbers
+            except ValueError:
+                _add_numbers(name, text, values)
+                continue
+            if isfinite(value):
+                values.append((name, value))
         if step is None:
             step = history.step.num if history.step.num >= 0 else self._step
         if at is None or not math.isfinite(at):
@@ -188,20 +196,23 @@ class WandbLogReader:
         self._step, self._time = step, at
 
     def _take_summary(self, summary: Any, points: list[MetricPoint]) -> None:
-        updates = [(item.key or ".".join(item.nested_key), item.value_json) for item in summary.update]
-        if any(name == "_step" for name, _ in updates):
-            return  # wandb's mirror of a history row: the row itself gives the points
         values: list[tuple[str, float]] = []
-        for name, text in updates:
-            if not name.startswith("_"):
-                _add_numbers(name, text, values)
+        for item in summary.update:
+            name = _item_name(item)
+            if name[:1] == "_":
+                if name == "_step":
+                    return  # wandb's mirror of a history row: the row itself gives the points
+                continue
+            _add_numbers(name, item.value_json, values)
+        for item in summary.remove:
+            self._summary.pop(_item_name(item), None)
+        if not values:
+            return
         at = self._time if self._time is not None else self._file_time()
         for name, value in values:
             if name not in self._history_names and self._summary.get(name) != value:
                 self._summary[name] = value
                 points.append(MetricPoint(name, self._step, value, at))
-        for item in summary.remove:
-            self._summary.pop(item.key or ".".join(item.nested_key), None)
 
     def _take_config(self, config: Any) -> None:
         for item in config.update:
@@ -289,6 +300,14 @@ class WandbDirectoryReader:
             if key not in self._readers:
                 self._readers[key] = WandbLogReader(path, self._saved.pop(key, None))
         return merge_results([reader.read(final) for reader in self._readers.values()])
+
+
+def _item_name(item: Any) -> str:
+    """A history, summary or config item's name: its key, or its nested key path joined with "."."""
+    if item.key:
+        return item.key
+    nested = item.nested_key
+    return nested[0] if len(nested) == 1 else ".".join(nested)
 
 
 def _number(text: str) -> float | None:
