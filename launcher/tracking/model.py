@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import NamedTuple, TypeAlias
+from typing import NamedTuple, Protocol, TypeAlias
 
 #: A value as JSON holds it (configs are exposed this way, never as points).
 JsonValue: TypeAlias = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
@@ -38,6 +38,17 @@ class ReadResult:
     #: One line saying what could not be read, e.g. "run-x.wandb: truncated record at byte 81920; metrics
     #: read so far are kept". Points read before the problem are in `points` all the same.
     problem: str | None = None
+
+
+class MetricReader(Protocol):
+    """What every source's reader offers (WandbDirectoryReader, WandbLogReader, MlflowReader,
+    TensorboardReader): read() returns what is new since the previous call; `final=True` once the writer
+    has ended, so that what is still incomplete is reported instead of waited for. Each also has a
+    `position` with to_json()/from_json() to resume in another process."""
+
+    source: MetricSource
+
+    def read(self, final: bool = False) -> ReadResult: ...
 
 
 def usable_value(value: float) -> bool:
