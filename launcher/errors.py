@@ -60,3 +60,11 @@ class ExecutionError(LaunchError):
         self.exit_code = exit_code
         self.state = state
         self.tail = tail or []
+
+
+class TrackingError(LaunchError):
+    """A tracking library's files, store or saved reading position cannot be used as given."""
+
+
+class MissingExtraError(TrackingError):
+    """An optional tracking library (an extra such as launcher[wandb]) is needed but not installed."""
