@@ -23,7 +23,7 @@ import tarfile
 import textwrap
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -669,13 +669,15 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _serve(server, cleanup_root: Path) -> Iterator:
+def _serve(server, cleanup_root: Path, prepare: Callable[[], object] | None = None) -> Iterator:
     try:
         server.start()
     except MissingProgram as missing:
         shutil.rmtree(cleanup_root, ignore_errors=True)
         _unavailable(str(missing))
     try:
+        if prepare is not None:
+            prepare()
         yield server
     finally:
         server.stop()
@@ -692,9 +694,7 @@ def tls_engine() -> Iterator[TlsEngine]:
     except MissingProgram as missing:
         shutil.rmtree(root, ignore_errors=True)
         _unavailable(str(missing))
-    for served in _serve(engine, root):
-        served.import_tiny_image()
-        yield served
+    yield from _serve(engine, root, prepare=engine.import_tiny_image)
 
 
 @pytest.fixture(scope="session")
@@ -737,9 +737,8 @@ def plain_registry() -> Iterator[RegistryServer]:
 def podman_engine() -> Iterator[PodmanService]:
     """podman's Docker-compatible socket with the tiny image."""
     root = private_folder("lpm")
-    for served in _serve(PodmanService(root), root):
-        served.import_tiny_image()
-        yield served
+    service = PodmanService(root)
+    yield from _serve(service, root, prepare=service.import_tiny_image)
 
 
 @pytest.fixture
