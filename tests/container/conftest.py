@@ -21,6 +21,16 @@ import pytest
 from launcher.containers.engine import Engine, EngineUnavailable, docker_host
 from launcher.containers.settings import LABEL_WORKSPACE
 from launcher.runners.local_container import DEFAULT_BASE_IMAGE
+from tests.container.engines import (  # noqa: F401 - fixtures: real engines and servers for any container test
+    credential_helpers,
+    docker_config,
+    htpasswd_registry,
+    plain_registry,
+    podman_engine,
+    ssh_client,
+    ssh_server,
+    tls_engine,
+)
 from tests.waiting import wait_for
 
 HERE = Path(__file__).parent
