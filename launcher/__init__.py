@@ -14,18 +14,20 @@ __all__ = ["Api", "ExecutionError", "LaunchError", "Run", "launch", "launch_add"
 
 PUBLIC_MODULES = (
     "launcher",
-    "launcher.api",       # Api: the workspace (jobs, runs, resources, queues, sweeps, metrics, settings)
+    "launcher.api",       # Api and its sub-façades: api.jobs, api.runs, api.queues, api.sweeps, api.settings
     "launcher.run",       # Run: status, wait, cancel, logs, events
-    "launcher.launch",    # launch(), and submit() for launches that outlive the caller
+    "launcher.launch",    # launch()
     "launcher.spec",      # merge_request(): validating launch settings before launching
     "launcher.errors",    # the LaunchError family
-    "launcher.states",    # run states
+    "launcher.states",    # the state enums: RunState, ItemState, SweepState, AgentState
+    "launcher.records",   # typed records: RunRecord, ItemRecord, SweepRecord, TrialRecord, JobVersion, ...
+    "launcher.options",   # Option: a resource's or a setting's declaration (forms and help are made from it)
     "launcher.logfile",   # LogLine and LogReader: reading a run's log as it grows
     "launcher.schema",    # typed parameter values from text
     "launcher.presets",   # saved launch settings (TOML files)
-    "launcher.queue",     # launch_add() and queue items
-    "launcher.agent",     # Agent: taking items from queues
-    "launcher.sweeps",    # sweeps and their trials
+    "launcher.queue",     # launch_add() and QueuedItem
+    "launcher.agent",     # Agent (made by api.queues.agent)
+    "launcher.metrics",   # MetricPoint
 )
 
 _EXPORTS = {

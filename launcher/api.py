@@ -201,6 +201,12 @@ class Sweeps:
 
         return get_sweep(self._workspace, sweep_id)
 
+    def paused_ids(self) -> set[str]:
+        """The ids of paused sweeps (agents skip their items)."""
+        from launcher.sweeps import paused_sweep_ids
+
+        return paused_sweep_ids(self._workspace)
+
     def trials(self, sweep_id: str) -> list[TrialRecord]:
         from launcher.sweeps import sweep_trials
 
@@ -305,6 +311,12 @@ class Api:
         from launcher.resources import resource_statuses
 
         return resource_statuses(self.workspace)
+
+    def resource_options(self, name: str) -> tuple[Option, ...]:
+        """resource_args[name], declared: what a launch form shows for that resource."""
+        from launcher.runners import get_runner
+
+        return get_runner(name).options
 
     def reconcile(self, run_ids: list[str] | None = None) -> None:
         """Settle active runs (or those named) whose owner is gone."""

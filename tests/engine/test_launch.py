@@ -8,8 +8,8 @@ import json
 import pytest
 
 from launcher import ExecutionError, launch
-from launcher.states import RunState
 from launcher.errors import ConfigError
+from launcher.states import RunState
 
 ENV_DUMP = (
     "import json, os, sys\n"

@@ -9,11 +9,11 @@ import threading
 import pytest
 
 from launcher import Api
-from launcher.states import RunState
 from launcher import metrics as metrics_module
 from launcher.launch import submit
 from launcher.metrics import index_run, latest_metrics, parse_marker
 from launcher.spec import merge_request
+from launcher.states import RunState
 from tests.waiting import wait_for
 
 

@@ -11,7 +11,6 @@ import sys
 import pytest
 
 from launcher import launch_add
-from launcher.states import RunState
 from launcher.errors import RunError
 from launcher.processes import process_start_time
 from launcher.queue import (
@@ -22,6 +21,7 @@ from launcher.queue import (
     get_item,
     recover_items,
 )
+from launcher.states import RunState
 from tests.queue.conftest import one_line_error, run_config
 from tests.waiting import wait_for
 

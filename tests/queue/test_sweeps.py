@@ -9,8 +9,8 @@ import math
 
 import pytest
 
-from launcher.states import RunState
 from launcher.queue import launch_add
+from launcher.states import RunState
 from launcher.sweeps import (
     SweepError,
     cancel_sweep,
