@@ -26,8 +26,7 @@ from launcher.states import AgentState, ItemState, RunState
 if TYPE_CHECKING:
     import sqlite3
 
-    from launcher.api import Api
-    from launcher.workspace import Workspace
+    from launcher.workspace import HasWorkspace, Workspace
 
 DEFAULT_QUEUE = "default"
 PRIORITIES = ("critical", "high", "medium", "low")
@@ -104,7 +103,7 @@ def priority_rank(priority: Any) -> int:
 
 
 def launch_add(
-    api: Api | None = None,
+    api: HasWorkspace | None = None,
     job: str | None = None,
     config: Mapping[str, Any] | None = None,
     queue_name: str = DEFAULT_QUEUE,
@@ -127,16 +126,14 @@ def launch_add(
     The settings are checked now (shapes, the job reference, the resource name), so that a bad request
     fails here with a clear error; what depends on the job's contents is checked when it is launched,
     and a failure then is kept on the item as its reason."""
-    if api is None:
-        from launcher.api import Api
+    from launcher.workspace import workspace_of
 
-        api = Api()
     settings = {"job": job, "config": config, "resource": resource, "resource_args": resource_args,
                 "entry_point": entry_point, "version": version, "project": project, "entity": entity,
                 "name": name, "run_id": run_id, "docker_image": docker_image, "repository": repository,
                 "parameters": parameters}
-    return add_item(api.workspace, {k: v for k, v in settings.items() if v is not None}, queue_name=queue_name,
-                    priority=priority)
+    return add_item(workspace_of(api), {k: v for k, v in settings.items() if v is not None},
+                    queue_name=queue_name, priority=priority)
 
 
 def add_item(workspace: Workspace, settings: Mapping[str, Any], *, queue_name: str = DEFAULT_QUEUE,

@@ -28,8 +28,10 @@ from launcher.runners.ownership import (
     FINISHED,
     START_FAILED,
     STOPPED,
+    Cancelled,
     Ending,
     RunFolder,
+    StartFailed,
     record_owner,
 )
 
@@ -38,14 +40,6 @@ SETUP_LINE_SECONDS = 1.0
 #: How long an owner keeps retrying to record the ending in a store that stays locked (the ending file
 #: holds it meanwhile, and any reader settles it from there once the owner has gone).
 RECORD_RETRY_SECONDS = 600.0
-
-
-class StartFailed(Exception):
-    """The program could not be started (set-up failed, image not found, program not executable)."""
-
-
-class Cancelled(Exception):
-    """A cancel request arrived during set-up."""
 
 
 class OwnerContext:

@@ -7,7 +7,7 @@ import os
 
 TYPE_CHECKING = False  # typing costs every owner milliseconds to import
 if TYPE_CHECKING:
-    from launcher.runners.owner import OwnerContext
+    from launcher.runners.ownership import SetupContext
 
 #: Written by launcher.launch.submit when the owner must make the source tree.
 OWNER_SOURCE_FILE = "source.json"
@@ -18,13 +18,13 @@ def pending(folder) -> bool:
     return os.path.exists(folder.file(OWNER_SOURCE_FILE))
 
 
-def prepare_source(context: OwnerContext) -> None:
+def prepare_source(context: SetupContext) -> None:
     """Write the run's source tree into its folder's `src/`."""
     import json
 
     from launcher.errors import LaunchError
     from launcher.jobs.git_source import GitCache
-    from launcher.runners.owner import StartFailed
+    from launcher.runners.ownership import StartFailed
 
     folder = context.folder
     with open(folder.file(OWNER_SOURCE_FILE)) as f:

@@ -12,14 +12,13 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from launcher.runners.owner import OwnerContext
+    from launcher.runners.ownership import SetupContext
 
 
-def prepare_environment(context: OwnerContext, plan_file: str, base_python: str) -> str:
+def prepare_environment(context: SetupContext, plan_file: str, base_python: str) -> str:
     """The interpreter of the run's environment, built first if it is not cached yet."""
     with open(plan_file) as f:
         plan = json.load(f)
@@ -38,7 +37,8 @@ def prepare_environment(context: OwnerContext, plan_file: str, base_python: str)
             context.step(f"using cached virtualenv {env_dir}")
             return python
         _remove_stale(envs_dir, digest)
-        building = tempfile.mkdtemp(prefix=f".{digest}-", dir=envs_dir)
+        building = os.path.join(envs_dir, f".{digest}-{context.folder.run_id}")
+        context.folder.add_scratch(building)  # removed by whoever settles the run if this owner dies
         try:
             context.step(f"creating virtualenv {env_dir}")
             context.run_setup([base_python, "-m", "venv", "--clear", building])
@@ -55,7 +55,7 @@ def prepare_environment(context: OwnerContext, plan_file: str, base_python: str)
     return python
 
 
-def _wait_for_lock(context: OwnerContext, lock) -> None:
+def _wait_for_lock(context: SetupContext, lock) -> None:
     """Block until the lock is ours, giving up (Cancelled) when this run is cancelled meanwhile."""
     import time
 
