@@ -38,6 +38,25 @@ def processes_working_in(folder: Path) -> list[int]:
     return found
 
 
+def processes_in_groups(groups: set[int]) -> list[int]:
+    """Ids of the processes in one of the process `groups` that still have a live thread. (A killed
+    process's first thread can be a zombie while its other threads still exit, holding its files.)"""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            states = []
+            for task in os.listdir(f"/proc/{entry}/task"):
+                with open(f"/proc/{entry}/task/{task}/stat") as stat:
+                    states.append(stat.read().rsplit(")", 1)[1].split())
+        except OSError:
+            continue
+        if states and int(states[0][2]) in groups and any(fields[0] not in "ZX" for fields in states):
+            found.append(int(entry))
+    return found
+
+
 def leftovers(envs_dir: Path) -> list[str]:
     """Everything in envs_dir but lock files: environments and temporary folders."""
     if not envs_dir.exists():

@@ -8,6 +8,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,10 +24,12 @@ from launcher.envs.pip_config import IndexSettings, read_pip_settings
 from launcher.envs.uv_env import ensure_environment, environment_key, find_environment, uv_binary
 from launcher.errors import EnvironmentCancelled
 from launcher.jobs.inspect import describe_source, read_from_dir
-from tests.envs.conftest import leftovers, processes_working_in
+from tests.envs.conftest import leftovers, processes_in_groups, processes_working_in
 from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
+#: What `uv pip install` prints first (`uv venv` says "Using CPython 3.x interpreter at").
+INSTALLING = re.compile(rb"Using Python \S+ environment at")
 
 BUILDER = """
 import json, sys
@@ -142,7 +145,7 @@ def test_a_cancelled_build_stops_uv_and_leaves_nothing(tmp_path, silent_index):
     worker = threading.Thread(target=build)
     worker.start()
     # uv is installing: it asked the index, which never answers
-    wait_for(lambda: b"environment at" in b"".join(chunks) and processes_working_in(envs_dir), timeout=60,
+    wait_for(lambda: INSTALLING.search(b"".join(chunks)) and processes_working_in(envs_dir), timeout=60,
              what="uv waiting on the index")
     assert any(path.name.startswith(".tmp-uv-") for path in envs_dir.iterdir())
     cancelled_at = time.monotonic()
@@ -162,7 +165,7 @@ def test_a_killed_builders_folder_is_removed_once_its_uv_is_gone(tmp_path, silen
     output = tmp_path / "builder.out"
     builder = start_builder(envs_dir, hanging, output, machine_settings=False)
     # `uv pip install` is at work (asking the index that never answers)
-    wait_for(lambda: b"environment at" in output.read_bytes() and processes_working_in(envs_dir), timeout=60,
+    wait_for(lambda: INSTALLING.search(output.read_bytes()) and processes_working_in(envs_dir), timeout=60,
              what="the builder's uv pip install at work")
     [temp] = envs_dir.glob(".tmp-uv-*")
     os.kill(builder.pid, signal.SIGKILL)
@@ -175,10 +178,13 @@ def test_a_killed_builders_folder_is_removed_once_its_uv_is_gone(tmp_path, silen
     ensure_environment(six, envs_dir)
     assert temp.exists()
 
-    for pid in orphans:  # the machine loses the orphan too (uv and its short-lived helpers, if still there)
+    # The machine loses the orphan too: uv's process group (uv runs in a session of its own, with the
+    # helpers it starts, which inherit the lock as well).
+    groups = {os.getpgid(pid) for pid in orphans if processes_in_groups({pid})}
+    for group in groups:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: not processes_working_in(envs_dir), timeout=30, what="uv gone")
+            os.killpg(group, signal.SIGKILL)
+    wait_for(lambda: not processes_in_groups(groups), timeout=30, what="uv and its helpers gone")
     packaging = DeclaredDependencies(DependencySource.REQUIREMENTS, "requirements.txt", requirements=("packaging",))
     ensure_environment(packaging, envs_dir)
     assert not temp.exists()
