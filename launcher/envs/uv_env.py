@@ -214,12 +214,14 @@ class _Build:
         origin = declared.file or "the project"
         for note in declared.notes:
             _say(self.on_output, note)
-        if declared.python is None:
-            choice = interpreters.choose(None, [], interpreters.current_interpreter(), origin=origin)
-        else:
+        current = interpreters.current_interpreter()
+        try:  # the current interpreter first: listing the installed ones takes uv most of a second
+            choice = interpreters.choose(declared.python, [], current, origin=origin)
+        except DependencyError:
+            choice = None
+        if choice is None or choice.note is not None:
             installed = interpreters.installed_interpreters(self.uv, self.environ)
-            choice = interpreters.choose(declared.python, installed, interpreters.current_interpreter(),
-                                         origin=origin)
+            choice = interpreters.choose(declared.python, installed, current, origin=origin)
         if choice.note:
             _say(self.on_output, choice.note)
         interpreter = choice.interpreter
