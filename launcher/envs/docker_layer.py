@@ -37,8 +37,9 @@ def uv_version() -> str:
 def dockerfile_install(declared: DeclaredDependencies, *, venv_dir: str = "/opt/venv",
                        settings: IndexSettings | None = None, uv: str | None = None) -> DockerInstall:
     """Steps that create `venv_dir` with the declared Python (`python3` when none is pinned: the base
-    image's) and install the declared dependencies into it with uv. Call declared.check_installable()
-    first: a conda-only package cannot be installed this way either."""
+    image's) and install the declared dependencies into it with uv. DependencyError for a conda-only
+    package: it cannot be installed this way either."""
+    declared.check_installable()
     settings = (read_pip_settings() if settings is None else settings).remote_only()
     python = declared.python or "python3"
     files: dict[str, str] = {}

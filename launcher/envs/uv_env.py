@@ -105,6 +105,7 @@ def ensure_environment(declared: DeclaredDependencies, envs_dir: Path, *,
     """The environment for `declared`, built if it is not ready. DependencyError (one line) when it
     cannot be built; EnvironmentCancelled when `cancelled` says so first. Either way nothing is left."""
     declared.check_installable()
+    envs_dir = Path(os.path.abspath(envs_dir))  # uv runs inside it: its own paths must not be relative
     is_cancelled = _cancel_check(cancelled)
     settings = read_pip_settings() if settings is None else settings
     key = environment_key(declared, settings)

@@ -25,7 +25,7 @@ _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 
 
 class TemplateError(ValueError):
-    """A template bash could not read (an unclosed quote)."""
+    """A template that cannot be read safely: an unclosed quote, a backslash escaping a field."""
 
 
 class Quoting(StrEnum):
@@ -176,6 +176,8 @@ class _Reader:
     def _double_quoted(self, text: str, position: int, char: str) -> tuple[int, Quoting]:
         if char == '"':
             return position + 1, Quoting.NONE
+        if char == "\\":
+            self._no_escaped_field(text, position)
         following = text[position + 1] if position + 1 < len(text) else ""
         if char == "\\" and following and following in '$`"\\\n':
             if following != "\n":  # backslash-newline is a continuation inside double quotes too
@@ -186,13 +188,21 @@ class _Reader:
         self.add(char)
         return position + 1, Quoting.DOUBLE
 
+    @staticmethod
+    def _no_escaped_field(text: str, position: int) -> None:
+        """A backslash right before a field would escape the quoting its value gets: refused."""
+        match = FIELD.match(text, position + 1)
+        if match is not None:
+            raise TemplateError(f"a backslash stands right before {match.group(0)}; remove it")
+
     def _unquoted(self, text: str, position: int, char: str) -> tuple[int, Quoting]:
         following = text[position + 1] if position + 1 < len(text) else ""
         if char == "\\":
+            self._no_escaped_field(text, position)
             if following == "\n":
                 return position + 2, Quoting.NONE  # a continuation: the line goes on
             if following in ("", "{", "}"):
-                # At the very end, or before a brace that str.format reads first: bash decides.
+                # At the very end, or before an escaped brace (`\{{`): bash decides.
                 self.needs_shell("a backslash before a brace" if following else "a trailing backslash")
                 self.add(char)
                 return position + 1, Quoting.NONE

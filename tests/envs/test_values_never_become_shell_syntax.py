@@ -45,6 +45,10 @@ entry_points:
   single:
     parameters: {{v: string}}
     command: "{printer} 'in {{v}} side'; true"
+  escaped:
+    parameters: {{v: string}}
+    command: |
+      {printer} "a\\\\{{v}}" \\{{{{v}}}} ; true
 """
     return parse_project(text).entry_points
 
@@ -54,7 +58,8 @@ def test_each_value_reaches_the_program_unchanged(tmp_path: Path, value: str):
     printer = tmp_path / "printer.py"
     printer.write_text("import json, sys\nprint(json.dumps(sys.argv[1:]))\n")
     entry_points = project(f"{sys.executable} {printer}")
-    expected = {"bare": [f"pre{value}post", value], "double": [f"in {value} side"], "single": [f"in {value} side"]}
+    expected = {"bare": [f"pre{value}post", value], "double": [f"in {value} side"], "single": [f"in {value} side"],
+                "escaped": [f"a\\{value}", "{v}"]}
     for name, entry in entry_points.items():
         rendered = render_entry_point(entry, {"v": value}, tmp_path)
         assert rendered.shell and rendered.argv[:2] == ("bash", "-c")
@@ -80,3 +85,14 @@ def test_a_plain_command_never_involves_a_shell(tmp_path: Path):
     rendered = render_entry_point(entry, {"v": "$(touch pwned); x"}, tmp_path)
     assert rendered.argv == ("python", "t.py", "--v=$(touch pwned); x", "$(touch pwned); x")
     assert not rendered.shell
+
+
+@pytest.mark.parametrize("command", ['python p.py "\\{v}"', "python p.py \\{v} | cat", "python p.py \\{v}"])
+def test_a_backslash_escaping_a_value_is_refused(command):
+    """`\\{v}` would escape the first quote of the quoted value (inside double quotes, the value would then
+    expand): such a template is refused when the project is read."""
+    from launcher.errors import SourceError
+
+    text = f"entry_points:\n  main:\n    parameters: {{v: string}}\n    command: '{command}'\n"
+    with pytest.raises(SourceError, match=r"cannot be read as bash would: a backslash stands right before \{v\}"):
+        parse_project(text)
