@@ -63,6 +63,8 @@ class LaunchSpec:
     repository: str | None = None
     version: str | None = None
     entry_point_name: str | None = None
+    #: What the job declares it needs (launcher.envs.declared.DeclaredDependencies.to_data()), when known.
+    dependencies: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -64,6 +64,15 @@ class HeldIndex:
             def log_message(self, *args: object) -> None:
                 pass
 
+            def do_HEAD(self) -> None:  # noqa: N802 - installers ask before they download (uv does)
+                if self.path == f"/files/{index.file_name}":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/octet-stream")
+                    self.send_header("Content-Length", str(len(index.wheel)))
+                    self.end_headers()
+                else:
+                    self.send_error(404)
+
             def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
                 if self.path.rstrip("/") == f"/simple/{index.name}":
                     digest = hashlib.sha256(index.wheel).hexdigest()

@@ -101,9 +101,12 @@ def ensure_environment(declared: DeclaredDependencies, envs_dir: Path, *,
                        on_output: OnOutput = lambda chunk: None,
                        cancelled: Callable[[], bool] | CancelRequest | None = None,
                        grace_period: float = DEFAULT_GRACE_SECONDS,
-                       settings: IndexSettings | None = None) -> Environment:
+                       settings: IndexSettings | None = None,
+                       on_scratch: Callable[[Path], None] | None = None) -> Environment:
     """The environment for `declared`, built if it is not ready. DependencyError (one line) when it
-    cannot be built; EnvironmentCancelled when `cancelled` says so first. Either way nothing is left."""
+    cannot be built; EnvironmentCancelled when `cancelled` says so first. Either way nothing is left.
+    `on_scratch` hears of the temporary folder before it is made (a run's owner notes it, so that it is
+    removed at once should the owner be killed, rather than by the next build of the same key)."""
     declared.check_installable()
     envs_dir = Path(os.path.abspath(envs_dir))  # uv runs inside it: its own paths must not be relative
     is_cancelled = _cancel_check(cancelled)
@@ -119,7 +122,10 @@ def ensure_environment(declared: DeclaredDependencies, envs_dir: Path, *,
             _say(on_output, f"environment {PREFIX}{key} was built by another run meanwhile; using it")
             return ready
         _remove_stale(envs_dir, key)
-        return _Build(declared, envs_dir, key, settings, on_output, is_cancelled, grace_period, lock).run()
+        build = _Build(declared, envs_dir, key, settings, on_output, is_cancelled, grace_period, lock)
+        if on_scratch is not None:
+            on_scratch(build.temp)
+        return build.run()
 
 
 def _ready(envs_dir: Path, key: str) -> Environment | None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -25,6 +24,8 @@ if TYPE_CHECKING:
     from launcher.spec import LaunchSpec
     from launcher.workspace import Workspace
 
+#: current: the launcher's own interpreter; venv: an environment with the job's declared dependencies,
+#: built with uv. Left out: venv when the job declares dependencies (as `mlflow run` does), else current.
 ENV_MANAGERS = ("current", "venv")
 PART = "launcher.runners.process_owner:ProcessPart"
 
@@ -45,8 +46,9 @@ class LocalProcessRunner(Runner):
     name = "local-process"
     options = (
         Option("env", OptionKind.NAMES_TO_TEXT, "environment variables for the program", example='{"SEED": "1"}'),
-        Option("env_manager", OptionKind.CHOICE, "the program's Python: the launcher's own, or a virtualenv "
-               "with the job's requirements", default="current", choices=ENV_MANAGERS),
+        Option("env_manager", OptionKind.CHOICE, "the program's Python: the launcher's own (current), or an "
+               "environment with the job's declared dependencies built with uv (venv)",
+               default="venv when the job declares dependencies, else current", choices=ENV_MANAGERS),
         grace_option(DEFAULT_GRACE_SECONDS),
     )
 
@@ -63,14 +65,18 @@ class LocalProcessRunner(Runner):
 
     def start(self, workspace: Workspace, spec: LaunchSpec, folder: RunFolder, lock_fd: int) -> OwnerProcess:
         args = spec.resource_args
-        if args.get("env_manager") == "venv":
-            with open(folder.file(process_owner.VENV_FILE), "w") as f:
-                json.dump({"envs_dir": str(workspace.envs_dir), "requirements": list(spec.requirements)}, f)
+        dependencies = declared_dependencies(spec)
+        environment = wants_environment(args, dependencies)
+        if environment:
+            from launcher.runners.process_environment import write_plan
+
+            write_plan(folder.path, str(workspace.envs_dir), dependencies.to_data())
         env = dict(os.environ)
         env.update(run_environment(spec, folder.config))
         env.update({k: str(v) for k, v in args.get("env", {}).items()})
         arguments = process_owner.owner_arguments(sys.executable, self.grace_period(args), list(spec.argv))
-        return OwnerProcess(spawn_owner(folder, lock_fd, PART, arguments, env=env))
+        # An owner that builds an environment needs uv, from site-packages; others start without them.
+        return OwnerProcess(spawn_owner(folder, lock_fd, PART, arguments, env=env, site=environment))
 
     def stop_orphan(self, workspace: Workspace, record: RunRecord, folder: RunFolder) -> str | None:
         # The program's output went to pipes only its owner read: it cannot be picked up again. Stop its
@@ -83,6 +89,21 @@ class LocalProcessRunner(Runner):
                 pass
         process_owner.stop_tagged(folder.path, signal.SIGKILL)
         return None
+
+
+def declared_dependencies(spec: LaunchSpec):  # -> DeclaredDependencies
+    from launcher.envs.declared import DeclaredDependencies
+
+    if spec.dependencies:
+        return DeclaredDependencies.from_data(spec.dependencies)
+    return DeclaredDependencies.from_requirements(spec.requirements)
+
+
+def wants_environment(args: Mapping[str, Any], dependencies) -> bool:
+    manager = args.get("env_manager")
+    if manager is None:  # as `mlflow run`: an environment when the project declares one
+        return dependencies.declares_environment
+    return manager == "venv"
 
 
 def _path(args: Mapping[str, Any]) -> str | None:

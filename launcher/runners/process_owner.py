@@ -19,7 +19,8 @@ from launcher.logfile import STDERR, STDOUT
 from launcher.runners.owner import OwnerPart, StartFailed
 from launcher.runners.ownership import PROCESS, RUN_DIR_ENV, Ending, end_state
 
-VENV_FILE = "venv.json"
+#: See launcher/runners/process_environment.py.
+ENVIRONMENT_PLAN = "environment.json"
 #: How long output may keep arriving from a program's leftover children after it exits.
 DRAIN_SECONDS = 1.0
 SIGNALS_RESET = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGPIPE)
@@ -43,15 +44,14 @@ class ProcessPart(OwnerPart):
 
     # -- set-up -----------------------------------------------------------------------------------
     def needs_setup(self) -> bool:
-        return os.path.exists(self.context.folder.file(VENV_FILE))
+        return os.path.exists(self.context.folder.file(ENVIRONMENT_PLAN))
 
     def prepare(self) -> None:
         python = self.python
-        venv_file = self.context.folder.file(VENV_FILE)
-        if os.path.exists(venv_file):
+        if self.needs_setup():
             from launcher.runners.process_environment import prepare_environment
 
-            python = prepare_environment(self.context, venv_file, self.python)
+            python = prepare_environment(self.context, self.default_grace)
         # `python` in an entry point means the run's interpreter: the launcher's own, or the run's venv.
         if self.argv and self.argv[0] in ("python", "python3"):
             self.argv[0] = python

@@ -38,7 +38,7 @@ def test_setup_output_streams_while_preparing_and_the_run_then_finishes(api, mak
     status = run.get_status()
     assert status.state is RunState.PREPARING
     setup_lines = [line.text for line in run.log_lines() if line.stream == "launcher"]
-    assert any(f"installing requirements: {held_index.name}" in line for line in setup_lines)
+    assert any("preparing the environment" in line and held_index.name in line for line in setup_lines)
     # The preparing run shows its last set-up line (what the CLI's status and the TUI show).
     wait_for(lambda: run.get_status().message, timeout=10, what="a set-up line on the run")
     held_index.release()
@@ -106,6 +106,6 @@ def test_a_setup_longer_than_any_old_clock_ends_finished(api, make_code_dir, hel
     held_index.release()
     assert run.wait(timeout=120)
     assert run.get_logs() == "value installed\n"
-    assert any("installing requirements" in line.text for line in run.log_lines() if line.stream == "launcher")
+    assert any("preparing the environment" in line.text for line in run.log_lines() if line.stream == "launcher")
 
 
