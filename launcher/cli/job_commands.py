@@ -44,7 +44,7 @@ def register(subparsers) -> None:
 def create_command(args: argparse.Namespace, open_api) -> int:
     from launcher.cli.config_input import split_command
 
-    entry_point = split_command(args.entry_point, "--entry-point") if args.entry_point else None
+    entry_point = split_command(args.entry_point, "--entry-point") if args.entry_point is not None else None
     version = open_api().create_job(args.kind, args.source, entity=args.entity, project=args.project,
                                     name=args.name, entry_point=entry_point, ref=args.version)
     print(json.dumps(version.describe(), indent=2) if args.json else f"{version.ref}  ({', '.join(version.aliases)})")

@@ -47,7 +47,7 @@ def launch_settings(args: argparse.Namespace) -> dict[str, Any]:
     """launch() keyword arguments from the flags that were given."""
     from launcher.cli.config_input import load_config, parse_json_mapping, split_command
 
-    entry_point = list(args.command) or (split_command(args.entry_point, "--entry-point") if args.entry_point else None)
+    entry_point = list(args.command) or (split_command(args.entry_point, "--entry-point") if args.entry_point is not None else None)
     flags = {
         "job": args.job, "entry_point": entry_point, "version": args.version, "name": args.name,
         "resource": args.resource, "project": args.project, "entity": args.entity,

@@ -91,16 +91,20 @@ def main(argv: list[str] | None = None) -> int:
     if argv in (["--help"], ["-h"]):
         print(overview())
         return EXIT_OK
+    from launcher.errors import LaunchError
+
     parser = build_parser(command_word(argv))
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)  # a flag's own check (e.g. --grace) may refuse its value
+    except LaunchError as error:
+        print(f"launcher: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     handler = getattr(args, "handler", None)
 
     def open_api():
         from launcher.api import Api
 
         return Api(args.home)
-
-    from launcher.errors import LaunchError
 
     try:
         if handler is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,9 @@ def create_job(workspace: Workspace, kind: str, source: str, *, entity: str | No
                ref: str | None = None) -> JobVersion:
     """Create a job (or a new version of it when its source changed) from a code directory, a git
     repository or a docker image."""
+    if not isinstance(source, str | os.PathLike) or not str(source).strip():
+        raise SourceError(f"job source {source!r} is not valid; expected a directory, a git URL or path, or an "
+                          "image name")
     default_name, data = job_data(workspace, kind, source, entry_point=entry_point, ref=ref)
     return workspace.jobs.add_version(entity=entity or workspace.default_entity,
                                       project=project or workspace.default_project,
