@@ -72,7 +72,7 @@ def submit(workspace: Workspace, request: LaunchRequest, *, sweep_id: str | None
 
     resolved = resolve(workspace, request)
     spec = resolved.spec
-    check_free_space(workspace)
+    check_free_space(workspace.home)
     staging = workspace.staging_dir()
     lock: int | None = None
     run_dir = workspace.run_dir(spec.run_id)

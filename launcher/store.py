@@ -99,12 +99,25 @@ RUN_COLUMNS = ("id", "name", "project", "entity", "job", "resource", "state", "m
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
+#: How long a statement waits for another process's write lock before giving up; LAUNCHER_STORE_TIMEOUT
+#: (seconds) changes it, e.g. for a workspace on a slow shared disk.
+TIMEOUT_ENV, DEFAULT_TIMEOUT = "LAUNCHER_STORE_TIMEOUT", 30.0
+
+
+def default_timeout() -> float:
+    try:
+        value = float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT))
+    except ValueError:
+        return DEFAULT_TIMEOUT
+    return value if 0 < value <= 3600 else DEFAULT_TIMEOUT
+
+
 class Store:
-    def __init__(self, path: str | Path, timeout: float = 30.0) -> None:
+    def __init__(self, path: str | Path, timeout: float | None = None) -> None:
         self.path = os.fspath(path)
         self._lock = threading.RLock()
         #: How long a statement waits for another process's write lock before giving up.
-        self.timeout = timeout
+        self.timeout = default_timeout() if timeout is None else timeout
         _check_file(self.path)
         with self._errors_as_launch_errors():
             self._conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None,

@@ -45,6 +45,9 @@ class Workspace:
         except OSError as error:
             raise LaunchError(f"workspace {str(self.home)!r} cannot be created: {error.strerror}") from None
         self.store = Store(self.home / "launcher.db")
+        from launcher.diskspace import ensure_reserve
+
+        ensure_reserve(self.home)  # room for run endings should the disk fill up (launcher/diskspace.py)
         self.jobs = JobRegistry(self.store, defaults=lambda: (self.default_entity, self.default_project))
 
     def close(self) -> None:

@@ -285,6 +285,17 @@ def end_state(exit_code: int | None, *, convention: str, cancelled: bool = False
     return Ending(FAILED, exit_code, f"exit code {exit_code}{suffix}")
 
 
+def write_failure_ending(folder: RunFolder, error: OSError, exit_code: int | None) -> Ending:
+    """The ending of a run whose output could not be kept (its owner stopped the program)."""
+    import errno
+
+    if error.errno == errno.ENOSPC:
+        return Ending(FAILED, exit_code, f"no space left on device in {folder.workspace_home}: the program was "
+                                         "stopped because its output could not be kept")
+    return Ending(FAILED, exit_code, f"the run's log could not be written ({error.strerror}): the program was "
+                                     "stopped because its output could not be kept")
+
+
 def killed_by(exit_code: int, convention: str) -> int | None:
     """The signal number an exit code reports under a convention, or None."""
     if convention == PROCESS:

@@ -17,7 +17,7 @@ import time
 
 from launcher.logfile import STDERR, STDOUT
 from launcher.runners.owner import OwnerPart, StartFailed
-from launcher.runners.ownership import PROCESS, RUN_DIR_ENV, Ending, end_state
+from launcher.runners.ownership import PROCESS, RUN_DIR_ENV, Ending, end_state, write_failure_ending
 
 #: See launcher/runners/process_environment.py.
 ENVIRONMENT_PLAN = "environment.json"
@@ -170,16 +170,6 @@ class ProcessPart(OwnerPart):
     def abandon(self) -> None:
         if self.pid:
             self._signal_run(signal.SIGKILL, everywhere=True)
-
-
-def write_failure_ending(folder, error: OSError, returncode: int) -> Ending:
-    import errno
-
-    if error.errno == errno.ENOSPC:
-        return Ending("failed", returncode, f"no space left on device in {folder.workspace_home}: the program "
-                                            "was stopped because its output could not be kept")
-    return Ending("failed", returncode, f"the run's log could not be written ({error.strerror}): the program "
-                                        "was stopped because its output could not be kept")
 
 
 def become_subreaper() -> None:
