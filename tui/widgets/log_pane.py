@@ -126,7 +126,7 @@ class LogPane(Vertical):
     class WindowLoaded(Message):
         """Lines read from the file around `line` (or its matching lines), to be shown instead of the end."""
 
-        def __init__(self, token: object, entries: list[Entry], line: int, matches_only: bool) -> None:
+        def __init__(self, token: object, entries: list[Entry] | None, line: int, matches_only: bool) -> None:
             super().__init__()
             self.token = token
             self.entries = entries
@@ -154,6 +154,8 @@ class LogPane(Vertical):
         self.scan: LogScan | None = None
         self._scan_caught_up = False
         self._scan_worker: Worker | None = None
+        #: The matching line n or N (or enter) went to last.
+        self.current_match: int | None = None
         #: n/N pressed before the search got far enough to answer: (forward, from line).
         self._waiting_jump: tuple[bool, int] | None = None
         #: Say how many lines match once the search has caught up (after enter in the search box).
@@ -161,6 +163,7 @@ class LogPane(Vertical):
         self._window_token: object | None = None
         #: What the window shown instead of the end holds: "lines" (a stretch of the log) or "matches".
         self._window_kind = ""
+        self._window_pending = False
         #: The view shows the matching lines of the whole log, loaded before the search had caught up.
         self._matches_window_partial = False
 
@@ -184,6 +187,7 @@ class LogPane(Vertical):
             return
         self._stop_search()
         self._window_token, self._window_kind, self._matches_window_partial = None, "", False
+        self._window_pending = False
         self.run_id = run_id
         self.state = ""
         self.view.clear()
@@ -338,7 +342,7 @@ class LogPane(Vertical):
             reset, self._pending_reset = self._pending_reset, False
         view = self.view
         if reset:
-            self._window_token, self._window_kind = None, ""
+            self._window_token, self._window_kind, self._window_pending = None, "", False
             self._matches_window_partial = False
             view.clear()
             view.follow = True
@@ -354,12 +358,18 @@ class LogPane(Vertical):
             self._update_status()
 
     @property
-    def busy(self) -> bool:
+    def reading(self) -> bool:
         """True while the pane's reader runs or lines it read wait to be shown (the run is active, or its
         log is not all shown yet)."""
         with self._lock:
             pending = bool(self._pending) or bool(self._pending_skipped) or self._pending_reset
         return pending or (self._worker is not None and self._worker.is_running)
+
+    @property
+    def busy(self) -> bool:
+        """True while the pane is reading its log, searching it, or loading a window of it."""
+        searching = self._scan_worker is not None and self._scan_worker.is_running
+        return self.reading or searching or self._window_pending
 
     @property
     def line_count(self) -> int:
@@ -414,9 +424,9 @@ class LogPane(Vertical):
         more = "" if self._scan_caught_up else " so far, searching..."
         if not scan.count:
             return f" · search [i]{view.search}[/]: " + ("no match" if self._scan_caught_up else "searching...")
-        top = view.top_line
-        rank = scan.rank(top) if top is not None else -1
-        at = f"{rank + 1:,} of " if 0 <= rank < scan.count and scan.match_lines[rank] == top else ""
+        current = self._reference_line()
+        rank = scan.rank(current)
+        at = f"{rank + 1:,} of " if 0 <= rank < scan.count and scan.match_lines[rank] == current else ""
         return f" · search [i]{view.search}[/]: {at}{scan.count:,}{more} matching lines"
 
     def on_log_view_status_changed(self, event: LogView.StatusChanged) -> None:
@@ -431,7 +441,7 @@ class LogPane(Vertical):
         """Leave a window from elsewhere in the log: show its end again, and follow it."""
         if self.run_id is None:
             return
-        self._window_token, self._window_kind = None, ""
+        self._window_token, self._window_kind, self._window_pending = None, "", False
         self._restart_reader(from_end=True)
 
     # -- searching the whole log ----------------------------------------------------------------------
@@ -457,17 +467,18 @@ class LogPane(Vertical):
             return
         self._start_search(tell_count=True)
         view = self.view
-        # A match after the top line among the kept ones is shown at once; otherwise the first one of the
-        # whole log, as soon as the search (which reads from the start) finds it, as n wraps around.
+        # A match after the top line among the kept ones is shown at once. Otherwise the next one in the
+        # whole log, wrapping around; when the pane shows the whole end of an ended run's log, there is none
+        # after it, and the first match of the log (the search reads from the start) is shown as soon as found.
         current = int(view.scroll_y)
         later = next((row for row in view.match_rows() if row > current), None)
         if later is not None:
             view.follow = False
             view.scroll_to(y=later, animate=False, immediate=True, force=True)
+            self.current_match = view.line_at_row(later)
         else:
-            self._waiting_jump = (True, -1)
-            if self._scan_caught_up:
-                self._find(True, -1)
+            at_the_end = not view.detached and not self.reading and self.state in ENDED_STATES
+            self._find(True, -1 if at_the_end else self._reference_line())
         self._update_status()
 
     def on_key(self, event) -> None:
@@ -510,6 +521,7 @@ class LogPane(Vertical):
         self._scan_caught_up = False
         self._waiting_jump = None
         self._tell_count = False
+        self.current_match = None
 
     @work(thread=True, exit_on_error=False, group="search")
     def _search_log(self, run_id: str, scan: LogScan) -> None:
@@ -581,7 +593,7 @@ class LogPane(Vertical):
             return
         self._waiting_jump = None
         if line is None:
-            line = view.top_line if view.top_line is not None else -1
+            line = self._reference_line()
         done = self._scan_caught_up
         if forward:
             target = scan.next_match(line, forward=True, wrap=done)
@@ -595,9 +607,18 @@ class LogPane(Vertical):
             return
         self._go_to(target.line)
 
+    def _reference_line(self) -> int:
+        """Where n and N go on from: the match last gone to while it is on screen, else the top line."""
+        view = self.view
+        if self.current_match is not None and view.on_screen(self.current_match):
+            return self.current_match
+        top = view.top_line
+        return -1 if top is None else top
+
     def _go_to(self, line: int) -> None:
         """Show this line of the log at the top: scrolled to when it is kept, else read from the file."""
         view = self.view
+        self.current_match = line
         if view.jump_to_line(line):
             self._update_status()
             return
@@ -609,22 +630,32 @@ class LogPane(Vertical):
             return
         token = object()
         self._window_token, self._window_kind = token, "matches" if matches_only else "lines"
+        self._window_pending = True
         self._read_window(scan, token, line, matches_only)
 
     @work(thread=True, exit_on_error=False, group="window", exclusive=True)
     def _read_window(self, scan: LogScan, token: object, line: int, matches_only: bool) -> None:
-        if matches_only:
-            half = self.max_lines // 2
-            numbered = read_lines_at(scan.path, scan.matches_around(line, half, half))
-        else:
-            numbered = read_lines(scan.path, scan.checkpoints, line - WINDOW_BEFORE, min(WINDOW_LINES, self.max_lines))
-        entries = [(found.timestamp, found.stream, found.data, number) for number, found in numbered]
+        entries: list[Entry] | None = None
+        try:
+            if matches_only:
+                half = self.max_lines // 2
+                numbered = read_lines_at(scan.path, scan.matches_around(line, half, half))
+            else:
+                numbered = read_lines(scan.path, scan.checkpoints, line - WINDOW_BEFORE,
+                                      min(WINDOW_LINES, self.max_lines))
+            entries = [(found.timestamp, found.stream, found.data, number) for number, found in numbered]
+        except OSError as error:
+            self.app.call_from_thread(self.notify, f"cannot read the log: {error.strerror or error}",
+                                      severity="error")
         if not get_current_worker().is_cancelled:
             self.post_message(self.WindowLoaded(token, entries, line, matches_only))
 
     def on_log_pane_window_loaded(self, event: LogPane.WindowLoaded) -> None:
         event.stop()
         if event.token is not self._window_token or self.scan is None:
+            return
+        self._window_pending = False
+        if event.entries is None:  # the file could not be read (said so)
             return
         with self._lock:
             self._detached = True
@@ -635,6 +666,7 @@ class LogPane(Vertical):
             # Not among them (only-matches, and the line does not match): the nearest one after it.
             later = next((entry[3] for entry in view.entries if entry[3] >= event.line), view.entries[-1][3])
             view.jump_to_line(later)
+            self.current_match = later
         self._update_status()
 
     # -- modes ----------------------------------------------------------------------------------------

@@ -281,7 +281,7 @@ class LogView(ScrollView, can_focus=True):
             self._relayout()
         elif self.follow:
             self._to_end()
-            self.call_after_refresh(self._to_end)  # once the scrollbars know the new size
+            self.call_after_refresh(self._follow_end)  # once the scrollbars know the new size
 
     @property
     def _prefix_width(self) -> int:
@@ -349,6 +349,10 @@ class LogView(ScrollView, can_focus=True):
         finally:
             self._adjusting = False
 
+    def _follow_end(self) -> None:
+        if self.follow:  # still following: a jump meanwhile (a search) keeps its place
+            self._to_end()
+
     def action_follow(self) -> None:
         if self.detached:
             self.post_message(self.EndRequested(self))
@@ -393,6 +397,11 @@ class LogView(ScrollView, can_focus=True):
     def top_line(self) -> int | None:
         """The number in the log of the line at the top of the view."""
         return self.line_at_row(int(self.scroll_y))
+
+    def on_screen(self, line: int) -> bool:
+        """Whether the line with this number in the log is on one of the rows the view shows now."""
+        top = int(self.scroll_y)
+        return any(self.line_at_row(row) == line for row in range(top, top + self.scrollable_content_region.height))
 
     @property
     def line_range(self) -> tuple[int, int] | None:
