@@ -121,3 +121,41 @@ def test_a_search_of_a_million_line_log_finds_a_match_in_its_first_hundred_lines
         assert "search needle" in status_of(pane).replace(":", "")
 
     drive_pane(workspace, scenario, "searched")
+
+
+GATED_PY = """\
+import os, sys, time
+for i in range(200):
+    print(f"early {i}" + (" needle" if i == 10 else ""), flush=True)
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.01)
+for i in range(200):
+    print(f"late {i}" + (" needle" if i == 150 else ""), flush=True)
+"""
+
+
+def test_a_search_of_a_live_run_covers_what_has_arrived_and_then_what_arrives(workspace, make_code_dir,
+                                                                               tmp_path) -> None:
+    gate = tmp_path / "gate"
+    source = make_code_dir({"gated.py": GATED_PY})
+    workspace.create_job("code", str(source), name="gated", entry_point=["python", "gated.py"])
+    run = submit(workspace, merge_request(job="gated", entry_point=["python", "gated.py", str(gate)], run_id="gated"))
+
+    async def scenario(pilot, app, pane: LogPane) -> None:
+        view = pane.view
+        await until(pilot, lambda: pane.line_count == 200, what="the first lines")
+        view.focus()
+        await pilot.press("slash", *"needle", "enter")
+        await until(pilot, lambda: any(n.message == "1 of 200 lines match 'needle'" for n in app._notifications),
+                    what="the count of what has arrived")
+        assert pane.current_match == 10 and pane.state == "running"
+        gate.touch()
+        run.wait(timeout=60)
+        await until(pilot, lambda: "2 matching lines" in status_of(pane), what="the match that arrived later")
+        await pilot.press("n")
+        await until(pilot, lambda: pane.current_match == 350 and view.on_screen(350), what="n to the new match")
+        assert view.texts()[view.index_of_line(350)] == "late 150 needle"
+        await until(pilot, lambda: not pane.busy, what="the pane to settle")
+        assert pane.line_count == 400
+
+    drive_pane(workspace, scenario, "gated")

@@ -71,6 +71,8 @@ KEEP_AFTER_SKIP = 0.1
 MIN_LINE_BYTES = 30
 #: A search of an active run looks for new lines this often once it has caught up.
 SEARCH_POLL_SECONDS = 0.5
+#: A search pauses this share of the time it took for each step of its scan.
+SEARCH_PAUSE_SHARE = 0.5
 #: A search posts its progress at most this often (and at once for its first match).
 SEARCH_REPORT_SECONDS = 0.1
 #: A window loaded around a line that is no longer kept: lines before it, and lines in all.
@@ -533,12 +535,15 @@ class LogPane(Vertical):
         reported, found = 0.0, 0
         while not worker.is_cancelled:
             state = run.state  # before the file: no line written before the end is missed
+            started = time.monotonic()
             if scan.step():
                 now = time.monotonic()
                 if (scan.count and not found) or now - reported >= SEARCH_REPORT_SECONDS:
                     self.post_message(self.SearchProgress(scan, caught_up=False))
                     reported, found = now, scan.count
-                time.sleep(YIELD_SECONDS)  # the UI thread gets the GIL between steps
+                # A step holds the GIL: a pause after it, half as long, leaves a third of the time to the UI
+                # thread and to a window being read for the first match, which shows long before the count.
+                time.sleep(max(YIELD_SECONDS, (now - started) * SEARCH_PAUSE_SHARE))
                 continue
             ended = state in ENDED_STATES
             if ended:
@@ -768,7 +773,7 @@ class LogPane(Vertical):
             if request:
                 self.save_or_confirm(run_id, request.path, LogExport(request.timestamps, request.markers))
 
-        self.app.push_screen(SaveLogDialog(run_id, timestamps=self.view.timestamps), save)
+        self.app.push_screen(SaveLogDialog(run_id), save)
 
     def save_or_confirm(self, run_id: str, path: str, export: LogExport | None = None) -> None:
         """Save the log to a new file; an existing file is overwritten only once the user says so (y/n)."""

@@ -140,6 +140,13 @@ class LogView(ScrollView, can_focus=True):
         """The kept lines as text, as shown (without colour codes, progress bars at their last state)."""
         return [visible_text(entry[2]) for entry in self.entries]
 
+    def shown_entries(self) -> list[Entry]:
+        """The kept lines the view shows now (its filters applied), in order."""
+        if self._rows is None:
+            return list(self.entries)
+        numbers = dict.fromkeys(number for number, _ in self._rows)
+        return [self.entries[number - self.base] for number in numbers]
+
     @property
     def next_line(self) -> int:
         """The number in the log of the line after the last one kept."""
