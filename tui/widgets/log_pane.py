@@ -387,7 +387,7 @@ class LogPane(Vertical):
             text = "no run selected"
         else:
             if view.detached:
-                follow = "[b reverse] not at the end (End goes back) [/]"
+                follow = "[b reverse] End: back to the end [/]"
             elif view.follow:
                 follow = "[b]following[/]"
             elif view.unseen:
@@ -403,16 +403,17 @@ class LogPane(Vertical):
             kept = len(view.entries)
             lines = view.line_range
             if view.detached and lines is not None:
-                what = "matching lines" if self._window_kind == "matches" else "lines"
-                shown = f" ([b]{what} {lines[0] + 1:,}-{lines[1] + 1:,} shown[/])"
+                what = "matches in lines" if self._window_kind == "matches" else "lines"
+                shown = f" ([b]{what} {lines[0] + 1:,}-{lines[1] + 1:,}[/])"
             elif view.dropped:  # the pane keeps the newest lines; the whole log is on disk (ctrl+s saves it)
                 shown = f" ([b]last {kept:,} shown[/], ctrl+s saves all)"
             else:
                 shown = ""
             total = self.line_count
             noun = "line" if total == 1 else "lines"
+            # The search before the modes: a narrow pane cuts the end of the line.
             text = (f"run [b]{self.run_id}[/] · {self.state or '...'} · {total:,} {noun}{shown} · {follow}"
-                    f"{' · ' + ', '.join(modes) if modes else ''}{self._search_status()}")
+                    f"{self._search_status()}{' · ' + ', '.join(modes) if modes else ''}")
         # One line high whatever it says: no layout of the screen on each frame of a flood.
         self.query_one(".log-status", Static).update(text, layout=False)
 

@@ -38,7 +38,7 @@ class SaveLogDialog(SaveLogScreen):
             yield Checkbox("stream markers (O stdout, E stderr, L the launcher's notes)", self.markers,
                            id="save-markers")
             yield Label("Without markers the launcher's notes are kept as [launcher] lines, as `launcher logs` "
-                        "prints them.")
+                        "prints them.", markup=False)
 
     @on(Input.Submitted)
     def _submitted_with_options(self, event: Input.Submitted) -> None:
