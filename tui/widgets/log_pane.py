@@ -149,6 +149,8 @@ class LogPane(Vertical):
         self._pending_skipped = 0
         self._pending_reset = False
         self._token: object | None = None
+        #: The run's log file, once the reader has found the run.
+        self._log_path: Path | None = None
         #: The reader only counts new lines (the view holds a window from elsewhere in the log).
         self._detached = False
         #: The whole-log search of the current term and filter, and whether it has reached the end of the
@@ -212,6 +214,8 @@ class LogPane(Vertical):
             self._pending_skipped = 0
             self._pending_reset = False
             self._detached = False
+            if not from_end:
+                self._log_path = None
         if self.run_id is not None:
             self._worker = self._follow(self.run_id, token, from_end)
 
@@ -224,6 +228,9 @@ class LogPane(Vertical):
             self.app.call_from_thread(self.notify, str(error), severity="error")
             return
         reader = NumberedReader(run.log_path)
+        with self._lock:
+            if token is self._token:
+                self._log_path = run.log_path  # for searches: no store read on the UI thread
         line_bytes = 100.0  # bytes per line in the file, measured as it is read
         if from_end:
             self._skip_to_end(worker, token, reader, run.state)
@@ -506,10 +513,10 @@ class LogPane(Vertical):
                 self._say_count()
             return
         self._stop_search()
-        try:
-            path = self.api.run(self.run_id).log_path
-        except LaunchError as error:
-            self.notify(str(error), severity="error")
+        with self._lock:
+            path = self._log_path
+        if path is None:  # the reader has not found the run yet (or it does not exist: the reader says so)
+            self.notify("the log is not open yet; search again in a moment", severity="warning")
             return
         self.scan = LogScan(path, query)
         self._scan_caught_up = False
