@@ -131,7 +131,7 @@ def main() -> int:
         (source / "flood.py").write_text(FLOOD_PY)
         api = Api(workdir / "ws")
         api.create_job("code", str(source), name="flood", entry_point=["python", "flood.py"])
-        run = submit(api, merge_request(job="flood", entry_point=["python", "flood.py", str(args.lines)], run_id="flood"))
+        run = submit(api.workspace, merge_request(job="flood", entry_point=["python", "flood.py", str(args.lines)], run_id="flood"))
         run.wait(timeout=600)
         path = run.log_path
         size = path.stat().st_size
