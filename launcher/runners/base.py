@@ -59,6 +59,10 @@ class Runner(ABC):
         """None when the resource can be used on this machine, else why not (shown in the UI)."""
         return None
 
+    def notes(self) -> str | None:
+        """What a user should know about this resource here, although it can be used (one line)."""
+        return None
+
     def unreachable_reason(self, workspace: Workspace) -> str | None:
         """For a resource that is installed: None when the workspace's default target (a cluster, an
         engine) answers, else why not. Must answer within about a second."""

@@ -45,8 +45,6 @@ def _find() -> tuple[str | None, str | None]:
     base = os.path.normpath(mount + own)
     if not (os.access(base, os.W_OK) and os.access(os.path.join(base, "cgroup.procs"), os.W_OK)):
         return None, f"cgroup {base} is not writable by this user"
-    if not os.path.exists(os.path.join(base, "cgroup.kill")):
-        return None, "this kernel's cgroups have no cgroup.kill (Linux 5.14 or newer has it)"
     return base, None
 
 
@@ -106,10 +104,29 @@ def signal_members(group: str, signum: int) -> None:
 
 
 def kill(group: str) -> None:
-    """SIGKILL every process in the group, atomically (no fork can escape it)."""
+    """SIGKILL every process in the group, atomically (no fork can escape it): cgroup.kill, or on kernels
+    before 5.14 the group frozen, its members killed, then thawed."""
     try:
         with open(os.path.join(group, "cgroup.kill"), "w") as f:
             f.write("1")
+        return
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return
+    import signal
+
+    _write(group, "cgroup.freeze", "1")
+    try:
+        signal_members(group, signal.SIGKILL)
+    finally:
+        _write(group, "cgroup.freeze", "0")
+
+
+def _write(group: str, name: str, text: str) -> None:
+    try:
+        with open(os.path.join(group, name), "w") as f:
+            f.write(text)
     except OSError:
         pass
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from launcher.environment import run_environment
 from launcher.errors import ResourceError
 from launcher.options import Option, OptionKind, grace_option
-from launcher.runners import process_owner
+from launcher.runners import cgroups, process_owner
 from launcher.runners.base import DEFAULT_GRACE_SECONDS, OwnerProcess, Runner
 from launcher.runners.ownership import spawn_owner
 
@@ -35,11 +35,14 @@ class ProcessHandle:
     """What a local-process run records about its program: its process group."""
 
     pgid: int | None = None
+    #: The run's cgroup (every process of the run is in it), when the machine allowed one.
+    cgroup: str | None = None
 
     @classmethod
     def of(cls, record: RunRecord) -> ProcessHandle:
-        pgid = record.handle.get("pgid")
-        return cls(pgid if isinstance(pgid, int) and pgid > 1 else None)
+        pgid, group = record.handle.get("pgid"), record.handle.get("cgroup")
+        return cls(pgid if isinstance(pgid, int) and pgid > 1 else None,
+                   group if isinstance(group, str) and group.startswith("/") else None)
 
 
 class LocalProcessRunner(Runner):
@@ -51,6 +54,13 @@ class LocalProcessRunner(Runner):
                default="venv when the job declares dependencies, else current", choices=ENV_MANAGERS),
         grace_option(DEFAULT_GRACE_SECONDS),
     )
+
+    def notes(self) -> str | None:
+        reason = cgroups.unavailable_reason()
+        if reason is None:
+            return None
+        return (f"runs get no cgroup of their own here ({reason}): cancel and the end of a run find the run's "
+                "processes by process group, as children of its owner and by the run folder in their environment")
 
     def validate(self, spec: LaunchSpec) -> None:
         args = self.check_args(spec.resource_args)
@@ -74,6 +84,7 @@ class LocalProcessRunner(Runner):
         env = dict(os.environ)
         env.update(run_environment(spec, folder.config))
         env.update({k: str(v) for k, v in args.get("env", {}).items()})
+        env[cgroups.BASE_ENV] = cgroups.base() or ""
         arguments = process_owner.owner_arguments(sys.executable, self.grace_period(args), list(spec.argv))
         # An owner that builds an environment needs uv, from site-packages; others start without them.
         return OwnerProcess(spawn_owner(folder, lock_fd, PART, arguments, env=env, site=environment))
@@ -81,7 +92,10 @@ class LocalProcessRunner(Runner):
     def stop_orphan(self, workspace: Workspace, record: RunRecord, folder: RunFolder) -> str | None:
         # The program's output went to pipes only its owner read: it cannot be picked up again. Stop its
         # group and every process that carries the run's folder in its environment.
-        pgid = ProcessHandle.of(record).pgid
+        handle = ProcessHandle.of(record)
+        if handle.cgroup is not None and os.path.basename(handle.cgroup) == cgroups.run_group_name(folder.path):
+            cgroups.remove(handle.cgroup)
+        pgid = handle.pgid
         if pgid is not None:
             try:
                 os.killpg(pgid, signal.SIGKILL)
