@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from launcher.reconcile import reconcile
 from launcher.run import Run, find_run
+from launcher.storecheck import check_if_due
 from launcher.workspace import Workspace, default_home
 
 if TYPE_CHECKING:
@@ -256,6 +257,11 @@ class Api:
 
     def __init__(self, home: str | os.PathLike[str] | None = None, *, reattach: bool = True) -> None:
         self.workspace = Workspace(home)
+        try:
+            check_if_due(self.workspace.store)
+        except BaseException:
+            self.workspace.close()
+            raise
         self.jobs = Jobs(self.workspace)
         self.runs = Runs(self.workspace)
         self.queues = Queues(self.workspace)

@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("launcher.cli.sweep_commands", "create, list, pause, resume and cancel sweeps"),
     "metrics": ("launcher.cli.metrics_commands", "print the metrics a run reported (@metrics lines)"),
     "images": ("launcher.cli.images", "build or check the base image for container runs"),
+    "resources": ("launcher.cli.doctor_commands", "which resources can be used here, and why not"),
+    "doctor": ("launcher.cli.doctor_commands", "check the workspace and say what to do (--rebuild the run index)"),
 }
 #: Modules registered on every start (prefer an entry in COMMANDS).
 COMMAND_MODULES: list[str] = []
