@@ -274,6 +274,9 @@ class OwnerPart:
     def abandon(self) -> None:
         """The owner is failing: leave nothing running that nobody will own."""
 
+    def cleanup(self) -> None:
+        """Tidy up after the ending is recorded (remove what the run no longer needs)."""
+
 
 class Owner:
     def __init__(self, context: OwnerContext, part: OwnerPart, lock_fd: int) -> None:
@@ -300,6 +303,12 @@ class Owner:
             ending = Ending(FAILED, None, f"the run's owner failed: {error!r}")
         if ending is not None:
             context.record(ending)
+        try:
+            self.part.cleanup()  # after the ending is recorded: whoever waits on the run sees it sooner
+        except Exception:  # noqa: BLE001 - the run's ending is recorded already
+            import traceback
+
+            traceback.print_exc()
         return 0
 
     def _start(self) -> Ending | None:

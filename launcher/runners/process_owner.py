@@ -160,9 +160,7 @@ class ProcessPart(OwnerPart):
                     poller.unregister(fd)
                     os.close(fd)
                     del streams[fd]
-        self._signal_run(signal.SIGKILL, everywhere=True)  # no process of the run outlives it
-        if self.group is not None:
-            cgroups.remove(self.group)
+        self._signal_run(signal.SIGKILL, everywhere=True)  # no process of the run outlives it (the cgroup's too)
         _reap_orphans(pid)
         assert returncode is not None
         if write_failure is not None:
@@ -191,6 +189,8 @@ class ProcessPart(OwnerPart):
     def abandon(self) -> None:
         if self.pid:
             self._signal_run(signal.SIGKILL, everywhere=True)
+
+    def cleanup(self) -> None:
         if self.group is not None:
             cgroups.remove(self.group)
 
