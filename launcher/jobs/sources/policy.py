@@ -24,8 +24,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 from launcher.errors import SourceError
+
+if TYPE_CHECKING:
+    import tarfile
 
 #: The kernel's limit on links followed while resolving one path (Linux MAXSYMLINKS).
 MAX_LINK_HOPS = 40
@@ -306,6 +310,53 @@ def _hash_stream(read: Callable[[int], bytes], write: Callable[[bytes], object] 
         if write is not None:
             write(block)
     return h.hexdigest()
+
+
+# -- archives ------------------------------------------------------------------------------------------
+def open_tar(fileobj: BinaryIO) -> tarfile.TarFile:
+    import tarfile  # only run owners that check a source out pay for it
+
+    return tarfile.open(fileobj=fileobj, mode="r:")
+
+
+def extract_tar(archive: tarfile.TarFile, destination: Path, origin: str) -> SourceTree:
+    """Extract an archive of a source (e.g. `git archive`) under the policy: every member is checked
+    before anything is written; special files are skipped; tarfile's "data" filter guards the writing."""
+    entries: list[Entry] = []
+    notes: list[str] = []
+    members: list[tarfile.TarInfo] = []
+    for member in archive.getmembers():
+        name = member.name.rstrip("/")
+        if member.isdir():
+            check_name(name, origin)
+            members.append(member)
+        elif member.isreg():
+            entries.append(Entry(name, EntryKind.FILE, executable=bool(member.mode & stat.S_IXUSR)))
+            members.append(member)
+        elif member.issym():
+            entries.append(Entry(name, EntryKind.LINK, target=member.linkname))
+            members.append(member)
+        else:
+            notes.append(skipped_note(shown(name), "hard link" if member.islnk() else _tar_kind(member)))
+    tree = checked_tree(entries, notes, origin)
+    destination.mkdir(parents=True, exist_ok=True)
+    import tarfile
+
+    try:
+        archive.extractall(destination, members=members, filter="data")
+    except tarfile.FilterError as error:
+        raise SourceError(f"{origin}: {error}") from None
+    return tree
+
+
+def _tar_kind(member: tarfile.TarInfo) -> str:
+    if member.isfifo():
+        return "FIFO"
+    if member.ischr():
+        return "character device"
+    if member.isblk():
+        return "block device"
+    return "special file"
 
 
 # -- uploads that read through links -------------------------------------------------------------------
