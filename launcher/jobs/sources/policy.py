@@ -111,7 +111,7 @@ def check_name(name: str | bytes, origin: str, what: str = "name") -> str:
         name.encode("utf-8")
         return name
     except UnicodeError:
-        raise SourceError(f"{origin}: the {what} {shown(name)!r} is not UTF-8; rename it (or leave it out "
+        raise SourceError(f"{origin}: the {what} '{shown(name)}' is not UTF-8; rename it (or leave it out "
                           "with .gitignore): a job's source may only hold UTF-8 names") from None
 
 
