@@ -79,6 +79,10 @@ class JobSource(ABC):
         """Write the source tree an owner plan names into `destination` (in the run's owner)."""
         raise SourceError(f"{self.kind} sources are not checked out by a run's owner")
 
+    def image(self, facts: Mapping[str, Any]) -> str | None:
+        """The image a job of this source runs as it is, if any (images given by users are never pruned)."""
+        return None
+
     @abstractmethod
     def source_key(self, facts: Mapping[str, Any]) -> str | None:
         """What names the source's content without reading it (for image tags), or None."""

@@ -38,7 +38,10 @@ class ImageSource(JobSource):
         return NewSource(slug(image_name(image)), {"image": image}, None)
 
     def for_run(self, workspace: Workspace, job: JobVersion, version: str | None = None) -> RunSource:
-        return RunSource(dict(job.source), None, image=job.source["image"])
+        return RunSource(dict(job.source), None, image=self.image(job.source))
+
+    def image(self, facts: Mapping[str, Any]) -> str | None:
+        return facts.get("image")
 
     def source_key(self, facts: Mapping[str, Any]) -> str | None:
         return None  # the image is what runs; nothing is built from it
