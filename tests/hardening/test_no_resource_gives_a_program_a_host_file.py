@@ -83,7 +83,8 @@ def test_links_inside_reach_the_program_as_their_targets(api, resource, linked_s
     assert program_output(run) == EXPECTED_OUTPUT
 
 
-def test_a_link_out_planted_in_a_snapshot_stops_the_launch_in_one_line(api, resource, make_code_dir, host_secret):
+def test_a_link_out_planted_in_a_snapshot_stops_the_launch_in_one_line(api, resource, make_code_dir, host_secret,
+                                                                        built_images):
     src = make_code_dir({"train.py": "print(open('leak').read())\n"})
     job = api.create_job("code", str(src), name="planted", entry_point=["python", "train.py"])
     plant_in_snapshot(api, job, "leak", host_secret)
