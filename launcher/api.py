@@ -64,6 +64,19 @@ class Jobs:
     def alias(self, ref: str, alias: str) -> JobVersion:
         return self._workspace.jobs.add_alias(ref, alias)
 
+    def kinds(self) -> list[str]:
+        """The kinds of source a job can have (code, git, image, ...)."""
+        from launcher.jobs.sources import source_kinds
+
+        return source_kinds()
+
+    def source_summary(self, job: JobVersion) -> str:
+        """One line on where a job version's source comes from (a folder and snapshot, a repository at a
+        commit, an image)."""
+        from launcher.jobs.sources import get_source
+
+        return get_source(job.kind).describe(job.source)
+
 
 class Runs:
     """Runs. Calling it lists run records (W&B's `api.runs()`), newest first."""

@@ -274,12 +274,15 @@ def check_trials(workspace: Workspace, config: SweepConfig, trials: list[dict[st
 def trial_schema(workspace: Workspace, job: JobVersion, entry_point: Any, version: Any) -> dict[str, Any] | None:
     """The schema a launch of `job` at `version` with this entry point checks its config against, found
     as resolve finds it; None for a command of its own (any config)."""
-    from launcher.resolve import git_version, mlproject_entry
+    from launcher.jobs import sources
+    from launcher.resolve import mlproject_entry
     from launcher.spec import normalize_entry_point
 
     entry_points = job.entry_points
-    if job.kind == "git" and isinstance(version, str) and version.strip():
-        entry_points = git_version(workspace, job, version)[1]  # a version named at launch: resolved anew
+    job_source = sources.get_source(job.kind)
+    if job_source.takes_version and isinstance(version, str) and version.strip():
+        # a version named at launch is resolved anew, and may declare other entry points
+        entry_points = job_source.for_run(workspace, job, version).entry_points or {}
     requested = normalize_entry_point(entry_point)
     name = mlproject_entry(requested, job, entry_points)
     if name is not None:
