@@ -2,8 +2,8 @@
 
 A version's data is JSON: the source facts its kind's JobSource recorded (launcher/jobs/sources/: a
 snapshot digest, url/ref/commit, an image), the entry point argv, the MLproject entry points, requirements,
-the config schema and notes on what the source policy skipped. The kind is checked against the sources'
-registry before anything is stored."""
+the config schema and notes on what the source policy skipped. The kind is the one of the JobSource that
+made the data (launcher/jobs/create.py asks the sources' registry for it before anything is stored)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from typing import Any
 
 from launcher.errors import JobError
 from launcher.jobs.refs import LATEST, VERSION_ALIAS, JobRef, check_name, parse_job_ref
-from launcher.jobs.sources import get_source
 from launcher.records import JobVersion
 from launcher.store import Store
 
@@ -36,7 +35,6 @@ class JobRegistry:
         """Record a version; an unchanged source (same data as the latest version) makes no new one."""
         for label, value in (("entity", entity), ("project", project), ("job name", name)):
             check_name(label, value)
-        get_source(kind)  # JobError for a kind no source module declares
         digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
         now = time.time()
         with self.store.transaction() as conn:
