@@ -85,6 +85,8 @@ def submit(workspace: Workspace, request: LaunchRequest, *, sweep_id: str | None
             (staging / SOURCE_DIR).mkdir()
         if resolved.owner_source is not None:
             (staging / OWNER_SOURCE_FILE).write_text(json.dumps(resolved.owner_source))
+        for note in resolved.notes:
+            RunFolder(staging).note(note)
         (staging / OUTPUTS_DIR).mkdir()
         spec_dict = spec.to_dict()
         (staging / CONFIG_FILE).write_text(json.dumps(spec_dict["run_config"], indent=2))

@@ -56,7 +56,10 @@ def job_data(workspace: Workspace, kind: str, source: str, *, entry_point: Any =
 def _with_entry_points(facts: dict[str, Any], entry: tuple[str, ...] | None, files: SourceFiles,
                        source: str) -> dict[str, Any]:
     entry_points = facts["entry_points"]
+    docker_env = facts["docker_env"]
     data: dict[str, Any] = {"entry_points": entry_points, "requirements": facts["requirements"],
+                            "dependencies": facts["dependencies"].to_data(),
+                            "docker_env": docker_env.to_data() if docker_env is not None else None,
                             "entry_point": None, "default_entry": None, "schema": None}
     if entry is not None and len(entry) == 1 and entry_points and entry[0] in entry_points:
         data["default_entry"] = entry[0]

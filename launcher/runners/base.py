@@ -76,6 +76,11 @@ class Runner(ABC):
         """Raise a ResourceError for a launch this runner cannot do. Subclasses add their own checks."""
         self.check_args(spec.resource_args)
 
+    def working_directory(self, run_dir: str) -> str | None:
+        """Where the program runs, as the program sees it, when it is known before the run starts (MLproject
+        path parameters are made absolute there); None: relative paths are passed as they are."""
+        return None
+
     def grace_period(self, resource_args: Mapping[str, Any]) -> float:
         return float(resource_args.get("grace_period", DEFAULT_GRACE_SECONDS))
 

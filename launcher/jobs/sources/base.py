@@ -50,6 +50,10 @@ class RunSource:
     version: str | None = None  # the branch, tag or commit named (git)
     entry_points: dict[str, Any] | None = None
     requirements: list[str] = field(default_factory=list)
+    #: What the source declares it needs (DeclaredDependencies.to_data()), None when never read.
+    dependencies: dict[str, Any] | None = None
+    #: The MLproject's docker_env (DockerEnv.to_data()), when it has one.
+    docker_env: dict[str, Any] | None = None
     #: Writes the source tree into a folder now, while the run folder is made (a local copy).
     copy_into: Callable[[Path], None] | None = None
     #: A plan the run's owner checks out during set-up (slow, so shown as preparing); see checkout().

@@ -66,6 +66,7 @@ class CodeSource(JobSource):
             raise JobError(f"the snapshot of job {job.ref} is missing from the workspace; recreate the job")
         return RunSource(dict(job.source), Directory(snapshot_dir), entry_points=job.entry_points,
                          requirements=list(job.data.get("requirements") or []),
+                         dependencies=job.data.get("dependencies"), docker_env=job.data.get("docker_env"),
                          copy_into=lambda destination: materialize(snapshot_dir, destination))
 
     def source_key(self, facts: Mapping[str, Any]) -> str | None:

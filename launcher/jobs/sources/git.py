@@ -82,6 +82,7 @@ class GitSource(JobSource):
         url = job.source["url"]
         entry_points: dict[str, Any] | None = job.entry_points
         requirements = list(job.data.get("requirements") or [])
+        dependencies, docker_env = job.data.get("dependencies"), job.data.get("docker_env")
         if version is None:
             # A job version runs the commit it recorded, wherever its branch has moved since.
             version, commit = job.source["ref"], job.source["commit"]
@@ -91,8 +92,11 @@ class GitSource(JobSource):
                 commit_tree(cache, url, commit)
                 facts = describe_tree(GitFiles(cache, url, commit).read_file)
                 entry_points, requirements = facts["entry_points"] or {}, list(facts["requirements"])
+                dependencies = facts["dependencies"].to_data()
+                docker_env = facts["docker_env"].to_data() if facts["docker_env"] is not None else None
         return RunSource({"url": url, "ref": version, "commit": commit}, GitFiles(cache, url, commit),
                          version=version, entry_points=entry_points, requirements=requirements,
+                         dependencies=dependencies, docker_env=docker_env,
                          owner_plan={"kind": self.kind, "url": url, "ref": version, "commit": commit})
 
     def checkout(self, workspace_home: Path, plan: Mapping[str, str], destination: Path) -> None:
