@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import random
 import secrets
 import tomllib
@@ -115,15 +116,15 @@ def grid_size(parameters: tuple[Parameter, ...]) -> int:
     return math.prod(len(p.values or ()) for p in parameters)
 
 
-def load_sweep_file(path: str | Path) -> dict[str, Any]:
+def load_sweep_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     from launcher.textfiles import read_text_file
 
-    path = Path(path).expanduser()
-    text = read_text_file(path, f"sweep file {str(path)!r}", "a TOML file", SweepError)
+    file = Path(path).expanduser()
+    text = read_text_file(file, f"sweep file {str(file)!r}", "a TOML file", SweepError)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise SweepError(f"sweep file {str(path)!r} is not valid TOML: {error}") from None
+        raise SweepError(f"sweep file {str(file)!r} is not valid TOML: {error}") from None
 
 
 def parse_sweep(data: Mapping[str, Any], *, seed: int | None = None) -> SweepConfig:
@@ -231,9 +232,9 @@ def _parameter(name: Any, spec: Any) -> Parameter:
     extra = sorted(set(spec) - {"distribution", "min", "max"})
     if extra:
         raise SweepError(f"parameter {name!r}: unknown setting {extra[0]!r}; expected distribution, min and max")
-    bounds = []
+    bounds: list[int | float] = []
     for key in ("min", "max"):
-        value = spec.get(key)
+        value: Any = spec.get(key)
         if not _finite_number(value):
             raise SweepError(f"parameter {name!r}: {key} must be a finite number, got {value!r}")
         if distribution == "int_uniform" and not isinstance(value, int):

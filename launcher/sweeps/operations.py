@@ -10,9 +10,9 @@ trials have all ended shows as finished or failed without being rewritten."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from launcher.errors import ConfigError, LaunchError
@@ -32,7 +32,7 @@ RUNNING, PAUSED, CANCELLED, FINISHED = SweepState.RUNNING, SweepState.PAUSED, Sw
 FAILED = SweepState.FAILED
 
 
-def create_sweep(workspace: Workspace, definition: Mapping[str, Any] | str | Path, *,
+def create_sweep(workspace: Workspace, definition: Mapping[str, Any] | str | os.PathLike[str], *,
                  seed: int | None = None) -> SweepRecord:
     """Create a sweep from a definition (a mapping, or the path of a TOML file) and queue its trials.
     Returns the sweep's record (see get_sweep)."""
@@ -89,7 +89,7 @@ def trial_schema(workspace: Workspace, job: JobVersion, entry_point: Any, versio
     if job.kind == "git" and isinstance(version, str) and version.strip():
         entry_points = git_version(workspace, job, version)[1]  # a version named at launch: resolved anew
     requested = normalize_entry_point(entry_point)
-    name = mlproject_entry(requested, job, entry_points)
+    name = mlproject_entry(None if requested is None else list(requested), job, entry_points)
     if name is not None:
         return entry_points[name]["parameters"]
     return job.schema if requested is None else None
