@@ -338,8 +338,13 @@ class Api:
         return get_runner(name).options
 
     def reconcile(self, run_ids: list[str] | None = None) -> None:
-        """Settle active runs (or those named) whose owner is gone."""
+        """Settle active runs (or those named) whose owner is gone; with no run named, also bring queue
+        items in line (gone agents' items handed back, ended runs' items ended): reads never write them."""
         reconcile(self.workspace, run_ids)
+        if run_ids is None:
+            from launcher.queue import reconcile_items
+
+            reconcile_items(self.workspace)
 
     def get_setting(self, key: str, default: Any = None) -> Any:
         return self.settings.get(key, default)
