@@ -102,7 +102,7 @@ class Runs:
     def submit(self, request: LaunchRequest) -> Run:
         """Launch without waiting and without tying the run to this process (the CLI's and the TUI's way:
         runs outlive them)."""
-        from launcher.launch import submit
+        from launcher.launching import submit
 
         return submit(self._workspace, request)
 

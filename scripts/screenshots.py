@@ -59,7 +59,7 @@ SIZE = (150, 40)
 
 def build_workspace(root: Path):
     from launcher.api import Api
-    from launcher.launch import submit
+    from launcher.launching import submit
     from launcher.spec import merge_request
 
     home = root / "workspace"

@@ -347,7 +347,7 @@ class LauncherApp(App[int]):
     # -- presets from the command palette -------------------------------------------------------------
     @work(thread=True, exit_on_error=False, group="launch")
     def launch_preset(self, name: str) -> None:
-        from launcher.launch import submit
+        from launcher.launching import submit
         from launcher.presets import load_preset
         from launcher.spec import merge_request
 

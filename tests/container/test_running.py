@@ -10,7 +10,7 @@ import pytest
 
 from launcher import launch
 from launcher.errors import ResourceError
-from launcher.launch import submit
+from launcher.launching import submit
 from launcher.logfile import STDERR, STDOUT
 from launcher.spec import merge_request
 from tests.container.conftest import workspace_containers

@@ -8,7 +8,7 @@ import io
 from rich.console import Console
 from textual.widgets import Button, Input, TabbedContent, Tabs
 
-from launcher.launch import submit
+from launcher.launching import submit
 from launcher.queue import launch_add
 from launcher.spec import merge_request
 from tests.tui.conftest import drive, until

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, Select
 
-from launcher.launch import submit
+from launcher.launching import submit
 from launcher.presets import load_preset, save_preset
 from launcher.spec import merge_request
 from tests.tui.conftest import MLPROJECT, TRAIN_PY, drive, until

@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual import events
 from textual.widgets import Input
 
-from launcher.launch import submit
+from launcher.launching import submit
 from launcher.presets import presets_dir
 from launcher.spec import merge_request
 from tests.tui.conftest import drive, until

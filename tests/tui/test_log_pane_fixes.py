@@ -11,7 +11,7 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.widgets import Input
 
-from launcher.launch import submit
+from launcher.launching import submit
 from launcher.logfile import LogLine
 from launcher.spec import merge_request
 from tests.tui.conftest import until

@@ -17,7 +17,7 @@ from pathlib import Path
 from textual.app import App, ComposeResult
 from textual.widgets import Input
 
-from launcher.launch import submit
+from launcher.launching import submit
 from launcher.logfile import iter_lines
 from launcher.logtext import visible_text
 from launcher.spec import merge_request

@@ -7,7 +7,7 @@ import asyncio
 
 from textual.app import App, ComposeResult
 
-from launcher.launch import submit
+from launcher.launching import submit
 from launcher.logsearch import StreamFilter
 from launcher.spec import merge_request
 from tests.tui.conftest import until

@@ -9,7 +9,7 @@ import asyncio
 
 from textual.app import App, ComposeResult
 
-from launcher.launch import submit
+from launcher.launching import submit
 from launcher.spec import merge_request
 from tests.tui.conftest import cli, until
 from tui.widgets.log_pane import LogPane

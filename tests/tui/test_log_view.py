@@ -104,7 +104,7 @@ sys.stdout.writelines(f"line {i:06d} of the flood\\n" for i in range(int(sys.arg
 
 
 def test_a_pane_far_behind_its_log_skips_to_the_tail_and_says_so(workspace, make_code_dir) -> None:
-    from launcher.launch import submit
+    from launcher.launching import submit
     from launcher.spec import merge_request
     from tests.tui.conftest import until
     from tui.widgets.log_pane import LogPane

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from textual.widgets import Input, TabbedContent
 
-from launcher.launch import submit
+from launcher.launching import submit
 from launcher.presets import presets_dir
 from launcher.spec import merge_request
 from tests.tui.conftest import cli, drive, until

@@ -7,7 +7,7 @@ from pathlib import Path
 
 TUI = Path(__file__).resolve().parents[2] / "tui"
 FALLBACK_PUBLIC_MODULES = (
-    "launcher", "launcher.api", "launcher.errors", "launcher.states", "launcher.spec", "launcher.launch",
+    "launcher", "launcher.api", "launcher.errors", "launcher.states", "launcher.spec", "launcher.launching",
     "launcher.run", "launcher.presets", "launcher.queue", "launcher.agent", "launcher.sweeps", "launcher.schema",
     "launcher.logfile",
 )

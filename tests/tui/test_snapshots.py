@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from launcher.launch import submit
+from launcher.launching import submit
 from launcher.spec import merge_request
 from tests.tui.conftest import until
 from tui.app import LauncherApp

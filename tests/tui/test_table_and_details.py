@@ -11,7 +11,7 @@ from pathlib import Path
 from textual.app import App, ComposeResult
 from textual.widgets import Input, Static
 
-from launcher.launch import submit
+from launcher.launching import submit
 from launcher.spec import merge_request
 from tests.tui.conftest import drive, until
 from tui.app import LauncherApp

@@ -448,7 +448,7 @@ class LaunchForm(Screen[str | None]):
 
     @work(thread=True, exit_on_error=False, group="launch")
     def _submit(self, request) -> None:
-        from launcher.launch import submit
+        from launcher.launching import submit
 
         try:
             run = submit(self.api, request)
