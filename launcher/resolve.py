@@ -51,6 +51,11 @@ class Resolved:
 def resolve(workspace: Workspace, request: LaunchRequest) -> Resolved:
     job = workspace.jobs.resolve(request.job) if request.job else None
     job_source = sources.get_source(job.kind) if job else None
+    refresh_notes: tuple[str, ...] = ()
+    if job is not None and job_source is not None and _runs_latest(workspace, request):
+        refreshed = job_source.refresh(workspace, job, strict=request.refresh is True)
+        job = refreshed.version or job
+        refresh_notes = (refreshed.note,) if refreshed.note else ()
     kind = job.kind if job else None
     run_id = request.run_id or new_run_id()
     run_source = job_source.for_run(workspace, job, request.version) if job_source is not None else None
@@ -114,9 +119,19 @@ def resolve(workspace: Workspace, request: LaunchRequest) -> Resolved:
         dependencies=dependencies.to_data(),
     )
     runner.validate(spec)
+    notes = (*refresh_notes, *notes)
     if run_source is None:
         return Resolved(spec, None, notes=tuple(notes))
     return Resolved(spec, run_source.copy_into, run_source.owner_plan, tuple(notes))
+
+
+def _runs_latest(workspace: Workspace, request: LaunchRequest) -> bool:
+    """Whether the launch runs a job's latest version (by name alone or `:latest`): only then is an edited
+    source snapshotted first; a pinned version (`:v2`, an alias) runs as recorded."""
+    from launcher.jobs.refs import LATEST
+
+    return request.refresh is not False and request.job is not None and \
+        workspace.jobs.parse(request.job).alias == LATEST
 
 
 def _dependencies(run_source: RunSource | None) -> DeclaredDependencies:

@@ -51,7 +51,7 @@ WAIT_RECOVER_SECONDS = 2.0
 
 #: The launch() arguments an item may carry.
 SETTING_KEYS = ("job", "config", "resource", "resource_args", "entry_point", "version", "project", "entity",
-                "name", "run_id", "docker_image", "repository", "parameters")
+                "name", "run_id", "docker_image", "repository", "parameters", "refresh")
 
 
 class QueueError(LaunchError):
