@@ -94,7 +94,7 @@ def resolve(workspace: Workspace, request: LaunchRequest) -> Resolved:
     resource_args = dict(request.resource_args.get(resource, {}))
     if docker_env is not None and resource == runners.LOCAL_CONTAINER:
         resource_args = _with_docker_env(resource_args, docker_env)
-        notes = (f"the MLproject's docker_env runs it in image {docker_env.image}", *notes)
+        notes = (f"the MLproject's docker_env: its source is built on image {docker_env.image}", *notes)
     foreign = sorted(set(request.resource_args) - set(runners.resource_names()))
     if foreign:
         raise ResourceError(f"resource_args names unknown resource {foreign[0]!r}; "
@@ -112,7 +112,7 @@ def resolve(workspace: Workspace, request: LaunchRequest) -> Resolved:
         argv=tuple(argv),
         run_config=run_config,
         requirements=tuple(run_source.requirements if run_source is not None else ()),
-        docker_image=request.docker_image or _image(run_source, docker_env, resource),
+        docker_image=request.docker_image or (run_source.image if run_source is not None else None),
         repository=request.repository,
         version=run_source.version if run_source is not None else None,
         entry_point_name=entry_name,
@@ -149,17 +149,11 @@ def _docker_env(run_source: RunSource | None, request: LaunchRequest) -> DockerE
     return DockerEnv.from_data(run_source.docker_env)
 
 
-def _image(run_source: RunSource | None, docker_env: DockerEnv | None, resource: str) -> str | None:
-    if run_source is not None and run_source.image is not None:
-        return run_source.image
-    if docker_env is not None and resource == runners.LOCAL_CONTAINER:
-        return docker_env.image
-    return None
-
-
 def _with_docker_env(resource_args: dict[str, Any], docker_env: DockerEnv) -> dict[str, Any]:
-    """The docker_env's volumes and environment under the launch's own resource args (which win)."""
+    """The docker_env's image as the base the project's image is built on (its source added, as `mlflow run`
+    does), its volumes and environment, under the launch's own resource args (which win)."""
     merged = dict(resource_args)
+    merged.setdefault("base_image", docker_env.image)
     if docker_env.volumes:
         merged["volumes"] = [*docker_env.volumes, *(resource_args.get("volumes") or [])]
     environment = docker_env.container_environment(os.environ)
