@@ -6,6 +6,7 @@ Every method is a thin call into the engine module that does the work; engine mo
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -54,17 +55,17 @@ class Jobs:
     def get(self, ref: str) -> JobVersion:
         return self._workspace.jobs.resolve(ref)
 
-    def list(self) -> list[JobVersion]:
+    def list(self) -> builtins.list[JobVersion]:
         """The latest version of every job."""
         return self._workspace.jobs.list()
 
-    def versions(self, ref: str) -> list[JobVersion]:
+    def versions(self, ref: str) -> builtins.list[JobVersion]:
         return self._workspace.jobs.versions(ref)
 
     def alias(self, ref: str, alias: str) -> JobVersion:
         return self._workspace.jobs.add_alias(ref, alias)
 
-    def kinds(self) -> list[str]:
+    def kinds(self) -> builtins.list[str]:
         """The kinds of source a job can have (code, git, image, ...)."""
         from launcher.jobs.sources import source_kinds
 
@@ -85,11 +86,11 @@ class Runs:
         self._workspace = workspace
 
     def __call__(self, *, limit: int | None = None, active_only: bool = False,
-                 updated_since: float | None = None) -> list[RunRecord]:
+                 updated_since: float | None = None) -> builtins.list[RunRecord]:
         return self.list(limit=limit, active_only=active_only, updated_since=updated_since)
 
     def list(self, *, limit: int | None = None, active_only: bool = False,
-             updated_since: float | None = None) -> list[RunRecord]:
+             updated_since: float | None = None) -> builtins.list[RunRecord]:
         return self._workspace.store.list_runs(limit=limit, active_only=active_only, updated_since=updated_since)
 
     def get(self, run_id: str) -> Run:
@@ -106,7 +107,7 @@ class Runs:
 
         return submit(self._workspace, request)
 
-    def metrics(self, run_id: str) -> dict[str, list[MetricPoint]]:
+    def metrics(self, run_id: str) -> dict[str, builtins.list[MetricPoint]]:
         """The run's metrics: {name: [MetricPoint(step, value, time), ...]}, indexed from its log first."""
         from launcher.metrics import run_metrics
 
@@ -118,7 +119,7 @@ class Runs:
 
         return latest_metrics(self._workspace, run_ids)
 
-    def new_metric_points(self, run_id: str, after: int = 0) -> tuple[list[tuple[str, MetricPoint]], int]:
+    def new_metric_points(self, run_id: str, after: int = 0) -> tuple[builtins.list[tuple[str, MetricPoint]], int]:
         """Points reported since `after` (a position this returned before; 0 for all), in order, and the
         position to ask from next time (for following a run's metrics as they come)."""
         from launcher.metrics import points_since
@@ -132,12 +133,12 @@ class Queues:
     def __init__(self, workspace: Workspace) -> None:
         self._workspace = workspace
 
-    def __call__(self) -> list[QueueRecord]:
+    def __call__(self) -> builtins.list[QueueRecord]:
         from launcher.queue import queues
 
         return queues(self._workspace)
 
-    def names(self) -> list[str]:
+    def names(self) -> builtins.list[str]:
         from launcher.queue import queue_names
 
         return queue_names(self._workspace)
@@ -159,7 +160,7 @@ class Queues:
         return add_item(self._workspace, settings, queue_name=queue_name or DEFAULT_QUEUE, priority=priority)
 
     def items(self, queue_name: str | None = None, *, states: Iterable[str] | None = None,
-              sweep_id: str | None = None, limit: int | None = None) -> list[ItemRecord]:
+              sweep_id: str | None = None, limit: int | None = None) -> builtins.list[ItemRecord]:
         """Queue items, active ones first in the order agents take them."""
         from launcher.queue import list_items
 
@@ -181,7 +182,7 @@ class Queues:
 
         remove_item(self._workspace, item_id)
 
-    def agents(self) -> list[AgentRecord]:
+    def agents(self) -> builtins.list[AgentRecord]:
         from launcher.agent import list_agents
 
         return list_agents(self._workspace)
@@ -199,7 +200,7 @@ class Sweeps:
     def __init__(self, workspace: Workspace) -> None:
         self._workspace = workspace
 
-    def __call__(self) -> list[SweepRecord]:
+    def __call__(self) -> builtins.list[SweepRecord]:
         from launcher.sweeps import sweeps
 
         return sweeps(self._workspace)
@@ -221,7 +222,7 @@ class Sweeps:
 
         return paused_sweep_ids(self._workspace)
 
-    def trials(self, sweep_id: str) -> list[TrialRecord]:
+    def trials(self, sweep_id: str) -> builtins.list[TrialRecord]:
         from launcher.sweeps import sweep_trials
 
         return sweep_trials(self._workspace, sweep_id)
@@ -313,7 +314,7 @@ class Api:
     def job(self, ref: str) -> JobVersion:
         return self.jobs.get(ref)
 
-    def list_jobs(self) -> list[JobVersion]:
+    def list_jobs(self) -> builtins.list[JobVersion]:
         return self.jobs.list()
 
     def alias_job(self, ref: str, alias: str) -> JobVersion:
@@ -325,7 +326,7 @@ class Api:
     def find_run(self, prefix: str) -> Run:
         return self.runs.find(prefix)
 
-    def resources(self) -> list[ResourceStatus]:
+    def resources(self) -> builtins.list[ResourceStatus]:
         """Every resource with whether it can be used here and, if not, why."""
         from launcher.resources import resource_statuses
 
@@ -353,7 +354,7 @@ class Api:
         self.settings.set(key, value)
 
     def queue_items(self, queue_name: str | None = None, *, states: list[str] | None = None,
-                    sweep_id: str | None = None, limit: int | None = None) -> list[ItemRecord]:
+                    sweep_id: str | None = None, limit: int | None = None) -> builtins.list[ItemRecord]:
         return self.queues.items(queue_name, states=states, sweep_id=sweep_id, limit=limit)
 
     def metrics(self, run_id: str) -> dict[str, list[MetricPoint]]:

@@ -58,7 +58,7 @@ def resolve(workspace: Workspace, request: LaunchRequest) -> Resolved:
         refresh_notes = (refreshed.note,) if refreshed.note else ()
     kind = job.kind if job else None
     run_id = request.run_id or new_run_id()
-    run_source = job_source.for_run(workspace, job, request.version) if job_source is not None else None
+    run_source = job_source.for_run(workspace, job, request.version) if job is not None and job_source else None
     docker_env = _docker_env(run_source, request)
     resource = _choose_resource(request, job_source, docker_env)
     runner = runners.get_runner(resource)
@@ -68,13 +68,14 @@ def resolve(workspace: Workspace, request: LaunchRequest) -> Resolved:
         if not runner.runs_images:
             raise ResourceError(f"docker_image {request.docker_image!r} needs a container resource "
                                 f"(resource='local-container'); {resource!r} does not run images")
-    if job_source is not None and job_source.runs_as_image and not runner.runs_images:
+    if job is not None and job_source is not None and job_source.runs_as_image and not runner.runs_images:
         raise ResourceError(f"job {job.ref} is an {kind} job and runs only on container resources, not {resource!r}")
     if job_source is not None and not job_source.runs_as_image and not runner.runs_source:
         raise ResourceError(f"resource {resource!r} cannot run {kind} jobs")
     if request.version is not None and not (job_source is not None and job_source.takes_version):
+        given = f"job {job.ref} is a {kind} job" if job is not None else "no job was given"
         raise SpecError(f"version {request.version!r} applies to {', '.join(sources.versioned_kinds())} jobs "
-                        f"only; {'job ' + job.ref + ' is a ' + kind + ' job' if job else 'no job was given'}")
+                        f"only; {given}")
     if job is None and request.docker_image is None and request.entry_point is None:
         raise SpecError("nothing to launch: give a job, a docker_image, or an entry_point")
 
@@ -185,7 +186,7 @@ def _entry_point(request: LaunchRequest, job: JobVersion | None, entry_points: d
     parameters made absolute in the run's working directory (when the resource knows it) and checked to
     exist, number text passed as given, shell commands through bash with every value quoted, undeclared
     parameters appended."""
-    requested = request.entry_point
+    requested = list(request.entry_point) if request.entry_point is not None else None
     name = mlproject_entry(requested, job, entry_points)
     if name is not None:
         assert entry_points is not None

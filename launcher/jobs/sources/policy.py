@@ -288,7 +288,7 @@ def copy_tree(tree: SourceTree, root: Path, destination: Path, origin: str) -> s
         target = destination / entry.path
         target.parent.mkdir(parents=True, exist_ok=True)
         if entry.kind is EntryKind.LINK:
-            os.symlink(entry.target, target)
+            os.symlink(entry.target or "", target)
             _digest_link(digest, entry)
             continue
         fd = open_file(root, entry, origin)
