@@ -127,6 +127,8 @@ class ProcessPart(OwnerPart):
                 if returncode is not None:
                     cancelled_before_exit = context.cancel_requested
                     drain_until = now + DRAIN_SECONDS
+                    if not streams:
+                        break  # its output was all read before it was reaped: nothing to wait for
             _reap_orphans(pid)
             if drain_until is not None and now >= drain_until:
                 # The program is gone but processes it left behind still hold the pipes: stop them, and
