@@ -19,6 +19,7 @@ from launcher.workspace import Workspace, default_home
 
 if TYPE_CHECKING:
     from launcher.agent import Agent
+    from launcher.cleanup import CleanupReport
     from launcher.metrics import MetricPoint
     from launcher.options import Option
     from launcher.queue import QueuedItem
@@ -85,13 +86,50 @@ class Runs:
     def __init__(self, workspace: Workspace) -> None:
         self._workspace = workspace
 
-    def __call__(self, *, limit: int | None = None, active_only: bool = False,
-                 updated_since: float | None = None) -> builtins.list[RunRecord]:
-        return self.list(limit=limit, active_only=active_only, updated_since=updated_since)
+    def __call__(self, *, limit: int | None = None, active_only: bool = False, updated_since: float | None = None,
+                 include_archived: bool = False) -> builtins.list[RunRecord]:
+        return self.list(limit=limit, active_only=active_only, updated_since=updated_since,
+                         include_archived=include_archived)
 
-    def list(self, *, limit: int | None = None, active_only: bool = False,
-             updated_since: float | None = None) -> builtins.list[RunRecord]:
-        return self._workspace.store.list_runs(limit=limit, active_only=active_only, updated_since=updated_since)
+    def list(self, *, limit: int | None = None, active_only: bool = False, updated_since: float | None = None,
+             include_archived: bool = False) -> builtins.list[RunRecord]:
+        """Run records, newest first; archived runs only when asked."""
+        return self._workspace.store.list_runs(limit=limit, active_only=active_only, updated_since=updated_since,
+                                               include_archived=include_archived)
+
+    def delete(self, run_ids: Iterable[str], *, dry_run: bool = False) -> CleanupReport:
+        """Delete ended runs with everything kept for them (an active run is refused, never deleted)."""
+        from launcher.cleanup import delete_runs
+
+        return delete_runs(self._workspace, run_ids, dry_run=dry_run)
+
+    def archive(self, run_ids: Iterable[str], *, archived: bool = True) -> CleanupReport:
+        """Hide ended runs from listings (archived=False shows them again)."""
+        from launcher.cleanup import archive_runs
+
+        return archive_runs(self._workspace, run_ids, archived=archived)
+
+    def collect_garbage(self, *, older_than: float, keep_failed: bool = False,
+                        dry_run: bool = False) -> CleanupReport:
+        from launcher.cleanup import collect_garbage
+
+        return collect_garbage(self._workspace, older_than=older_than, keep_failed=keep_failed, dry_run=dry_run)
+
+    def disk_usage(self, run_ids: Iterable[str] | None = None) -> dict[str, int]:
+        """Bytes each run's folder takes."""
+        from launcher.cleanup import disk_usage
+
+        return disk_usage(self._workspace, run_ids)
+
+    def tag(self, run_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> RunRecord:
+        from launcher.cleanup import tag_run
+
+        return tag_run(self._workspace, run_id, add, remove)
+
+    def note(self, run_id: str, note: str | None) -> RunRecord:
+        from launcher.cleanup import note_run
+
+        return note_run(self._workspace, run_id, note)
 
     def get(self, run_id: str) -> Run:
         return Run(self._workspace, run_id)
