@@ -66,6 +66,18 @@ class Jobs:
     def alias(self, ref: str, alias: str) -> JobVersion:
         return self._workspace.jobs.add_alias(ref, alias)
 
+    def unalias(self, ref: str, alias: str) -> JobVersion:
+        return self._workspace.jobs.remove_alias(ref, alias)
+
+    def refresh(self, ref: str) -> tuple[JobVersion, str | None]:
+        """A new version of a job whose source changed since its latest version (a code job's folder
+        edited), and a line saying what happened; the latest version and None when nothing changed."""
+        from launcher.jobs import sources
+
+        job = self._workspace.jobs.resolve(ref)
+        refreshed = sources.get_source(job.kind).refresh(self._workspace, job, strict=True)
+        return refreshed.version or job, refreshed.note
+
     def kinds(self) -> builtins.list[str]:
         """The kinds of source a job can have (code, git, image, ...)."""
         from launcher.jobs.sources import source_kinds

@@ -102,6 +102,16 @@ class JobRegistry:
             (alias, version.version, version.entity, version.project, version.name))
         return self.get(JobRef(version.entity, version.project, version.name, f"v{version.version}"))
 
+    def remove_alias(self, text: str, alias: str) -> JobVersion:
+        """Drop an alias of the job `text` names; returns the version it pointed at."""
+        if alias == LATEST or VERSION_ALIAS.match(alias):
+            raise JobError(f"alias {alias!r} is reserved; 'latest' and 'vN' are managed by the launcher")
+        ref = self.parse(text)
+        version = self.get(JobRef(ref.entity, ref.project, ref.name, alias))  # JobError for an unknown alias
+        self.store.execute("DELETE FROM job_aliases WHERE alias=? AND job_id=(SELECT id FROM jobs WHERE entity=? "
+                           "AND project=? AND name=?)", (alias, ref.entity, ref.project, ref.name))
+        return self.get(JobRef(version.entity, version.project, version.name, f"v{version.version}"))
+
     def list(self) -> builtins.list[JobVersion]:
         """The latest version of every job."""
         rows = self.store.query("SELECT entity, project, name FROM jobs ORDER BY entity, project, name")

@@ -71,3 +71,20 @@ def test_the_cli_says_which_version_it_snapshotted(api, home, code_job):
                                 capture_output=True, text=True, env=dict(os.environ, LAUNCHER_HOME=str(home)),
                                 timeout=60)
     assert no_refresh.stdout == "first edit\n"
+
+
+def test_jobs_can_be_refreshed_listed_and_unaliased_from_the_cli(api, home, code_job):
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "launcher.cli.main", "job", *args], capture_output=True,
+                              text=True, env=dict(os.environ, LAUNCHER_HOME=str(home)), timeout=60)
+
+    assert cli("refresh", "edited").stdout.strip().endswith("is up to date with its source")
+    (code_job / "train.py").write_text("print('third')\n")
+    assert "snapshotted as" in cli("refresh", "edited").stdout
+    assert cli("alias", "edited:v0", "stable").returncode == 0
+    listing = cli("versions", "edited").stdout.splitlines()
+    assert listing[1].startswith("v0") and "stable" in listing[1] and listing[2].startswith("v1")
+    assert "removed (it pointed at v0)" in cli("unalias", "edited", "stable").stdout
+    gone = cli("unalias", "edited", "stable")
+    assert gone.returncode == 2 and "has no alias 'stable'" in gone.stderr
+    assert api.job("edited").version == 1
