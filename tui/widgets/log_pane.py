@@ -46,7 +46,6 @@ KEEP_AFTER_SKIP = 0.1
 #: The shortest a line of the log file can be (its timestamp and stream letter): below this backlog in
 #: bytes, a pane cannot be more than its bounded size behind.
 MIN_LINE_BYTES = 30
-ENDED_STATES = ("finished", "failed", "stopped", "start_failed")
 
 
 class LogPane(Vertical):
@@ -134,7 +133,7 @@ class LogPane(Vertical):
             lines = reader.read(READ_BYTES)
             if lines:
                 line_bytes = (reader.offset - offset) / len(lines)
-            ended = not lines and state in ENDED_STATES
+            ended = not lines and state.is_terminal()
             if ended:  # the file is complete, and its backlog small: what is left is read at once
                 lines = list(reader.read_available()) + reader.flush_pending()
             self._hand_over(worker, token, entries_of(lines), state)
