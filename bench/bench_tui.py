@@ -96,10 +96,10 @@ def bench_flood(workdir: Path, lines: int) -> dict[str, float]:
             last_seen: list[float] = [0.0]
             original_append = pane.view.append
 
-            def timed_append(batch):
+            def timed_append(batch, *args, **kwargs):
                 if not first_seen:
                     first_seen.append(time.perf_counter())
-                original_append(batch)
+                original_append(batch, *args, **kwargs)
                 last_seen[0] = time.perf_counter()
 
             pane.view.append = timed_append

@@ -23,6 +23,9 @@ PUBLIC_MODULES = (
     "launcher.records",   # typed records: RunRecord, ItemRecord, SweepRecord, TrialRecord, JobVersion, ...
     "launcher.options",   # Option: a resource's or a setting's declaration (forms and help are made from it)
     "launcher.logfile",   # LogLine and LogReader: reading a run's log as it grows
+    "launcher.logsearch",  # whole-log search, exact line counts, lines read back by number
+    "launcher.logtext",   # what a log line shows as text (the pane draws it, the search matches it)
+    "launcher.logexport",  # a log written out as text: saved (with the launcher's notes) or as shown
     "launcher.schema",    # typed parameter values from text
     "launcher.presets",   # saved launch settings (TOML files)
     "launcher.queue",     # launch_add() and QueuedItem

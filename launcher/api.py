@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from launcher.reconcile import reconcile
 from launcher.run import Run, find_run
+from launcher.storecheck import check_if_due
 from launcher.workspace import Workspace, default_home
 
 if TYPE_CHECKING:
@@ -62,6 +63,19 @@ class Jobs:
 
     def alias(self, ref: str, alias: str) -> JobVersion:
         return self._workspace.jobs.add_alias(ref, alias)
+
+    def kinds(self) -> list[str]:
+        """The kinds of source a job can have (code, git, image, ...)."""
+        from launcher.jobs.sources import source_kinds
+
+        return source_kinds()
+
+    def source_summary(self, job: JobVersion) -> str:
+        """One line on where a job version's source comes from (a folder and snapshot, a repository at a
+        commit, an image)."""
+        from launcher.jobs.sources import get_source
+
+        return get_source(job.kind).describe(job.source)
 
 
 class Runs:
@@ -268,6 +282,11 @@ class Api:
 
     def __init__(self, home: str | os.PathLike[str] | None = None, *, reattach: bool = True) -> None:
         self.workspace = Workspace(home)
+        try:
+            check_if_due(self.workspace.store)
+        except BaseException:
+            self.workspace.close()
+            raise
         self.jobs = Jobs(self.workspace)
         self.runs = Runs(self.workspace)
         self.queues = Queues(self.workspace)
@@ -331,8 +350,13 @@ class Api:
         return get_runner(name).options
 
     def reconcile(self, run_ids: list[str] | None = None) -> None:
-        """Settle active runs (or those named) whose owner is gone."""
+        """Settle active runs (or those named) whose owner is gone; with no run named, also bring queue
+        items in line (gone agents' items handed back, ended runs' items ended): reads never write them."""
         reconcile(self.workspace, run_ids)
+        if run_ids is None:
+            from launcher.queue import reconcile_items
+
+            reconcile_items(self.workspace)
 
     def get_setting(self, key: str, default: Any = None) -> Any:
         return self.settings.get(key, default)

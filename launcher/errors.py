@@ -30,6 +30,16 @@ class SourceError(LaunchError):
     """A job's source (directory, git repository, ref) cannot be read or checked out."""
 
 
+class DependencyError(SourceError):
+    """A project's declared dependencies cannot be read (an unparseable python_env.yaml or conda.yaml, an
+    include outside the source) or cannot be installed (a conda-only package, a Python version that is not
+    installed, a requirement the index does not have)."""
+
+
+class EnvironmentCancelled(LaunchError):
+    """An environment build was cancelled before it completed; nothing of it was left behind."""
+
+
 class ResourceError(LaunchError):
     """A resource is unknown, unavailable, or given arguments it does not understand."""
 

@@ -17,14 +17,14 @@ from launcher.runners.owner_source import OWNER_SOURCE_FILE
 from launcher.runners.ownership import CONFIG_FILE, OUTPUTS_DIR, SOURCE_DIR, SPEC_FILE, RunFolder
 from launcher.spec import LaunchRequest, merge_request
 from launcher.states import RunState
+from launcher.workspace import workspace_of
 
 if TYPE_CHECKING:
-    from launcher.api import Api
-    from launcher.workspace import Workspace
+    from launcher.workspace import HasWorkspace, Workspace
 
 
 def launch(
-    api: Api,
+    api: HasWorkspace,
     job: str | None = None,
     entry_point: list[str] | str | None = None,
     version: str | None = None,
@@ -41,7 +41,7 @@ def launch(
     *,
     parameters: Mapping[str, Any] | None = None,
 ) -> Run:
-    """Launch a run and return it.
+    """Launch a run and return it. `api` is an `Api` (launcher.api), as in W&B Launch.
 
     synchronous=True waits and raises ExecutionError unless the run finishes successfully (Ctrl-C stops
     the run). synchronous=False returns at once; this process then waits for its unfinished runs when it
@@ -50,7 +50,7 @@ def launch(
                             version=version, name=name, resource=resource, resource_args=resource_args,
                             project=project, entity=entity, docker_image=docker_image, run_id=run_id,
                             repository=repository)
-    run = submit(api.workspace, request)
+    run = submit(workspace_of(api), request)
     if not synchronous:
         lifecycle.track(run)
         return run
@@ -72,7 +72,7 @@ def submit(workspace: Workspace, request: LaunchRequest, *, sweep_id: str | None
 
     resolved = resolve(workspace, request)
     spec = resolved.spec
-    check_free_space(workspace)
+    check_free_space(workspace.home)
     staging = workspace.staging_dir()
     lock: int | None = None
     run_dir = workspace.run_dir(spec.run_id)
@@ -85,6 +85,8 @@ def submit(workspace: Workspace, request: LaunchRequest, *, sweep_id: str | None
             (staging / SOURCE_DIR).mkdir()
         if resolved.owner_source is not None:
             (staging / OWNER_SOURCE_FILE).write_text(json.dumps(resolved.owner_source))
+        for note in resolved.notes:
+            RunFolder(staging).note(note)
         (staging / OUTPUTS_DIR).mkdir()
         spec_dict = spec.to_dict()
         (staging / CONFIG_FILE).write_text(json.dumps(spec_dict["run_config"], indent=2))

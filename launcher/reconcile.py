@@ -68,6 +68,7 @@ def settle(workspace: Workspace, record: RunRecord) -> None:
         if runner.resume(workspace, latest, folder, lock):
             return
         extra = runner.stop_orphan(workspace, latest, folder)
+        folder.remove_scratch()
         state, message = _orphan_ending(latest, folder.cancel_request() is not None)
         if extra:
             message = f"{message}; {extra}"

@@ -6,7 +6,6 @@ inputs. `launcher.resolve` turns a request into a LaunchSpec by looking at the w
 from __future__ import annotations
 
 import copy
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -63,6 +62,8 @@ class LaunchSpec:
     repository: str | None = None
     version: str | None = None
     entry_point_name: str | None = None
+    #: What the job declares it needs (launcher.envs.declared.DeclaredDependencies.to_data()), when known.
+    dependencies: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -109,15 +110,18 @@ def merge_request(*, config: Mapping[str, Any] | None = None, parameters: Mappin
         if not isinstance(values, Mapping):
             raise ConfigError(f"{origin} must be a mapping of parameter names to values, got {values!r}")
         run_config.update(copy.deepcopy(dict(values)))
-    try:
-        json.dumps(run_config)
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"run_config values must be JSON values: {error}") from None
+    check_json_values(run_config, "run_config")
 
     args = overrides.get("args")
     args = [] if args is None else args
-    if not isinstance(args, list | tuple) or not all(isinstance(a, str | int | float) for a in args):
+    if not isinstance(args, list | tuple) or not all(
+            isinstance(a, str | int | float) and not isinstance(a, bool) for a in args):
         raise ConfigError(f"overrides.args must be a list of strings, got {args!r}")
+    for number, arg in enumerate(args):
+        if isinstance(arg, float):
+            check_json_values(arg, f"overrides.args[{number}]")
+        elif isinstance(arg, str) and "\0" in arg:
+            raise ConfigError(f"overrides.args[{number}] {arg!r} is not valid; expected no NUL characters")
 
     docker = config.get("docker", {})
     docker = {} if docker is None else docker
@@ -159,6 +163,35 @@ def merge_request(*, config: Mapping[str, Any] | None = None, parameters: Mappin
     return request
 
 
+#: The longest run name accepted (names show in tables, container labels and environment variables).
+MAX_NAME_LENGTH = 128
+
+
+def check_json_values(value: Any, where: str) -> None:
+    """Config values are JSON values, and numbers are finite: NaN or Infinity would reach the program as
+    text no JSON reader accepts (and sort and compare as no number does)."""
+    import math
+
+    if isinstance(value, bool) or value is None or isinstance(value, str | int):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} {value!r} is not valid; expected a finite number")
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ConfigError(f"{where} key {key!r} is not valid; expected a string")
+            check_json_values(item, f"{where}.{key}")
+        return
+    if isinstance(value, list | tuple):
+        for number, item in enumerate(value):
+            check_json_values(item, f"{where}[{number}]")
+        return
+    raise ConfigError(f"{where} {value!r} is not a JSON value; expected a string, number, boolean, null, list "
+                      "or mapping")
+
+
 def normalize_entry_point(entry_point: Any) -> tuple[str, ...] | None:
     if entry_point is None:
         return None
@@ -170,6 +203,9 @@ def normalize_entry_point(entry_point: Any) -> tuple[str, ...] | None:
                             "or the name of one MLproject entry point")
         return (entry_point.strip(),)
     if isinstance(entry_point, list | tuple) and entry_point and all(isinstance(a, str) for a in entry_point):
+        if not entry_point[0].strip() or any("\0" in a for a in entry_point):
+            raise SpecError(f"entry_point {list(entry_point)!r} is not valid; expected a program name first and no "
+                            "NUL characters")
         return tuple(entry_point)
     raise SpecError(f"entry_point must be a non-empty list of strings, got {entry_point!r}")
 
@@ -179,6 +215,11 @@ def _check_strings(request: LaunchRequest) -> None:
         value = getattr(request, key)
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise SpecError(f"{key} must be a non-empty string, got {value!r}")
+    if request.name is not None and (len(request.name) > MAX_NAME_LENGTH
+                                     or any(ord(c) < 32 or ord(c) == 127 for c in request.name)):
+        shown = request.name if len(request.name) <= 60 else request.name[:57] + "..."
+        raise SpecError(f"name {shown!r} is not valid; expected at most {MAX_NAME_LENGTH} characters and no "
+                        "control characters")
     if request.run_id is not None and not RUN_ID_PATTERN.match(request.run_id):
         raise SpecError(f"run_id {request.run_id!r} is not valid; expected 1-64 letters, digits, '_', '.' or '-'")
     for key in ("project", "entity"):

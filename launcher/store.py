@@ -99,12 +99,25 @@ RUN_COLUMNS = ("id", "name", "project", "entity", "job", "resource", "state", "m
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
+#: How long a statement waits for another process's write lock before giving up; LAUNCHER_STORE_TIMEOUT
+#: (seconds) changes it, e.g. for a workspace on a slow shared disk.
+TIMEOUT_ENV, DEFAULT_TIMEOUT = "LAUNCHER_STORE_TIMEOUT", 30.0
+
+
+def default_timeout() -> float:
+    try:
+        value = float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT))
+    except ValueError:
+        return DEFAULT_TIMEOUT
+    return value if 0 < value <= 3600 else DEFAULT_TIMEOUT
+
+
 class Store:
-    def __init__(self, path: str | Path, timeout: float = 30.0) -> None:
+    def __init__(self, path: str | Path, timeout: float | None = None) -> None:
         self.path = os.fspath(path)
         self._lock = threading.RLock()
         #: How long a statement waits for another process's write lock before giving up.
-        self.timeout = timeout
+        self.timeout = default_timeout() if timeout is None else timeout
         _check_file(self.path)
         with self._errors_as_launch_errors():
             self._conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None,
@@ -174,22 +187,29 @@ class Store:
         if version > len(MIGRATIONS):
             raise StoreError(f"the workspace database {self.path} was written by a newer version of the launcher "
                              f"(schema {version}, this one knows {len(MIGRATIONS)}); upgrade the launcher")
+        if 0 < version < OWNERSHIP_SCHEMA:
+            self._refuse_older_owned_runs()  # before anything is written, the journal mode included
         with self._errors_as_launch_errors():
             self._conn.execute("PRAGMA journal_mode=WAL")
         with self.transaction() as conn:
             current = conn.execute("PRAGMA user_version").fetchone()[0]
             if 0 < current < OWNERSHIP_SCHEMA:
-                active = conn.execute("SELECT COUNT(*) FROM runs WHERE state IN ('starting', 'running')").fetchone()[0]
-                if active:
-                    raise StoreError(
-                        f"the workspace {os.path.dirname(self.path)} has {active} active run(s) started by an older "
-                        "version of the launcher; let them end (or cancel them with that version) before opening "
-                        "it with this one")
+                self._refuse_older_owned_runs()  # another process may have started one meanwhile
             for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
                 for statement in script.split(";"):
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version={number}")
+
+    def _refuse_older_owned_runs(self) -> None:
+        from launcher.errors import StoreError
+
+        active = self.query("SELECT COUNT(*) FROM runs WHERE state IN ('starting', 'running')")[0][0]
+        if active:
+            raise StoreError(
+                f"the workspace {os.path.dirname(self.path)} has {active} active run(s) started by an older "
+                "version of the launcher; let them end (or cancel them with that version) before opening "
+                "it with this one")
 
     # -- settings -----------------------------------------------------------------------------------
     def get_setting(self, key: str, default: Any = None) -> Any:

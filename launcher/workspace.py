@@ -12,7 +12,7 @@ import os
 import tempfile
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from launcher.errors import LaunchError
 from launcher.jobs.registry import JobRegistry
@@ -45,6 +45,9 @@ class Workspace:
         except OSError as error:
             raise LaunchError(f"workspace {str(self.home)!r} cannot be created: {error.strerror}") from None
         self.store = Store(self.home / "launcher.db")
+        from launcher.diskspace import ensure_reserve
+
+        ensure_reserve(self.home)  # room for run endings should the disk fill up (launcher/diskspace.py)
         self.jobs = JobRegistry(self.store, defaults=lambda: (self.default_entity, self.default_project))
 
     def close(self) -> None:
@@ -100,6 +103,23 @@ class Workspace:
         root = self.home / "staging"
         root.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(dir=root))
+
+
+class HasWorkspace(Protocol):
+    """What the public functions (launch, launch_add) take: an `Api`, or anything else over a workspace.
+    (A protocol, so that the engine never imports the façade above it.)"""
+
+    @property
+    def workspace(self) -> Workspace: ...
+
+
+def workspace_of(owner: HasWorkspace | Workspace | None) -> Workspace:
+    """The workspace of an Api (or the Workspace itself); the default workspace for None."""
+    if owner is None:
+        return Workspace()
+    if isinstance(owner, Workspace):
+        return owner
+    return owner.workspace
 
 
 def user_name() -> str:

@@ -67,6 +67,11 @@ def git(cwd: Path, *args: str) -> str:
 def git_repo(tmp_path: Path):
     """A real git repository (served to jobs as a bare repo) with a branch `main`, a branch `feature` and
     a tag `v1`. Returns a namespace with the bare repo's path, the work tree and the commits."""
+    return make_git_repo(tmp_path)
+
+
+def make_git_repo(tmp_path: Path):
+    """The repository of the git_repo fixture, made in `tmp_path` (for module-scoped fixtures)."""
     from types import SimpleNamespace
 
     work = tmp_path / "repo-work"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import sys
 
 from launcher.cli.main import EXIT_OK
 from launcher.cli.output import table, when
@@ -15,9 +16,12 @@ def register(subparsers) -> None:
     commands = job.add_subparsers(title="job commands", metavar="COMMAND")
     job.set_defaults(handler=lambda args, open_api: (job.print_help(), EXIT_OK)[1])
 
+    from launcher.jobs import sources
+
+    kinds = sources.source_kinds()
     create = commands.add_parser("create", help="create a job (or a new version of it) from a source")
-    create.add_argument("kind", choices=("code", "git", "image"), help="kind of source")
-    create.add_argument("source", help="a directory, a git URL or path, or a docker image name")
+    create.add_argument("kind", choices=kinds, help="kind of source")
+    create.add_argument("source", help="; ".join(f"{kind}: {sources.get_source(kind).given_as}" for kind in kinds))
     create.add_argument("--entity")
     create.add_argument("--project")
     create.add_argument("--name", help="job name (default: from the source)")
@@ -44,25 +48,31 @@ def register(subparsers) -> None:
 def create_command(args: argparse.Namespace, open_api) -> int:
     from launcher.cli.config_input import split_command
 
-    entry_point = split_command(args.entry_point, "--entry-point") if args.entry_point else None
+    entry_point = split_command(args.entry_point, "--entry-point") if args.entry_point is not None else None
     version = open_api().create_job(args.kind, args.source, entity=args.entity, project=args.project,
                                     name=args.name, entry_point=entry_point, ref=args.version)
+    for note in version.notes:  # what the source policy skipped (special files)
+        print(f"note: {note}", file=sys.stderr)
     print(json.dumps(version.describe(), indent=2) if args.json else f"{version.ref}  ({', '.join(version.aliases)})")
     return EXIT_OK
 
 
 def list_command(args: argparse.Namespace, open_api) -> int:
-    jobs = open_api().list_jobs()
+    api = open_api()
+    jobs = api.list_jobs()
     if args.json:
         print(json.dumps([j.describe() for j in jobs], indent=2))
         return EXIT_OK
-    rows = [(j.base, j.kind, f"v{j.version}", ", ".join(j.aliases), _entry(j), when(j.created_at)) for j in jobs]
-    print(table(("JOB", "KIND", "LATEST", "ALIASES", "ENTRY POINT", "CREATED"), rows))
+    rows = [(j.base, j.kind, f"v{j.version}", ", ".join(j.aliases), _entry(j), api.jobs.source_summary(j), when(j.created_at))
+            for j in jobs]
+    print(table(("JOB", "KIND", "LATEST", "ALIASES", "ENTRY POINT", "SOURCE", "CREATED"), rows))
     return EXIT_OK
 
 
 def describe_command(args: argparse.Namespace, open_api) -> int:
-    print(json.dumps(open_api().job(args.ref).describe(), indent=2))
+    api = open_api()
+    version = api.job(args.ref)
+    print(json.dumps({**version.describe(), "source_summary": api.jobs.source_summary(version)}, indent=2))
     return EXIT_OK
 
 

@@ -12,17 +12,32 @@ from launcher.states import RunState
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "launch", help="launch a run",
+        "launch", help="launch a run", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Launch a job, an entry point or a docker image. Runs started here outlive this command; "
                     "Ctrl-C while following a synchronous run stops it.",
-        epilog="example: launcher launch -j demo -c '{\"overrides\": {\"run_config\": {\"lr\": 0.1}}}'  |  "
-               "launcher launch -j demo -- python train.py --epochs 3")
+        epilog="example: launcher launch -j demo -c '{\"overrides\": {\"run_config\": {\"lr\": 0.1}}}'\n"
+               "         launcher launch -j demo -- python train.py --epochs 3\n\n" + resource_args_help())
     add_launch_arguments(parser)
     parser.add_argument("--preset", help="start from a saved preset (flags given here win; -c and -R are merged "
                                          "into its config and resource args)")
     parser.add_argument("--async", dest="asynchronous", action="store_true", help="print the run id and return")
     parser.add_argument("-q", "--quiet", action="store_true", help="do not print the run's output")
     parser.set_defaults(handler=launch_command)
+
+
+def resource_args_help() -> str:
+    """What -R takes for each resource, generated from the runners' declared options."""
+    from launcher import runners
+
+    lines = ["resource args (-R '{\"RESOURCE\": {\"KEY\": VALUE}}'):"]
+    for name in runners.resource_names():
+        try:
+            options = runners.get_runner(name).options
+        except ImportError:
+            continue
+        lines.append(f"  {name}:")
+        lines += [f"    {option.describe()}" for option in options]
+    return "\n".join(lines)
 
 
 def add_launch_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +62,7 @@ def launch_settings(args: argparse.Namespace) -> dict[str, Any]:
     """launch() keyword arguments from the flags that were given."""
     from launcher.cli.config_input import load_config, parse_json_mapping, split_command
 
-    entry_point = list(args.command) or (split_command(args.entry_point, "--entry-point") if args.entry_point else None)
+    entry_point = list(args.command) or (split_command(args.entry_point, "--entry-point") if args.entry_point is not None else None)
     flags = {
         "job": args.job, "entry_point": entry_point, "version": args.version, "name": args.name,
         "resource": args.resource, "project": args.project, "entity": args.entity,

@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("launcher.cli.sweep_commands", "create, list, pause, resume and cancel sweeps"),
     "metrics": ("launcher.cli.metrics_commands", "print the metrics a run reported (@metrics lines)"),
     "images": ("launcher.cli.images", "build or check the base image for container runs"),
+    "resources": ("launcher.cli.doctor_commands", "which resources can be used here, and why not"),
+    "doctor": ("launcher.cli.doctor_commands", "check the workspace and say what to do (--rebuild the run index)"),
 }
 #: Modules registered on every start (prefer an entry in COMMANDS).
 COMMAND_MODULES: list[str] = []
@@ -91,16 +93,20 @@ def main(argv: list[str] | None = None) -> int:
     if argv in (["--help"], ["-h"]):
         print(overview())
         return EXIT_OK
+    from launcher.errors import LaunchError
+
     parser = build_parser(command_word(argv))
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)  # a flag's own check (e.g. --grace) may refuse its value
+    except LaunchError as error:
+        print(f"launcher: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     handler = getattr(args, "handler", None)
 
     def open_api():
         from launcher.api import Api
 
         return Api(args.home)
-
-    from launcher.errors import LaunchError
 
     try:
         if handler is None:

@@ -1,44 +1,54 @@
-"""What a job's source says about itself: requirements, MLproject entry points, entry point checks."""
+"""What a job's source says about itself: declared dependencies, MLproject entry points and
+environment, entry point checks."""
 
 from __future__ import annotations
 
-import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from launcher.envs.declared import DeclaredDependencies, read_declared
 from launcher.errors import SourceError
 from launcher.jobs import mlproject
 
 PYTHON_NAMES = ("python", "python3")
 
 
-def requirements_from_text(requirements_txt: str | None, pyproject_toml: str | None) -> list[str]:
-    if requirements_txt is not None:
-        lines = [line.split(" #", 1)[0].strip() for line in requirements_txt.splitlines()]
-        return [line for line in lines if line and not line.startswith(("#", "-"))]
-    if pyproject_toml is not None:
-        try:
-            document = tomllib.loads(pyproject_toml)
-        except tomllib.TOMLDecodeError:
-            return []
-        dependencies = document.get("project", {}).get("dependencies", [])
-        return [str(d) for d in dependencies if isinstance(d, str)]
-    return []
+@dataclass(frozen=True)
+class SourceFacts:
+    """What describe_source reads from a source tree."""
+
+    project: mlproject.MLProject | None  # the MLproject, when the source has one
+    dependencies: DeclaredDependencies
+
+    @property
+    def entry_points(self) -> dict[str, dict[str, Any]] | None:
+        """The MLproject's entry points in the form a job version records them; None without an MLproject."""
+        return self.project.entry_points_data() if self.project is not None else None
+
+    @property
+    def docker_env(self) -> mlproject.DockerEnv | None:
+        return self.project.docker_env if self.project is not None else None
 
 
-def describe_tree(read_file) -> dict[str, Any]:
+def describe_source(read_file: Callable[[str], str | None]) -> SourceFacts:
     """Facts read through `read_file(relative_path) -> str | None`, so that a directory and a git commit
-    are inspected the same way."""
-    entry_points = None
-    text = None
-    for name in ("MLproject", "MLProject", "mlproject"):
-        text = read_file(name)
-        if text is not None:
-            entry_points = mlproject.parse_text(text, name)
-            break
+    are inspected the same way. SourceError (DependencyError for dependency files) for files that cannot
+    be read as what they should be."""
+    project = mlproject.read_project(read_file)
+    return SourceFacts(project, read_declared(read_file, project))
+
+
+def describe_tree(read_file: Callable[[str], str | None]) -> dict[str, Any]:
+    """describe_source as the job code records it: "requirements" (the declared requirement strings),
+    "entry_points", and the typed "dependencies" and "docker_env"."""
+    facts = describe_source(read_file)
     return {
-        "requirements": requirements_from_text(read_file("requirements.txt"), read_file("pyproject.toml")),
-        "entry_points": entry_points,
+        "requirements": list(facts.dependencies.requirements),
+        "entry_points": facts.entry_points,
+        "dependencies": facts.dependencies,
+        "docker_env": facts.docker_env,
     }
 
 

@@ -1,7 +1,9 @@
 """The job registry: jobs named entity/project/name, with versions v0, v1, ... and aliases.
 
-A version's data is JSON: kind ("code", "git", "image"), the source facts (snapshot digest, url/ref/
-commit, image), the entry point argv, the MLproject entry points, requirements and the config schema."""
+A version's data is JSON: the source facts its kind's JobSource recorded (launcher/jobs/sources/: a
+snapshot digest, url/ref/commit, an image), the entry point argv, the MLproject entry points, requirements,
+the config schema and notes on what the source policy skipped. The kind is the one of the JobSource that
+made the data (launcher/jobs/create.py asks the sources' registry for it before anything is stored)."""
 
 from __future__ import annotations
 

@@ -59,6 +59,10 @@ class Runner(ABC):
         """None when the resource can be used on this machine, else why not (shown in the UI)."""
         return None
 
+    def notes(self) -> str | None:
+        """What a user should know about this resource here, although it can be used (one line)."""
+        return None
+
     def unreachable_reason(self, workspace: Workspace) -> str | None:
         """For a resource that is installed: None when the workspace's default target (a cluster, an
         engine) answers, else why not. Must answer within about a second."""
@@ -71,6 +75,11 @@ class Runner(ABC):
     def validate(self, spec: LaunchSpec) -> None:
         """Raise a ResourceError for a launch this runner cannot do. Subclasses add their own checks."""
         self.check_args(spec.resource_args)
+
+    def working_directory(self, run_dir: str) -> str | None:
+        """Where the program runs, as the program sees it, when it is known before the run starts (MLproject
+        path parameters are made absolute there); None: relative paths are passed as they are."""
+        return None
 
     def grace_period(self, resource_args: Mapping[str, Any]) -> float:
         return float(resource_args.get("grace_period", DEFAULT_GRACE_SECONDS))

@@ -33,7 +33,7 @@ from launcher.containers.engine import (
 from launcher.errors import LaunchError
 from launcher.logfile import STDERR, STDOUT, iter_lines
 from launcher.runners.owner import Cancelled, OwnerPart, StartFailed
-from launcher.runners.ownership import DOCKER, FAILED, STOPPED, Ending, end_state
+from launcher.runners.ownership import DOCKER, FAILED, STOPPED, Ending, end_state, write_failure_ending
 
 PLAN_FILE = "container.json"
 STREAMS = {STDOUT_FRAME: STDOUT, STDERR_FRAME: STDERR}
@@ -115,6 +115,8 @@ class ContainerPart(OwnerPart):
         self.image: str | None = None
         self.attached: socket.socket | None = None
         self.first = b""
+        #: Set when the run's log could not be written (a full disk): the container is stopped.
+        self.write_failure: OSError | None = None
         if arguments[:1] == ["--attached"]:  # CONTAINER SOCKET_FD: an inherited attach connection
             self.container = arguments[1]
             self.attached = socket.socket(fileno=int(arguments[2]))
@@ -170,9 +172,15 @@ class ContainerPart(OwnerPart):
 
     def _write(self, frame: int, data: bytes, at: float | None = None) -> None:
         stream = STREAMS.get(frame)
-        if stream is None:
+        if stream is None or self.write_failure is not None:
             return
-        self.context.log.write(stream, data, at)
+        try:
+            self.context.log.write(stream, data, at)
+        except OSError as error:  # the output cannot be kept: stop the container rather than lose it
+            self.write_failure = error
+            if not self.stop_sent:
+                self._send_stop(grace=0)
+            return
         self.counted[frame] += len(data)
 
     def _pump_attached(self, sock: socket.socket, first: bytes) -> None:
@@ -250,10 +258,11 @@ class ContainerPart(OwnerPart):
         grace = self.context.grace_period(float(self.plan.get("grace_period", 10.0)))
         return max(0, math.ceil(grace))
 
-    def _send_stop(self) -> None:
+    def _send_stop(self, grace: int | None = None) -> None:
         self.stop_sent = True
-        grace = self._grace_seconds()
-        self.context.note(f"cancel requested: stopping the container (SIGTERM, SIGKILL after {grace}s)")
+        if grace is None:
+            grace = self._grace_seconds()
+            self.context.note(f"cancel requested: stopping the container (SIGTERM, SIGKILL after {grace}s)")
         container = self.container
         engine = self.engine
         context = self.context
@@ -373,6 +382,8 @@ class ContainerPart(OwnerPart):
 
     def _finish(self, exit_code: int) -> Ending:
         self._remove()
+        if self.write_failure is not None:
+            return write_failure_ending(self.context.folder, self.write_failure, exit_code)
         remark = "the Docker engine went away during the run" if self.engine_was_lost else ""
         return end_state(exit_code, convention=DOCKER, cancelled=self.context.cancel_requested, remark=remark)
 

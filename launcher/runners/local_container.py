@@ -68,7 +68,7 @@ def container_name(workspace: Workspace, run_id: str) -> str:
 
 
 def _check_image_setting(label: str, value: Any) -> str:
-    from launcher.jobs.create import IMAGE_PATTERN
+    from launcher.jobs.sources.image import IMAGE_PATTERN
 
     if not isinstance(value, str) or not IMAGE_PATTERN.match(value):
         raise ResourceError(f"{label} {value!r} is not a valid image reference; expected e.g. "

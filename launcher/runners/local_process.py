@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from launcher.environment import run_environment
 from launcher.errors import ResourceError
 from launcher.options import Option, OptionKind, grace_option
-from launcher.runners import process_owner
+from launcher.runners import cgroups, process_owner
 from launcher.runners.base import DEFAULT_GRACE_SECONDS, OwnerProcess, Runner
 from launcher.runners.ownership import spawn_owner
 
@@ -25,6 +24,8 @@ if TYPE_CHECKING:
     from launcher.spec import LaunchSpec
     from launcher.workspace import Workspace
 
+#: current: the launcher's own interpreter; venv: an environment with the job's declared dependencies,
+#: built with uv. Left out: venv when the job declares dependencies (as `mlflow run` does), else current.
 ENV_MANAGERS = ("current", "venv")
 PART = "launcher.runners.process_owner:ProcessPart"
 
@@ -34,21 +35,35 @@ class ProcessHandle:
     """What a local-process run records about its program: its process group."""
 
     pgid: int | None = None
+    #: The run's cgroup (every process of the run is in it), when the machine allowed one.
+    cgroup: str | None = None
 
     @classmethod
     def of(cls, record: RunRecord) -> ProcessHandle:
-        pgid = record.handle.get("pgid")
-        return cls(pgid if isinstance(pgid, int) and pgid > 1 else None)
+        pgid, group = record.handle.get("pgid"), record.handle.get("cgroup")
+        return cls(pgid if isinstance(pgid, int) and pgid > 1 else None,
+                   group if isinstance(group, str) and group.startswith("/") else None)
 
 
 class LocalProcessRunner(Runner):
     name = "local-process"
     options = (
         Option("env", OptionKind.NAMES_TO_TEXT, "environment variables for the program", example='{"SEED": "1"}'),
-        Option("env_manager", OptionKind.CHOICE, "the program's Python: the launcher's own, or a virtualenv "
-               "with the job's requirements", default="current", choices=ENV_MANAGERS),
+        Option("env_manager", OptionKind.CHOICE, "the program's Python: the launcher's own (current), or an "
+               "environment with the job's declared dependencies built with uv (venv)",
+               default="venv when the job declares dependencies, else current", choices=ENV_MANAGERS),
         grace_option(DEFAULT_GRACE_SECONDS),
     )
+
+    def notes(self) -> str | None:
+        reason = cgroups.unavailable_reason()
+        if reason is None:
+            return None
+        return (f"runs get no cgroup of their own here ({reason}): cancel and the end of a run find the run's "
+                "processes by process group, as children of its owner and by the run folder in their environment")
+
+    def working_directory(self, run_dir: str) -> str | None:
+        return os.path.join(run_dir, "src")
 
     def validate(self, spec: LaunchSpec) -> None:
         args = self.check_args(spec.resource_args)
@@ -63,19 +78,27 @@ class LocalProcessRunner(Runner):
 
     def start(self, workspace: Workspace, spec: LaunchSpec, folder: RunFolder, lock_fd: int) -> OwnerProcess:
         args = spec.resource_args
-        if args.get("env_manager") == "venv":
-            with open(folder.file(process_owner.VENV_FILE), "w") as f:
-                json.dump({"envs_dir": str(workspace.envs_dir), "requirements": list(spec.requirements)}, f)
+        dependencies = declared_dependencies(spec)
+        environment = wants_environment(args, dependencies)
+        if environment:
+            from launcher.runners.process_environment import write_plan
+
+            write_plan(folder.path, str(workspace.envs_dir), dependencies.to_data())
         env = dict(os.environ)
         env.update(run_environment(spec, folder.config))
         env.update({k: str(v) for k, v in args.get("env", {}).items()})
+        env[cgroups.BASE_ENV] = cgroups.base() or ""
         arguments = process_owner.owner_arguments(sys.executable, self.grace_period(args), list(spec.argv))
-        return OwnerProcess(spawn_owner(folder, lock_fd, PART, arguments, env=env))
+        # An owner that builds an environment needs uv, from site-packages; others start without them.
+        return OwnerProcess(spawn_owner(folder, lock_fd, PART, arguments, env=env, site=environment))
 
     def stop_orphan(self, workspace: Workspace, record: RunRecord, folder: RunFolder) -> str | None:
         # The program's output went to pipes only its owner read: it cannot be picked up again. Stop its
         # group and every process that carries the run's folder in its environment.
-        pgid = ProcessHandle.of(record).pgid
+        handle = ProcessHandle.of(record)
+        if handle.cgroup is not None and os.path.basename(handle.cgroup) == cgroups.run_group_name(folder.path):
+            cgroups.remove(handle.cgroup)
+        pgid = handle.pgid
         if pgid is not None:
             try:
                 os.killpg(pgid, signal.SIGKILL)
@@ -83,6 +106,21 @@ class LocalProcessRunner(Runner):
                 pass
         process_owner.stop_tagged(folder.path, signal.SIGKILL)
         return None
+
+
+def declared_dependencies(spec: LaunchSpec):  # -> DeclaredDependencies
+    from launcher.envs.declared import DeclaredDependencies
+
+    if spec.dependencies:
+        return DeclaredDependencies.from_data(spec.dependencies)
+    return DeclaredDependencies.from_requirements(spec.requirements)
+
+
+def wants_environment(args: Mapping[str, Any], dependencies) -> bool:
+    manager = args.get("env_manager")
+    if manager is None:  # as `mlflow run`: an environment when the project declares one
+        return dependencies.declares_environment
+    return manager == "venv"
 
 
 def _path(args: Mapping[str, Any]) -> str | None:

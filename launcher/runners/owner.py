@@ -28,8 +28,10 @@ from launcher.runners.ownership import (
     FINISHED,
     START_FAILED,
     STOPPED,
+    Cancelled,
     Ending,
     RunFolder,
+    StartFailed,
     record_owner,
 )
 
@@ -38,14 +40,6 @@ SETUP_LINE_SECONDS = 1.0
 #: How long an owner keeps retrying to record the ending in a store that stays locked (the ending file
 #: holds it meanwhile, and any reader settles it from there once the owner has gone).
 RECORD_RETRY_SECONDS = 600.0
-
-
-class StartFailed(Exception):
-    """The program could not be started (set-up failed, image not found, program not executable)."""
-
-
-class Cancelled(Exception):
-    """A cancel request arrived during set-up."""
 
 
 class OwnerContext:
@@ -182,24 +176,37 @@ class OwnerContext:
     # -- the end ----------------------------------------------------------------------------------
     def record(self, ending: Ending) -> None:
         """The ending into the log, the run folder and the store (in that order: the folder keeps it if
-        the store cannot be written; readers settle it from there)."""
+        the store cannot be written; readers settle it from there). On a full disk the workspace's reserve
+        is freed first, so that the ending can be written (launcher/diskspace.py)."""
+        from launcher.diskspace import is_disk_full, release_reserve
+        from launcher.errors import LaunchError
+
         self._pending_line = None
         if ending.message and ending.state != FINISHED:
             self._safe_note(ending.message)
         try:
             self.folder.write_ending(ending)
         except OSError as error:
-            self._safe_note(f"the run's ending could not be kept in its folder: {error.strerror}")
-        from launcher.errors import StoreError
-
+            if is_disk_full(error) and release_reserve(self.folder.workspace_home):
+                try:
+                    self.folder.write_ending(ending)
+                except OSError:
+                    pass
         deadline = time.monotonic() + RECORD_RETRY_SECONDS
         delay = 0.2
+        said = False
         while True:
             try:
                 self.store.transition(self.run_id, ending.state, message=ending.message,
                                       exit_code=ending.exit_code)
                 return
-            except StoreError as error:
+            except LaunchError as error:  # locked by another process for long, or the disk is full
+                if is_disk_full(error):
+                    release_reserve(self.folder.workspace_home)
+                if not said:
+                    said = True
+                    self._safe_note(f"the ending could not be recorded yet ({error}); it is kept in the run "
+                                    "folder and recording it is retried")
                 if time.monotonic() >= deadline:
                     self._safe_note(f"the ending could not be recorded in the store ({error}); it is kept in the "
                                     "run folder and recorded by the next process that looks at the run")
@@ -211,7 +218,10 @@ class OwnerContext:
         try:
             self.note(text)
         except OSError:
-            print(text, file=sys.stderr)
+            try:
+                print(text, file=sys.stderr)
+            except OSError:
+                pass  # a full disk: the store and the ending file still say it
 
     def close(self) -> None:
         try:
@@ -264,6 +274,9 @@ class OwnerPart:
     def abandon(self) -> None:
         """The owner is failing: leave nothing running that nobody will own."""
 
+    def cleanup(self) -> None:
+        """Tidy up after the ending is recorded (remove what the run no longer needs)."""
+
 
 class Owner:
     def __init__(self, context: OwnerContext, part: OwnerPart, lock_fd: int) -> None:
@@ -290,6 +303,12 @@ class Owner:
             ending = Ending(FAILED, None, f"the run's owner failed: {error!r}")
         if ending is not None:
             context.record(ending)
+        try:
+            self.part.cleanup()  # after the ending is recorded: whoever waits on the run sees it sooner
+        except Exception:  # noqa: BLE001 - the run's ending is recorded already
+            import traceback
+
+            traceback.print_exc()
         return 0
 
     def _start(self) -> Ending | None:

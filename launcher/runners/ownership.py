@@ -25,11 +25,33 @@ import os
 from launcher.logfile import LogWriter
 from launcher.processes import process_start_time
 
+TYPE_CHECKING = False  # typing costs every owner milliseconds to import
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class SetupContext(Protocol):
+        """What set-up code (source checkout, set-up commands, environments) needs of the run's owner;
+        launcher/runners/owner.py's OwnerContext is one."""
+
+        folder: RunFolder
+        wake_r: int
+
+        def check_cancel(self) -> bool: ...
+        def raise_if_cancelled(self) -> None: ...
+        def grace_period(self, default: float) -> float: ...
+        def drain_wake(self) -> None: ...
+        def setup_output(self, data: bytes) -> None: ...
+        def step(self, text: str) -> None: ...
+        def run_setup(self, argv: list[str], *, grace: float = 10.0, env: dict[str, str] | None = None,
+                      cwd: str | None = None) -> None: ...
+
 # -- the run folder -----------------------------------------------------------------------------------
 LOG_FILE = "output.log"
 CANCEL_FILE = "cancel.request"
 OWNER_LOCK = "owner.lock"
 ENDING_FILE = "ending"
+#: Paths the owner is building during set-up (an environment, an image context): removed if it dies.
+SCRATCH_FILE = "scratch"
 #: Where an owner's own stderr goes (a traceback if it ever fails).
 OWNER_ERRORS = "owner.err"
 SOURCE_DIR = "src"
@@ -150,6 +172,33 @@ class RunFolder:
             return None
         return pid
 
+    # -- set-up scratch -----------------------------------------------------------------------------
+    def add_scratch(self, path: str) -> None:
+        """Note a path set-up is building (before it exists): if the owner dies, whoever settles the run
+        removes it, so nothing half-made stays behind (a half-installed environment, say)."""
+        with open(self.file(SCRATCH_FILE), "a", encoding="utf-8") as f:
+            f.write(path + "\n")
+
+    def scratch_paths(self) -> list[str]:
+        try:
+            with open(self.file(SCRATCH_FILE), encoding="utf-8") as f:
+                return [line.rstrip("\n") for line in f if line.strip()]
+        except OSError:
+            return []
+
+    def remove_scratch(self) -> None:
+        """Remove what a dead owner's set-up left half-made (only paths inside the workspace)."""
+        import shutil
+
+        home = os.path.realpath(self.workspace_home) + os.sep
+        for path in self.scratch_paths():
+            if os.path.realpath(path).startswith(home):
+                shutil.rmtree(path, ignore_errors=True)
+        try:
+            os.unlink(self.file(SCRATCH_FILE))
+        except OSError:
+            pass
+
     # -- endings ------------------------------------------------------------------------------------
     def write_ending(self, ending: Ending) -> None:
         """Keep how the run ended in its folder, before the store is told (see read_ending)."""
@@ -176,6 +225,16 @@ def record_owner(lock_fd: int) -> None:
     text = f"{pid} {process_start_time(pid)}\n".encode()
     os.ftruncate(lock_fd, 0)
     os.pwrite(lock_fd, text, 0)
+
+
+class StartFailed(Exception):
+    """The program could not be started (set-up failed, image not found, program not executable)."""
+
+
+class Cancelled(BaseException):
+    """A cancel request arrived during set-up. A BaseException, like KeyboardInterrupt: raised from the
+    signal handler inside a library call (an upload, a build), it must not be caught and rewrapped by the
+    library's own `except Exception`."""
 
 
 # -- endings ------------------------------------------------------------------------------------------
@@ -224,6 +283,17 @@ def end_state(exit_code: int | None, *, convention: str, cancelled: bool = False
     if number is not None:
         return Ending(FAILED, exit_code, f"killed by {signal_description(number)}{suffix}")
     return Ending(FAILED, exit_code, f"exit code {exit_code}{suffix}")
+
+
+def write_failure_ending(folder: RunFolder, error: OSError, exit_code: int | None) -> Ending:
+    """The ending of a run whose output could not be kept (its owner stopped the program)."""
+    import errno
+
+    if error.errno == errno.ENOSPC:
+        return Ending(FAILED, exit_code, f"no space left on device in {folder.workspace_home}: the program was "
+                                         "stopped because its output could not be kept")
+    return Ending(FAILED, exit_code, f"the run's log could not be written ({error.strerror}): the program was "
+                                     "stopped because its output could not be kept")
 
 
 def killed_by(exit_code: int, convention: str) -> int | None:

@@ -1,75 +1,52 @@
-"""The environment a local-process run's program gets when it asks for one (`env_manager: venv`): a
-virtualenv with the job's requirements, cached by their hash and shared between runs.
-
-Built in a temporary folder and renamed into place once complete, so a failed or cancelled install (or an
-owner killed during it) leaves no half-made environment; two runs needing the same environment build it
-once (a file lock), and the second says in its log that it waits."""
+"""The environment a local-process run's program gets when its job declares dependencies (or the run asks
+for one with `env_manager: venv`): a virtualenv built with uv (launcher/envs/uv_env.py), cached by the
+interpreter version and the full dependency list and shared between runs, built during the owner's
+set-up phase with uv's output streamed into the run's log."""
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
-import shutil
-import tempfile
 from typing import TYPE_CHECKING
 
+from launcher.runners.ownership import Cancelled, StartFailed
+
 if TYPE_CHECKING:
-    from launcher.runners.owner import OwnerContext
+    from launcher.runners.ownership import SetupContext
+
+#: Written by the local-process runner when the run needs an environment: where environments live and
+#: what the job declares.
+PLAN_FILE = "environment.json"
 
 
-def prepare_environment(context: OwnerContext, plan_file: str, base_python: str) -> str:
-    """The interpreter of the run's environment, built first if it is not cached yet."""
-    with open(plan_file) as f:
+def write_plan(folder_path: str, envs_dir: str, dependencies: dict) -> None:
+    with open(os.path.join(folder_path, PLAN_FILE), "w") as f:
+        json.dump({"envs_dir": envs_dir, "dependencies": dependencies}, f)
+
+
+def prepare_environment(context: SetupContext, grace_period: float) -> str:
+    """The interpreter of the run's environment (built first if it is not cached yet). The environment's
+    bin folder goes first on the program's PATH, so commands run through a shell find its `python` too."""
+    from pathlib import Path
+
+    from launcher.envs.declared import DeclaredDependencies
+    from launcher.envs.uv_env import ensure_environment
+    from launcher.errors import DependencyError, EnvironmentCancelled
+
+    with open(context.folder.file(PLAN_FILE)) as f:
         plan = json.load(f)
-    envs_dir, requirements = plan["envs_dir"], list(plan["requirements"])
-    digest = hashlib.sha256(json.dumps(sorted(requirements)).encode()).hexdigest()[:16]
-    env_dir = os.path.join(envs_dir, digest)
-    python = os.path.join(env_dir, "bin", "python")
-    os.makedirs(envs_dir, exist_ok=True)
-    with open(os.path.join(envs_dir, f"{digest}.lock"), "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            context.step(f"waiting for another run that is building the environment {env_dir}")
-            _wait_for_lock(context, lock)
-        if os.path.exists(python):
-            context.step(f"using cached virtualenv {env_dir}")
-            return python
-        _remove_stale(envs_dir, digest)
-        building = tempfile.mkdtemp(prefix=f".{digest}-", dir=envs_dir)
-        try:
-            context.step(f"creating virtualenv {env_dir}")
-            context.run_setup([base_python, "-m", "venv", "--clear", building])
-            if requirements:
-                context.step("installing requirements: " + " ".join(requirements))
-                context.run_setup([os.path.join(building, "bin", "python"), "-m", "pip", "install",
-                                   "--disable-pip-version-check", *requirements])
-            # Runs call the environment's interpreter by path, which stays valid after the rename (its
-            # console scripts would not: they are never used).
-            os.rename(building, env_dir)
-        except BaseException:
-            shutil.rmtree(building, ignore_errors=True)
-            raise
-    return python
-
-
-def _wait_for_lock(context: OwnerContext, lock) -> None:
-    """Block until the lock is ours, giving up (Cancelled) when this run is cancelled meanwhile."""
-    import time
-
-    while True:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            context.raise_if_cancelled()
-            time.sleep(0.2)
-
-
-def _remove_stale(envs_dir: str, digest: str) -> None:
-    """Temporary folders of builds whose owner died (we hold the lock: nobody else is building it)."""
-    for name in os.listdir(envs_dir):
-        if name.startswith(f".{digest}-"):
-            shutil.rmtree(os.path.join(envs_dir, name), ignore_errors=True)
+    declared = DeclaredDependencies.from_data(plan["dependencies"])
+    context.step(f"preparing the environment: {declared.describe()}")
+    try:
+        environment = ensure_environment(declared, Path(plan["envs_dir"]), on_output=context.setup_output,
+                                         cancelled=context.check_cancel, grace_period=grace_period,
+                                         on_scratch=lambda path: context.folder.add_scratch(str(path)))
+    except EnvironmentCancelled:
+        raise Cancelled() from None
+    except DependencyError as error:
+        raise StartFailed(str(error)) from None
+    if not environment.built:
+        context.step(f"using the cached environment {environment.path}")
+    os.environ["PATH"] = os.pathsep.join([str(environment.bin_dir), os.environ.get("PATH", os.defpath)])
+    os.environ["VIRTUAL_ENV"] = str(environment.path)
+    return str(environment.python)

@@ -16,10 +16,12 @@ import select
 import time
 
 from launcher.logfile import STDERR, STDOUT
+from launcher.runners import cgroups
 from launcher.runners.owner import OwnerPart, StartFailed
-from launcher.runners.ownership import PROCESS, RUN_DIR_ENV, Ending, end_state
+from launcher.runners.ownership import PROCESS, RUN_DIR_ENV, Ending, end_state, write_failure_ending
 
-VENV_FILE = "venv.json"
+#: See launcher/runners/process_environment.py.
+ENVIRONMENT_PLAN = "environment.json"
 #: How long output may keep arriving from a program's leftover children after it exits.
 DRAIN_SECONDS = 1.0
 SIGNALS_RESET = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGPIPE)
@@ -40,18 +42,19 @@ class ProcessPart(OwnerPart):
         self.argv = arguments[split + 1:]
         self.pid = 0
         self.out_r = self.err_r = -1
+        #: The run's cgroup, when the machine allows one: every process of the run stays in it.
+        self.group: str | None = None
 
     # -- set-up -----------------------------------------------------------------------------------
     def needs_setup(self) -> bool:
-        return os.path.exists(self.context.folder.file(VENV_FILE))
+        return os.path.exists(self.context.folder.file(ENVIRONMENT_PLAN))
 
     def prepare(self) -> None:
         python = self.python
-        venv_file = self.context.folder.file(VENV_FILE)
-        if os.path.exists(venv_file):
+        if self.needs_setup():
             from launcher.runners.process_environment import prepare_environment
 
-            python = prepare_environment(self.context, venv_file, self.python)
+            python = prepare_environment(self.context, self.default_grace)
         # `python` in an entry point means the run's interpreter: the launcher's own, or the run's venv.
         if self.argv and self.argv[0] in ("python", "python3"):
             self.argv[0] = python
@@ -59,6 +62,14 @@ class ProcessPart(OwnerPart):
     # -- start ------------------------------------------------------------------------------------
     def start(self) -> dict[str, str | int | float | None]:
         signal.signal(signal.SIGCHLD, lambda *_: None)  # only to wake the follow loop (the wakeup fd)
+        base = os.environ.pop(cgroups.BASE_ENV, "")
+        group = cgroups.create(base, cgroups.run_group_name(self.context.folder.path)) if base else None
+        # The program is born in the run's cgroup: the owner steps into it for the spawn and back out, so
+        # nothing the program starts can ever be outside it. Without one, the owner becomes a subreaper
+        # before the program starts, so that orphans it leaves are re-parented here, where they are found.
+        if group is None or not cgroups.move(os.getpid(), group):
+            group = None
+            become_subreaper()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         devnull = os.open(os.devnull, os.O_RDONLY)
@@ -75,8 +86,10 @@ class ProcessPart(OwnerPart):
         finally:
             for fd in (out_w, err_w, devnull):
                 os.close(fd)
-        self.out_r, self.err_r = out_r, err_r
-        return {"pgid": self.pid}
+            if group is not None:
+                cgroups.move(os.getpid(), base)
+        self.out_r, self.err_r, self.group = out_r, err_r, group
+        return {"pgid": self.pid, "cgroup": group}
 
     # -- follow -----------------------------------------------------------------------------------
     def follow(self) -> Ending:
@@ -84,7 +97,8 @@ class ProcessPart(OwnerPart):
         processes on cancel."""
         context = self.context
         pid = self.pid
-        become_subreaper()  # orphans of the program are re-parented here, where they can be found
+        if self.group is not None:
+            become_subreaper()  # orphans are re-parented here too (the cgroup holds them either way)
         poller = select.poll()
         streams = {self.out_r: STDOUT, self.err_r: STDERR}
         for fd in (self.out_r, self.err_r, context.wake_r):
@@ -146,7 +160,7 @@ class ProcessPart(OwnerPart):
                     poller.unregister(fd)
                     os.close(fd)
                     del streams[fd]
-        self._signal_run(signal.SIGKILL, everywhere=True)  # no process of the run outlives it
+        self._signal_run(signal.SIGKILL, everywhere=True)  # no process of the run outlives it (the cgroup's too)
         _reap_orphans(pid)
         assert returncode is not None
         if write_failure is not None:
@@ -158,6 +172,11 @@ class ProcessPart(OwnerPart):
         that moved to a session of their own); with `everywhere`, also processes elsewhere that carry the
         run's folder in their environment."""
         _signal_group(self.pid, signum)
+        if self.group is not None:
+            if signum == signal.SIGKILL:
+                cgroups.kill(self.group)
+            else:
+                cgroups.signal_members(self.group, signum)
         others = descendants(os.getpid())
         if everywhere:
             others |= tagged_processes(self.context.folder.path, exclude=os.getpid())
@@ -171,15 +190,9 @@ class ProcessPart(OwnerPart):
         if self.pid:
             self._signal_run(signal.SIGKILL, everywhere=True)
 
-
-def write_failure_ending(folder, error: OSError, returncode: int) -> Ending:
-    import errno
-
-    if error.errno == errno.ENOSPC:
-        return Ending("failed", returncode, f"no space left on device in {folder.workspace_home}: the program "
-                                            "was stopped because its output could not be kept")
-    return Ending("failed", returncode, f"the run's log could not be written ({error.strerror}): the program "
-                                        "was stopped because its output could not be kept")
+    def cleanup(self) -> None:
+        if self.group is not None:
+            cgroups.remove(self.group)
 
 
 def become_subreaper() -> None:

@@ -369,6 +369,9 @@ class RayPart(OwnerPart):
             self._stop_if_submitted()  # the upload may have finished just before the interrupt
             raise
         except LaunchError as error:
+            if context.check_cancel():  # the interrupt surfaced as the library's own error
+                self._stop_if_submitted()
+                raise Cancelled() from None
             raise StartFailed(str(error)) from None
         context.update_handle(submitted=True)
         if context.check_cancel():

@@ -11,14 +11,14 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from launcher.runners.owner import OwnerContext
+    from launcher.runners.ownership import SetupContext
 
 READ_BYTES = 1 << 16
 
 
-def run_streamed(context: OwnerContext, argv: list[str], *, grace: float, env: dict[str, str] | None = None,
+def run_streamed(context: SetupContext, argv: list[str], *, grace: float, env: dict[str, str] | None = None,
                  cwd: str | None = None) -> None:
-    from launcher.runners.owner import Cancelled, StartFailed
+    from launcher.runners.ownership import Cancelled, StartFailed
 
     try:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

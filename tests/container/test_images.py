@@ -271,6 +271,7 @@ def test_cancel_during_the_build_stops_the_run_before_it_starts(api, make_code_d
         return any(mark in " ".join(c.attrs["Config"]["Cmd"] or []) for c in docker_client.containers.list())
 
     wait_for(lambda: not build_step_running(), timeout=30, what="the build's container to go away")
+    assert docker_client.images.list(name="launcher/slow-build") == []  # no image tag was made
 
 
 def test_git_job_runs_in_a_container_at_the_requested_version(api, git_repo):

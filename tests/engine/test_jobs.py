@@ -54,9 +54,10 @@ def test_snapshot_honours_gitignore_and_skips_git(api, make_code_dir):
 
 
 def test_requirements_are_recorded(api, make_code_dir):
-    src = make_code_dir({"train.py": "", "requirements.txt": "numpy>=1.0  # arrays\n# comment\n-r other.txt\nrich\n"})
+    src = make_code_dir({"train.py": "", "requirements.txt": "numpy>=1.0  # arrays\n# comment\n-r other.txt\nrich\n",
+                         "other.txt": "six\n"})
     job = api.create_job("code", str(src), entry_point=["python", "train.py"])
-    assert job.data["requirements"] == ["numpy>=1.0", "rich"]
+    assert job.data["requirements"] == ["numpy>=1.0", "six", "rich"]
     src2 = make_code_dir({"train.py": "", "pyproject.toml": "[project]\nname='x'\ndependencies=['pyyaml']\n"})
     assert api.create_job("code", str(src2), entry_point=["python", "train.py"]).data["requirements"] == ["pyyaml"]
 

@@ -159,7 +159,7 @@ def test_venv_env_manager_installs_requirements_once(api, make_code_dir):
     assert prefix.startswith(str(api.workspace.envs_dir))
     second = launch(api, job="venvjob", resource_args=args)
     assert second.get_logs().strip() == prefix
-    assert "using cached virtualenv" in second.log_path.read_text()
+    assert "using the cached environment" in second.log_path.read_text()
 
 
 def processes_of(run_dir) -> list[int]:

@@ -11,12 +11,18 @@ from collections.abc import Callable
 
 
 class Relay:
-    def __init__(self, target_host: str, target_port: int, refuse: Callable[[str], bool] | None = None) -> None:
+    def __init__(self, target_host: str, target_port: int, refuse: Callable[[str], bool] | None = None,
+                 hold: Callable[[str], bool] | None = None) -> None:
         """refuse: given an HTTP request's path, whether to answer it with a 500 here instead of passing
-        it on (a fault injected on purpose: a cluster that fails one kind of request)."""
+        it on (a fault injected on purpose: a cluster that fails one kind of request). hold: whether to
+        keep a connection whose first request has that path waiting until release() (a slow upload)."""
         self.target_host = target_host
         self.target_port = target_port
         self.refuse = refuse
+        self.hold = hold
+        #: Set when a held request has arrived.
+        self.holding = threading.Event()
+        self._released = threading.Event()
         self.port = 0
         self._listener: socket.socket | None = None
         self._connections: list[socket.socket] = []
@@ -59,6 +65,9 @@ class Relay:
                 pass
             conn.close()
 
+    def release(self) -> None:
+        self._released.set()
+
     def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
@@ -67,20 +76,41 @@ class Relay:
                 return
             if self.refuse is not None and self._refused(client):
                 continue
-            try:
-                upstream = socket.create_connection((self.target_host, self.target_port), timeout=10)
-                upstream.settimeout(None)
-            except OSError:
-                client.close()
+            if self.hold is not None and self.hold(self._path(client)):
+                self.holding.set()
+                threading.Thread(target=self._connect_when_released, args=(listener, client), daemon=True).start()
                 continue
-            with self._lock:
-                if self._listener is not listener:
-                    client.close()
-                    upstream.close()
-                    return
-                self._connections += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+            self._connect(listener, client)
+
+    def _connect_when_released(self, listener: socket.socket, client: socket.socket) -> None:
+        self._released.wait(600)
+        self._connect(listener, client)
+
+    def _path(self, client: socket.socket) -> str:
+        try:
+            client.settimeout(10)
+            head = client.recv(65536, socket.MSG_PEEK)
+            client.settimeout(None)
+        except OSError:
+            return ""
+        parts = head.split(b"\r\n", 1)[0].split()
+        return parts[1].decode("latin-1") if len(parts) >= 2 else ""
+
+    def _connect(self, listener: socket.socket, client: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection((self.target_host, self.target_port), timeout=10)
+            upstream.settimeout(None)
+        except OSError:
+            client.close()
+            return
+        with self._lock:
+            if self._listener is not listener:
+                client.close()
+                upstream.close()
+                return
+            self._connections += [client, upstream]
+        for source, sink in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 
     def _refused(self, client: socket.socket) -> bool:
         try:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -435,3 +436,23 @@ def test_test_cluster_is_reachable_only_inside_its_own_network_namespace(ray_clu
     ours = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
     pids = cluster_processes(ray_cluster.session_id)
     assert [line for line in ours.splitlines() if any(f"pid={pid}," in line for pid in pids)] == []
+
+
+def test_cancel_during_the_upload_stops_the_run_and_no_job_reaches_the_cluster(ray_api, code_job, ray_cluster):
+    # The package upload is held by the relay (a slow upload, caused on purpose): the run is preparing.
+    relay = Relay(ray_cluster.host, ray_cluster.dashboard_port, hold=lambda path: path.startswith("/api/packages"))
+    relay.start()
+    try:
+        run = launch(ray_api, job=code_job, resource="ray", resource_args={"ray": {"address": relay.address}},
+                     synchronous=False)
+        wait_for(relay.holding.is_set, timeout=120, what="the upload to start")
+        assert run.state == "preparing"
+        status = run.cancel(grace_period=5)
+        assert (status.state, status.message) == ("stopped", "stopped by request before the program started")
+        assert not run.folder.owner_alive()
+        relay.release()
+        with pytest.raises(urllib.error.HTTPError):  # the cluster never got the job
+            job_status(ray_cluster, run.id)
+    finally:
+        relay.release()
+        relay.cut()

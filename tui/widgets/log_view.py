@@ -1,15 +1,17 @@
 """A line-API log view built for floods: lines are appended in batches, only visible rows are rendered, and
 the view keeps at most `max_lines` lines (the full log stays on disk).
 
+Every kept line carries its number in the log (as `launcher logs` counts them), so the view can also hold a
+window loaded from anywhere in the file (a search jumping to an old line) or a set of matching lines.
+
 Modes: follow (stick to the end; scrolling up pauses and counts new lines, End resumes), wrap,
-timestamps, a search term whose matches are highlighted, and show-only-matching-lines."""
+timestamps, a stream marker column, a line filter (streams, `@metrics` lines), a search term whose matches
+are highlighted, and show-only-matching-lines."""
 
 from __future__ import annotations
 
 import bisect
-import calendar
 import re
-import time
 from collections.abc import Sequence
 
 from rich.ansi import AnsiDecoder
@@ -24,74 +26,56 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from launcher.logfile import LAUNCHER, STDERR, LogLine
-
-#: A kept line: (timestamp, stream, payload bytes). Plain tuples of strings and bytes, because the garbage
-#: collector stops tracking those; tens of thousands of kept objects would make its full passes stall the UI.
-Entry = tuple[str, str, bytes]
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-#: Control characters left once escape sequences are parsed (ESC kept: it starts the colour codes).
-_CONTROL_BUT_ESCAPE = re.compile(r"[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f]")
-#: Terminal escape sequences. Group 1 catches colour (SGR) codes, which are kept; the rest (cursor moves,
-#: erase line, window titles, hyperlinks, a lone ESC) are dropped.
-_ESCAPE = re.compile(
-    r"(\x1b\[[0-9;]*m)"
-    r"|\x1b(?:\[[0-?]*[ -/]*[@-~]"  # other CSI sequences
-    r"|\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC, ended by BEL or ST
-    r"|[PX^_][^\x1b]*(?:\x1b\\)?"  # DCS, SOS, PM, APC strings
-    r"|[ -/]*[0-~])?"  # two-character escapes; a lone ESC at the end
+from launcher.logsearch import LineFilter
+from launcher.logtext import (
+    CONTROL_BUT_ESCAPE,
+    ESCAPE,
+    after_carriage_return,
+    clean,
+    local_time_of_day,
+    search_pattern,
+    visible_text,
 )
-STREAM_STYLES = {STDERR: Style(color="yellow"), LAUNCHER: Style(color="magenta", italic=True)}
+
+__all__ = ["NOTE", "Entry", "LogView", "clean", "entries_of", "local_time_of_day", "visible", "visible_text"]
+
+#: A kept line: (timestamp, stream, payload bytes, its number in the log). Plain tuples of strings, bytes and
+#: ints, because the garbage collector stops tracking those; tens of thousands of kept objects would make its
+#: full passes stall the UI.
+Entry = tuple[str, str, bytes, int]
+#: The stream of a note the pane itself adds (lines skipped, a window of the log): not a line of the log.
+NOTE = "note"
+STREAM_STYLES = {STDERR: Style(color="yellow"), LAUNCHER: Style(color="magenta", italic=True),
+                 NOTE: Style(color="cyan", italic=True)}
 MATCH_STYLE = Style(color="black", bgcolor="yellow", bold=True)
 TIMESTAMP_STYLE = Style(dim=True)
 TIMESTAMP_WIDTH = 13  # "HH:MM:SS.mmm "
+#: The stream marker column: a letter, not only a colour, for every line that is not the program's stdout.
+MARKERS = {STDERR: ("E ", Style(color="yellow", bold=True)), LAUNCHER: ("L ", Style(color="magenta", bold=True)),
+           NOTE: ("\u2026 ", Style(color="cyan", bold=True))}
+MARKER_WIDTH = 2
 
 
-def local_time_of_day(timestamp: str) -> str:
-    """'2026-01-02T03:04:05.678901Z' (UTC, as the log file has it) -> local '03:04:05.678'."""
-    try:  # parsed by hand: time.strptime is slow, and its first call imports a module
-        fields = (int(timestamp[0:4]), int(timestamp[5:7]), int(timestamp[8:10]), int(timestamp[11:13]),
-                  int(timestamp[14:16]), int(timestamp[17:19]), 0, 0, 0)
-    except ValueError:
-        return timestamp[11:23]
-    local = time.localtime(calendar.timegm(fields))
-    return f"{local.tm_hour:02d}:{local.tm_min:02d}:{local.tm_sec:02d}{timestamp[19:23]}"
-
-
-def entries_of(lines: Sequence[LogLine]) -> list[Entry]:
-    return [(line.timestamp, line.stream, line.data) for line in lines]
-
-
-def clean(text: str) -> str:
-    return _CONTROL.sub("\ufffd", text.expandtabs())
+def entries_of(lines: Sequence[LogLine], first_line: int = 0) -> list[Entry]:
+    """Kept lines for these log lines, numbered from first_line."""
+    return [(line.timestamp, line.stream, line.data, number) for number, line in enumerate(lines, first_line)]
 
 
 def visible(data: bytes) -> str | Text:
     """What a terminal shows for this line: a str for a line without colour codes (the fast path), else a
     Text with the colours as spans. Of a line with carriage returns (progress bars), only the text after
     the last one shows, as on a terminal; a carriage return just before the newline blanks nothing."""
-    text = _after_carriage_return(data.decode("utf-8", "replace"))
+    text = after_carriage_return(data.decode("utf-8", "replace"))
     if "\x1b" not in text:
         return clean(text)
-    text = _CONTROL_BUT_ESCAPE.sub("\ufffd", _ESCAPE.sub(r"\1", text))
+    text = CONTROL_BUT_ESCAPE.sub("\ufffd", ESCAPE.sub(r"\1", text))
     shown = AnsiDecoder().decode_line(text)  # SGR codes only now; a new decoder: no colour carried over
     shown.expand_tabs(8)  # after the codes are gone, so that tab stops count visible columns only
     return shown
 
 
-def visible_text(data: bytes) -> str:
-    """The text of the line as shown, without its colours: what search matches and wrap measures. The same
-    as visible(data).plain, without building the coloured Text (a search goes through every kept line)."""
-    text = _after_carriage_return(data.decode("utf-8", "replace"))
-    if "\x1b" in text:
-        text = _ESCAPE.sub("", text)
-    return clean(text)
-
-
-def _after_carriage_return(text: str) -> str:
-    if "\r" not in text:
-        return text
-    return text.rstrip("\r").rpartition("\r")[2]
+def _line_of(entry: Entry) -> int:
+    return entry[3]
 
 
 class LogView(ScrollView, can_focus=True):
@@ -115,20 +99,34 @@ class LogView(ScrollView, can_focus=True):
             super().__init__()
             self.view = view
 
-    def __init__(self, *, max_lines: int = 50_000, **kwargs) -> None:
+    class EndRequested(Message):
+        """End (follow) was asked for while the view holds a window from elsewhere in the log: only the pane
+        can bring the end of the log back."""
+
+        def __init__(self, view: LogView) -> None:
+            super().__init__()
+            self.view = view
+
+    def __init__(self, *, max_lines: int = 50_000, markers: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.max_lines = max_lines
         self.entries: list[Entry] = []
         #: Absolute number of the first entry kept (earlier ones were pruned from the view).
         self.base = 0
-        #: Lines received in total (the pane's throughput figure).
+        #: Lines received in total (the pane's throughput figure; the pane's own notes do not count).
         self.received = 0
         #: Lines that arrived while follow was paused.
         self.unseen = 0
         #: Lines of the log the pane skipped to keep up with a flood (they are in the file, not here).
         self.skipped = 0
+        #: True while the view holds lines from elsewhere in the log than its end (a search jumped to an old
+        #: line, or only the matching lines of the whole log are shown): new lines are counted, not shown.
+        self.detached = False
         self.wrap = False
         self.timestamps = False
+        #: A column with each line's stream as a letter (E stderr, L the launcher; blank for stdout).
+        self.markers = markers
+        self.line_filter = LineFilter()
         self.search = ""
         self.only_matches = False
         self._pattern: re.Pattern[str] | None = None
@@ -140,20 +138,37 @@ class LogView(ScrollView, can_focus=True):
     # -- feeding --------------------------------------------------------------------------------------
     def texts(self) -> list[str]:
         """The kept lines as text, as shown (without colour codes, progress bars at their last state)."""
-        return [visible_text(data) for _, _, data in self.entries]
+        return [visible_text(entry[2]) for entry in self.entries]
 
-    def append(self, lines: Sequence[Entry | LogLine]) -> None:
+    def shown_entries(self) -> list[Entry]:
+        """The kept lines the view shows now (its filters applied), in order."""
+        if self._rows is None:
+            return list(self.entries)
+        numbers = dict.fromkeys(number for number, _ in self._rows)
+        return [self.entries[number - self.base] for number in numbers]
+
+    @property
+    def next_line(self) -> int:
+        """The number in the log of the line after the last one kept."""
+        if not self.entries:
+            return self.received + self.skipped
+        last = self.entries[-1]
+        return last[3] if last[1] == NOTE else last[3] + 1
+
+    def append(self, lines: Sequence[Entry] | Sequence[LogLine], notes: int = 0) -> None:
+        """Add lines at the end (LogLines are numbered on from the last kept line); `notes` of them are the
+        pane's own notes, not lines of the log."""
         if not lines:
             return
         if isinstance(lines[0], LogLine):
-            lines = entries_of(lines)
+            lines = entries_of(lines, self.next_line)  # type: ignore[arg-type]
         first = self.base + len(self.entries)
-        self.entries.extend(lines)
-        self.received += len(lines)
+        self.entries.extend(lines)  # type: ignore[arg-type]
+        self.received += len(lines) - notes
         added_rows = len(lines)
         if self._rows is not None:
             before = len(self._rows)
-            self._rows.extend(self._rows_for(first, lines))
+            self._rows.extend(self._rows_for(first, lines))  # type: ignore[arg-type]
             added_rows = len(self._rows) - before
         else:
             widest = max(map(len, [line[2] for line in lines]))
@@ -164,7 +179,7 @@ class LogView(ScrollView, can_focus=True):
         if self.follow:
             self._to_end()
         elif added_rows:
-            self.unseen += added_rows if self._rows is None else len(lines)
+            self.unseen += added_rows if self._rows is None else len(lines) - notes
             self.post_message(self.StatusChanged(self))
         self.refresh()
 
@@ -177,11 +192,23 @@ class LogView(ScrollView, can_focus=True):
     def clear(self) -> None:
         self.entries.clear()
         self.base = self.received = self.unseen = self.skipped = 0
+        self.detached = False
         self._width = 0
         if self._rows is not None:
             self._rows = []
         self._resize()
         self.refresh()
+
+    def show_window(self, entries: list[Entry]) -> None:
+        """Hold these lines instead of the end of the log: a window from elsewhere in it, or its matching
+        lines. Lines that arrive meanwhile are counted (note_skipped), and End asks the pane for the end."""
+        self.detached = True
+        self.follow = False
+        self.entries = list(entries)
+        self.base = 0
+        self._width = max((len(entry[2]) for entry in entries), default=0)
+        self._relayout(keep_place=False)
+        self.post_message(self.StatusChanged(self))
 
     def _prune(self) -> None:
         excess = len(self.entries) - self.max_lines
@@ -202,24 +229,34 @@ class LogView(ScrollView, can_focus=True):
 
     # -- modes ----------------------------------------------------------------------------------------
     def set_modes(self, *, wrap: bool | None = None, timestamps: bool | None = None, search: str | None = None,
-                  only_matches: bool | None = None) -> None:
+                  only_matches: bool | None = None, markers: bool | None = None,
+                  line_filter: LineFilter | None = None) -> None:
         if wrap is not None:
             self.wrap = wrap
         if timestamps is not None:
             self.timestamps = timestamps
+        if markers is not None:
+            self.markers = markers
+        if line_filter is not None:
+            self.line_filter = line_filter
         if search is not None:
             self.search = search
-            self._pattern = re.compile(re.escape(search), re.IGNORECASE) if search else None
+            self._pattern = search_pattern(search)
         if only_matches is not None:
             self.only_matches = only_matches
         self._relayout()
         self.post_message(self.StatusChanged(self))
 
-    def _relayout(self) -> None:
+    @property
+    def filtering(self) -> bool:
+        """Whether some kept lines are not shown (a line filter, or only the matching lines)."""
+        return not self.line_filter.shows_all or (self.only_matches and self._pattern is not None)
+
+    def _relayout(self, keep_place: bool = True) -> None:
         # The line at the top of the view stays there when the rows change (only-matches off, wrap on):
         # the reader keeps their place instead of landing at the top of the log.
-        anchor = self.entry_at_row(int(self.scroll_y)) if not self.follow else None
-        if self.wrap or (self.only_matches and self._pattern is not None):
+        anchor = self.entry_at_row(int(self.scroll_y)) if keep_place and not self.follow else None
+        if self.wrap or self.filtering:
             self._rows = self._rows_for(self.base, self.entries)
         else:
             self._rows = None
@@ -251,26 +288,36 @@ class LogView(ScrollView, can_focus=True):
             self._relayout()
         elif self.follow:
             self._to_end()
-            self.call_after_refresh(self._to_end)  # once the scrollbars know the new size
+            self.call_after_refresh(self._follow_end)  # once the scrollbars know the new size
 
     @property
     def _prefix_width(self) -> int:
-        return TIMESTAMP_WIDTH if self.timestamps else 0
+        return (TIMESTAMP_WIDTH if self.timestamps else 0) + (MARKER_WIDTH if self.markers else 0)
 
     @property
     def _content_width(self) -> int:
         return max(10, self.scrollable_content_region.width - self._prefix_width)
 
+    def _shown(self, entry: Entry) -> bool:
+        """Whether the line filter lets this kept line show (the pane's notes always do)."""
+        return entry[1] == NOTE or self.line_filter.shows(entry[1], entry[2])
+
     def _rows_for(self, first: int, lines: Sequence[Entry]) -> list[tuple[int, int]]:
         rows: list[tuple[int, int]] = []
         pattern = self._pattern if self.only_matches else None
+        line_filter = None if self.line_filter.shows_all else self.line_filter
         width = self._content_width
         for offset, line in enumerate(lines):
+            if pattern is None and line_filter is None and not self.wrap:
+                rows.append((first + offset, 0))
+                continue
+            if line_filter is not None and line[1] != NOTE and not line_filter.shows(line[1], line[2]):
+                continue
             if pattern is None and not self.wrap:
                 rows.append((first + offset, 0))
                 continue
             text = visible_text(line[2])
-            if pattern is not None and not pattern.search(text):
+            if pattern is not None and (line[1] == NOTE or not pattern.search(text)):
                 continue
             if not self.wrap:
                 rows.append((first + offset, 0))
@@ -309,7 +356,14 @@ class LogView(ScrollView, can_focus=True):
         finally:
             self._adjusting = False
 
+    def _follow_end(self) -> None:
+        if self.follow:  # still following: a jump meanwhile (a search) keeps its place
+            self._to_end()
+
     def action_follow(self) -> None:
+        if self.detached:
+            self.post_message(self.EndRequested(self))
+            return
         self.follow = True
         self._to_end()
 
@@ -327,20 +381,65 @@ class LogView(ScrollView, can_focus=True):
         # itself moved up (the oldest lines were dropped and the view's height shrank): still at the end.
         if new_value < old_value and self.follow and new_value < self.max_scroll_y:
             self.follow = False
-        elif new_value > old_value and not self.follow and new_value >= self.max_scroll_y:
+        elif new_value > old_value and not self.follow and not self.detached and new_value >= self.max_scroll_y:
             self.follow = True  # scrolled back down to the end
 
+    # -- lines by number ------------------------------------------------------------------------------
+    def index_of_line(self, line: int) -> int | None:
+        """Where the line with this number in the log is among the kept lines, or None."""
+        entries = self.entries
+        index = bisect.bisect_left(entries, line, key=_line_of)
+        while index < len(entries) and entries[index][1] == NOTE and entries[index][3] == line:
+            index += 1
+        if index < len(entries) and entries[index][3] == line:
+            return index
+        return None
+
+    def line_at_row(self, row: int) -> int | None:
+        """The number in the log of the line drawn on this row (None past the end)."""
+        number = self.entry_at_row(row)
+        return None if number is None else self.entries[number - self.base][3]
+
+    @property
+    def top_line(self) -> int | None:
+        """The number in the log of the line at the top of the view."""
+        return self.line_at_row(int(self.scroll_y))
+
+    def on_screen(self, line: int) -> bool:
+        """Whether the line with this number in the log is on one of the rows the view shows now."""
+        top = int(self.scroll_y)
+        return any(self.line_at_row(row) == line for row in range(top, top + self.scrollable_content_region.height))
+
+    @property
+    def line_range(self) -> tuple[int, int] | None:
+        """The numbers of the first and last kept lines of the log (the pane's notes aside)."""
+        numbers = [entry[3] for entry in (self.entries[:2] + self.entries[-1:]) if entry[1] != NOTE]
+        return (min(numbers), max(numbers)) if numbers else None
+
+    def jump_to_line(self, line: int) -> bool:
+        """Scroll so that the kept line with this number is at the top; False when it is not kept."""
+        index = self.index_of_line(line)
+        if index is None:
+            return False
+        self.follow = False
+        self.scroll_to(y=self.row_of_entry(self.base + index), animate=False, immediate=True, force=True)
+        return True
+
     # -- searching ------------------------------------------------------------------------------------
+    def _matches(self, entry: Entry) -> bool:
+        pattern = self._pattern
+        return (pattern is not None and entry[1] != NOTE and self._shown(entry)
+                and pattern.search(visible_text(entry[2])) is not None)
+
     def match_rows(self) -> list[int]:
         if self._pattern is None:
             return []
-        pattern = self._pattern
         if self._rows is None:
-            return [y for y, line in enumerate(self.entries) if pattern.search(visible_text(line[2]))]
+            return [y for y, line in enumerate(self.entries) if self._matches(line)]
         seen: set[int] = set()
         found = []
         for y, (number, _) in enumerate(self._rows):
-            if number not in seen and pattern.search(visible_text(self.entries[number - self.base][2])):
+            if number not in seen and self._matches(self.entries[number - self.base]):
                 seen.add(number)
                 found.append(y)
         return found
@@ -349,8 +448,7 @@ class LogView(ScrollView, can_focus=True):
         """How many kept lines match the search (a wrapped line counts once)."""
         if self._pattern is None:
             return 0
-        search = self._pattern.search
-        return sum(1 for _, _, data in self.entries if search(visible_text(data)))
+        return sum(1 for entry in self.entries if self._matches(entry))
 
     @property
     def dropped(self) -> int:
@@ -382,7 +480,7 @@ class LogView(ScrollView, can_focus=True):
             number, start = self.base + row, 0
         else:
             number, start = self._rows[row]
-        timestamp, stream, data = self.entries[number - self.base]
+        timestamp, stream, data, _ = self.entries[number - self.base]
         shown = visible(data)
         if isinstance(shown, str):
             content = Text(shown[start:start + self._content_width] if self.wrap else shown, no_wrap=True, end="")
@@ -393,9 +491,12 @@ class LogView(ScrollView, can_focus=True):
         if stream_style is not None:
             # A span, not the base style (Text.render drops the base style), under the line's own colours.
             content.stylize_before(stream_style)
-        if self._pattern is not None:
+        if self._pattern is not None and stream != NOTE:
             for match in self._pattern.finditer(content.plain):
                 content.stylize(MATCH_STYLE, match.start(), match.end())
+        if self.markers:
+            marker, marker_style = MARKERS.get(stream, ("  ", None)) if start == 0 else ("  ", None)
+            content = Text.assemble((marker, marker_style) if marker_style else marker, content, no_wrap=True, end="")
         if self.timestamps:
             prefix = local_time_of_day(timestamp) + " " if start == 0 else " " * TIMESTAMP_WIDTH
             content = Text.assemble((prefix, TIMESTAMP_STYLE), content, no_wrap=True, end="")

@@ -44,11 +44,19 @@ def placeholder(option: Option) -> str:
     return option.expectation()  # e.g. "a number from 0 to 1e+06": what it takes, when nothing shows it
 
 
+def help_text(option: Option) -> str:
+    """What the option does, and its default when its field cannot show it."""
+    if option.kind is OptionKind.CHOICE and option.default is not None and option.default not in option.choices:
+        return f"{option.help}; default: {option.default}"
+    return option.help
+
+
 def option_widget(resource: str, option: Option) -> Widget:
     """The field for one declared option."""
     widget_id = option_id(resource, option.name)
     if option.kind is OptionKind.CHOICE:
-        prompt = f"default: {as_text(option.default)}" if option.default is not None else "choose one"
+        # A default that is a rule rather than a choice ("venv when ..., else current") is told in the help.
+        prompt = f"default: {option.default}" if option.default in option.choices else "default"
         return Select([(choice, choice) for choice in option.choices], prompt=prompt, allow_blank=True,
                       compact=True, id=widget_id, tooltip=option.help)
     if option.kind is OptionKind.BOOLEAN:
@@ -72,7 +80,7 @@ class OptionFields(Vertical):
             with Horizontal(classes="option-row"):
                 yield Label(option.name, classes="option-name")
                 yield option_widget(self.resource, option)
-                yield Static(option.help, classes="option-help")
+                yield Static(help_text(option), classes="option-help")
             yield field_error(option_id(self.resource, option.name))
 
     def _field(self, option: Option) -> Widget:
