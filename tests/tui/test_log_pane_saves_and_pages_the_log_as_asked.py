@@ -140,6 +140,10 @@ def test_o_hands_the_terminal_to_the_pager_with_the_log_as_the_pane_shows_it(
         assert copy.read_text() == expected
         wait_for(lambda: Path(f"{copy}.tty").exists(), what="the pager's note")
         assert Path(f"{copy}.tty").read_text() == "True"  # it had the terminal
+        # Keys typed before the app has the terminal back are the pager's (or dropped when the app resumes):
+        # wait until it draws again.
+        drawn = len(screen)
+        wait_for(lambda: b"following" in screen[drawn:], timeout=60, what="the app to draw again after the pager")
         os.write(master, b"\x11")  # ctrl+q: the app came back from the pager and quits
         assert app.wait(timeout=30) == 0
     finally:
