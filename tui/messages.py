@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from launcher.records import JobVersion
+    from tui.widgets.form.job_picker import JobPicker
     from tui.widgets.run_table import RunTable
 
 
@@ -36,3 +38,16 @@ class RunHighlighted(_RunMessage):
 
 class RunChosen(_RunMessage):
     """A run was chosen in the run table (enter, or a double click)."""
+
+
+class JobResolved(Message):
+    """The launch form's job field was looked up: `job` is the version it names, or None."""
+
+    def __init__(self, picker: JobPicker, job: JobVersion | None) -> None:
+        super().__init__()
+        self.picker = picker
+        self.job = job
+
+    @property
+    def control(self) -> JobPicker:
+        return self.picker

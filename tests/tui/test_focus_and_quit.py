@@ -105,8 +105,8 @@ def test_quit_offers_to_stop_only_this_apps_runs_and_counts_the_others(workspace
 
     drive(app, scenario)
     workspace.run("fromapp").wait(timeout=40)
-    assert workspace.run("fromapp").state == "stopped"
-    assert workspace.run("fromcli").state == "running"
+    assert workspace.run("fromapp").state is RunState.STOPPED
+    assert workspace.run("fromcli").state is RunState.RUNNING
 
 
 def test_quit_does_not_ask_when_only_runs_started_elsewhere_are_active(workspace, code_job) -> None:
@@ -120,7 +120,7 @@ def test_quit_does_not_ask_when_only_runs_started_elsewhere_are_active(workspace
         await until(pilot, lambda: not app.is_running, what="the app to exit without a question")
 
     drive(app, scenario)
-    assert workspace.run("elsewhere").state == "running"
+    assert workspace.run("elsewhere").state is RunState.RUNNING
 
 
 def test_when_stopping_fails_on_quit_the_app_stays_open_and_shows_why(workspace, code_job) -> None:
@@ -149,7 +149,7 @@ def test_when_stopping_fails_on_quit_the_app_stays_open_and_shows_why(workspace,
 
     drive(app, scenario)
     workspace.run("stuck").wait(timeout=40)
-    assert workspace.run("stuck").state == "stopped"
+    assert workspace.run("stuck").state is RunState.STOPPED
 
 
 # -- 3. q quits from the main screen only -----------------------------------------------------------------
@@ -228,7 +228,7 @@ def test_s_stops_the_agent_and_s_again_stops_its_runs(workspace, code_job, make_
             await pilot.press("s")
             await until(pilot, lambda: app.agent_control.agent.state is AgentState.STOPPED, timeout=60,
                         what="the agent to stop its run")
-            assert workspace.run("held").state == "stopped"
+            assert workspace.run("held").state is RunState.STOPPED
         finally:
             if app.agent_control.agent is not None:
                 app.agent_control.agent.stop("stop")
@@ -256,7 +256,7 @@ def test_the_palette_stops_the_stopping_agents_runs(workspace, code_job, make_co
             commands["Stop the agent's runs"].callback()
             await until(pilot, lambda: app.agent_control.agent.state is AgentState.STOPPED, timeout=60,
                         what="the agent to stop its run")
-            assert workspace.run("held2").state == "stopped"
+            assert workspace.run("held2").state is RunState.STOPPED
         finally:
             if app.agent_control.agent is not None:
                 app.agent_control.agent.stop("stop")

@@ -68,7 +68,7 @@ def test_cancel_asks_first_then_stops_the_run(workspace, code_job) -> None:
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
         await pilot.press("n")
         await until(pilot, lambda: isinstance(app.screen, MainScreen), what="the dialog to close")
-        assert workspace.run("slowrun").state == "running"
+        assert workspace.run("slowrun").state is RunState.RUNNING
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
         await pilot.press("y")
@@ -76,7 +76,7 @@ def test_cancel_asks_first_then_stops_the_run(workspace, code_job) -> None:
                     what="the run to show as stopped")
 
     drive(app, scenario)
-    assert workspace.run("slowrun").state == "stopped"
+    assert workspace.run("slowrun").state is RunState.STOPPED
 
 
 def test_filter_matches_any_column(workspace, code_job) -> None:
@@ -229,7 +229,7 @@ def test_quit_with_active_runs_can_leave_them_running(workspace, code_job) -> No
         await until(pilot, lambda: not app.is_running, what="the app to exit")
 
     drive(app, scenario)
-    assert workspace.run("keepgoing").state in ("starting", "running")
+    assert not workspace.run("keepgoing").state.is_terminal()
 
 
 def test_quit_can_stop_active_runs(workspace, code_job) -> None:
@@ -245,7 +245,7 @@ def test_quit_can_stop_active_runs(workspace, code_job) -> None:
 
     drive(app, scenario)
     workspace.run("stopme").wait(timeout=40)
-    assert workspace.run("stopme").state == "stopped"
+    assert workspace.run("stopme").state is RunState.STOPPED
 
 
 def test_engine_errors_become_notifications_and_a_preset_launches_from_the_palette(workspace, code_job) -> None:

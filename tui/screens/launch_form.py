@@ -25,6 +25,7 @@ from tui.form_model import (
     from_settings,
     to_settings,
 )
+from tui.messages import JobResolved
 from tui.widgets.form.config_editor import ConfigEditor
 from tui.widgets.form.fields import as_text, param_id
 from tui.widgets.form.job_picker import JobPicker
@@ -64,7 +65,7 @@ class LaunchForm(Screen[str | None]):
         #: Values of the job's typed parameters found in a filled config: they move to their fields once
         #: the job's parameters are known.
         self._pending_params: dict[str, str] = {}
-        #: JobPicker.Resolved messages handled (the parameters shown for what the picker found).
+        #: JobResolved messages handled (the parameters shown for what the picker found).
         self._resolutions_shown = 0
         #: The form's values once it has opened (filled and its job resolved); escape asks before losing changes.
         self._opened: FormValues | None = None
@@ -181,7 +182,7 @@ class LaunchForm(Screen[str | None]):
         )
 
     # -- the job decides entry points and parameters --------------------------------------------------
-    @on(JobPicker.Resolved)
+    @on(JobResolved)
     async def _job_resolved(self) -> None:
         await self._update_parameters()
         self._note_opened()

@@ -1,7 +1,7 @@
 """The job picker: the job field (completing names and aliases), its version, its entry point, or a command.
 
 Typing in the job field looks the job up a moment after the last key (in a worker); once found, the
-version's placeholder, the entry points and the job's hint follow, and `JobPicker.Resolved` tells the
+version's placeholder, the entry points and the job's hint follow, and `JobResolved` tells the
 form, which shows the entry point's parameters."""
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.timer import Timer
 from textual.widgets import Input, Select, Static
 
 from launcher.errors import LaunchError
 from tui.engine_calls import in_thread, notify_error
+from tui.messages import JobResolved
 from tui.widgets.form.fields import CompletingInput, labelled
 
 if TYPE_CHECKING:
@@ -45,14 +45,6 @@ def jobs_hint(jobs: list[JobVersion]) -> str:
 class JobPicker(Vertical):
     DEFAULT_CSS = "JobPicker { height: auto; }"
 
-    class Resolved(Message):
-        """The job field's text was looked up: `job` is the version it names, or None."""
-
-        def __init__(self, picker: JobPicker, job: JobVersion | None) -> None:
-            super().__init__()
-            self.picker = picker
-            self.job = job
-
     def __init__(self, api: Api, *, version_hint: str = "", **kwargs) -> None:
         super().__init__(**kwargs)
         self.api = api
@@ -64,7 +56,7 @@ class JobPicker(Vertical):
         self.job: JobVersion | None = None
         #: The entry point to choose once the job is known (from a preset or a relaunched run).
         self.pending_entry: str | None = None
-        #: Lookups handed to the form (JobPicker.Resolved posted).
+        #: Lookups handed to the form (JobResolved posted).
         self.resolved_count = 0
         self._timer: Timer | None = None
         self._timer_due = False
@@ -180,4 +172,4 @@ class JobPicker(Vertical):
         self.pending_entry = None
         self._looking_up = None
         self.resolved_count += 1
-        self.post_message(JobPicker.Resolved(self, job))
+        self.post_message(JobResolved(self, job))
