@@ -202,7 +202,7 @@ class Agent:
         return None
 
     def _launch(self, item: ItemRecord) -> None:
-        from launcher.launch import submit
+        from launcher.launching import submit
         from launcher.spec import merge_request
 
         run = None

@@ -51,9 +51,14 @@ class Resolved:
 def resolve(workspace: Workspace, request: LaunchRequest) -> Resolved:
     job = workspace.jobs.resolve(request.job) if request.job else None
     job_source = sources.get_source(job.kind) if job else None
+    refresh_notes: tuple[str, ...] = ()
+    if job is not None and job_source is not None and _runs_latest(workspace, request):
+        refreshed = job_source.refresh(workspace, job, strict=request.refresh is True)
+        job = refreshed.version or job
+        refresh_notes = (refreshed.note,) if refreshed.note else ()
     kind = job.kind if job else None
     run_id = request.run_id or new_run_id()
-    run_source = job_source.for_run(workspace, job, request.version) if job_source is not None else None
+    run_source = job_source.for_run(workspace, job, request.version) if job is not None and job_source else None
     docker_env = _docker_env(run_source, request)
     resource = _choose_resource(request, job_source, docker_env)
     runner = runners.get_runner(resource)
@@ -63,13 +68,14 @@ def resolve(workspace: Workspace, request: LaunchRequest) -> Resolved:
         if not runner.runs_images:
             raise ResourceError(f"docker_image {request.docker_image!r} needs a container resource "
                                 f"(resource='local-container'); {resource!r} does not run images")
-    if job_source is not None and job_source.runs_as_image and not runner.runs_images:
+    if job is not None and job_source is not None and job_source.runs_as_image and not runner.runs_images:
         raise ResourceError(f"job {job.ref} is an {kind} job and runs only on container resources, not {resource!r}")
     if job_source is not None and not job_source.runs_as_image and not runner.runs_source:
         raise ResourceError(f"resource {resource!r} cannot run {kind} jobs")
     if request.version is not None and not (job_source is not None and job_source.takes_version):
+        given = f"job {job.ref} is a {kind} job" if job is not None else "no job was given"
         raise SpecError(f"version {request.version!r} applies to {', '.join(sources.versioned_kinds())} jobs "
-                        f"only; {'job ' + job.ref + ' is a ' + kind + ' job' if job else 'no job was given'}")
+                        f"only; {given}")
     if job is None and request.docker_image is None and request.entry_point is None:
         raise SpecError("nothing to launch: give a job, a docker_image, or an entry_point")
 
@@ -89,7 +95,7 @@ def resolve(workspace: Workspace, request: LaunchRequest) -> Resolved:
     resource_args = dict(request.resource_args.get(resource, {}))
     if docker_env is not None and resource == runners.LOCAL_CONTAINER:
         resource_args = _with_docker_env(resource_args, docker_env)
-        notes = (f"the MLproject's docker_env runs it in image {docker_env.image}", *notes)
+        notes = (f"the MLproject's docker_env: its source is built on image {docker_env.image}", *notes)
     foreign = sorted(set(request.resource_args) - set(runners.resource_names()))
     if foreign:
         raise ResourceError(f"resource_args names unknown resource {foreign[0]!r}; "
@@ -107,16 +113,26 @@ def resolve(workspace: Workspace, request: LaunchRequest) -> Resolved:
         argv=tuple(argv),
         run_config=run_config,
         requirements=tuple(run_source.requirements if run_source is not None else ()),
-        docker_image=request.docker_image or _image(run_source, docker_env, resource),
+        docker_image=request.docker_image or (run_source.image if run_source is not None else None),
         repository=request.repository,
         version=run_source.version if run_source is not None else None,
         entry_point_name=entry_name,
         dependencies=dependencies.to_data(),
     )
     runner.validate(spec)
+    notes = (*refresh_notes, *notes)
     if run_source is None:
         return Resolved(spec, None, notes=tuple(notes))
     return Resolved(spec, run_source.copy_into, run_source.owner_plan, tuple(notes))
+
+
+def _runs_latest(workspace: Workspace, request: LaunchRequest) -> bool:
+    """Whether the launch runs a job's latest version (by name alone or `:latest`): only then is an edited
+    source snapshotted first; a pinned version (`:v2`, an alias) runs as recorded."""
+    from launcher.jobs.refs import LATEST
+
+    return request.refresh is not False and request.job is not None and \
+        workspace.jobs.parse(request.job).alias == LATEST
 
 
 def _dependencies(run_source: RunSource | None) -> DeclaredDependencies:
@@ -134,17 +150,11 @@ def _docker_env(run_source: RunSource | None, request: LaunchRequest) -> DockerE
     return DockerEnv.from_data(run_source.docker_env)
 
 
-def _image(run_source: RunSource | None, docker_env: DockerEnv | None, resource: str) -> str | None:
-    if run_source is not None and run_source.image is not None:
-        return run_source.image
-    if docker_env is not None and resource == runners.LOCAL_CONTAINER:
-        return docker_env.image
-    return None
-
-
 def _with_docker_env(resource_args: dict[str, Any], docker_env: DockerEnv) -> dict[str, Any]:
-    """The docker_env's volumes and environment under the launch's own resource args (which win)."""
+    """The docker_env's image as the base the project's image is built on (its source added, as `mlflow run`
+    does), its volumes and environment, under the launch's own resource args (which win)."""
     merged = dict(resource_args)
+    merged.setdefault("base_image", docker_env.image)
     if docker_env.volumes:
         merged["volumes"] = [*docker_env.volumes, *(resource_args.get("volumes") or [])]
     environment = docker_env.container_environment(os.environ)
@@ -176,7 +186,7 @@ def _entry_point(request: LaunchRequest, job: JobVersion | None, entry_points: d
     parameters made absolute in the run's working directory (when the resource knows it) and checked to
     exist, number text passed as given, shell commands through bash with every value quoted, undeclared
     parameters appended."""
-    requested = request.entry_point
+    requested = list(request.entry_point) if request.entry_point is not None else None
     name = mlproject_entry(requested, job, entry_points)
     if name is not None:
         assert entry_points is not None

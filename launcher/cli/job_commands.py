@@ -44,6 +44,19 @@ def register(subparsers) -> None:
     alias.add_argument("alias")
     alias.set_defaults(handler=alias_command)
 
+    unalias = commands.add_parser("unalias", help="remove an alias of a job")
+    unalias.add_argument("ref", help="the job: entity/project/name")
+    unalias.add_argument("alias")
+    unalias.set_defaults(handler=unalias_command)
+
+    versions = commands.add_parser("versions", help="list a job's versions with their aliases and sources")
+    versions.add_argument("ref", help="the job: entity/project/name")
+    versions.set_defaults(handler=versions_command)
+
+    refresh = commands.add_parser("refresh", help="snapshot a code job's edited folder as a new version")
+    refresh.add_argument("ref", help="the job: entity/project/name")
+    refresh.set_defaults(handler=refresh_command)
+
 
 def create_command(args: argparse.Namespace, open_api) -> int:
     from launcher.cli.config_input import split_command
@@ -88,3 +101,23 @@ def _entry(job) -> str:
     if job.entry_points:
         return "MLproject: " + ", ".join(sorted(job.entry_points))
     return "(image command)"
+
+
+def unalias_command(args: argparse.Namespace, open_api) -> int:
+    version = open_api().jobs.unalias(args.ref, args.alias)
+    print(f"{version.base}:{args.alias} removed (it pointed at v{version.version})")
+    return EXIT_OK
+
+
+def versions_command(args: argparse.Namespace, open_api) -> int:
+    api = open_api()
+    rows = [(f"v{v.version}", ", ".join(v.aliases), api.jobs.source_summary(v), _entry(v), when(v.created_at))
+            for v in api.jobs.versions(args.ref)]
+    print(table(("VERSION", "ALIASES", "SOURCE", "ENTRY POINT", "CREATED"), rows))
+    return EXIT_OK
+
+
+def refresh_command(args: argparse.Namespace, open_api) -> int:
+    version, note = open_api().jobs.refresh(args.ref)
+    print(note or f"{version.ref} is up to date with its source")
+    return EXIT_OK

@@ -56,6 +56,11 @@ def add_launch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--config", help="launch config (W&B launch format): a JSON/TOML file or text")
     parser.add_argument("--run-id", help="the run id (must not be in use when the run starts)")
     parser.add_argument("--repository", help="registry repository built images are pushed to")
+    refresh = parser.add_mutually_exclusive_group()
+    refresh.add_argument("--no-refresh", dest="refresh", action="store_const", const=False,
+                         help="run a code job's latest snapshot even if its folder was edited since")
+    refresh.add_argument("--refresh", dest="refresh", action="store_const", const=True,
+                         help="refuse to launch a code job whose folder is gone (by default its snapshot runs)")
 
 
 def launch_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -69,6 +74,7 @@ def launch_settings(args: argparse.Namespace) -> dict[str, Any]:
         "docker_image": args.docker_image, "run_id": args.run_id, "repository": args.repository,
         "resource_args": parse_json_mapping(args.resource_args, "--resource-args") if args.resource_args else None,
         "config": load_config(args.config) if args.config else None,
+        "refresh": args.refresh,
     }
     return {k: v for k, v in flags.items() if v is not None}
 
@@ -107,6 +113,8 @@ def launch_command(args: argparse.Namespace, open_api) -> int:
         # The run was recorded, then its resource refused to start it: name it, exit as a failed run.
         print(f"run {error.run_id} start_failed: {error}", file=sys.stderr)
         return EXIT_RUN_FAILED
+    for note in run.launch_notes:
+        print(note, file=sys.stderr)
     print(f"run {run.id} ({run.spec.job_label} on {run.spec.resource})", file=sys.stderr)
     if args.asynchronous:
         print(run.id)

@@ -7,6 +7,7 @@ made the data (launcher/jobs/create.py asks the sources' registry for it before 
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import time
@@ -87,7 +88,7 @@ class JobRegistry:
         return JobVersion(ref.entity, ref.project, ref.name, version, kind, json.loads(version_rows[0]["data"]),
                           version_rows[0]["created_at"], aliases)
 
-    def _aliases(self, job_id: int) -> list[str]:
+    def _aliases(self, job_id: int) -> builtins.list[str]:
         return [r["alias"] for r in self.store.query("SELECT alias FROM job_aliases WHERE job_id=? ORDER BY alias", (job_id,))]
 
     def add_alias(self, text: str, alias: str) -> JobVersion:
@@ -101,12 +102,22 @@ class JobRegistry:
             (alias, version.version, version.entity, version.project, version.name))
         return self.get(JobRef(version.entity, version.project, version.name, f"v{version.version}"))
 
-    def list(self) -> list[JobVersion]:
+    def remove_alias(self, text: str, alias: str) -> JobVersion:
+        """Drop an alias of the job `text` names; returns the version it pointed at."""
+        if alias == LATEST or VERSION_ALIAS.match(alias):
+            raise JobError(f"alias {alias!r} is reserved; 'latest' and 'vN' are managed by the launcher")
+        ref = self.parse(text)
+        version = self.get(JobRef(ref.entity, ref.project, ref.name, alias))  # JobError for an unknown alias
+        self.store.execute("DELETE FROM job_aliases WHERE alias=? AND job_id=(SELECT id FROM jobs WHERE entity=? "
+                           "AND project=? AND name=?)", (alias, ref.entity, ref.project, ref.name))
+        return self.get(JobRef(version.entity, version.project, version.name, f"v{version.version}"))
+
+    def list(self) -> builtins.list[JobVersion]:
         """The latest version of every job."""
         rows = self.store.query("SELECT entity, project, name FROM jobs ORDER BY entity, project, name")
         return [self.get(JobRef(r["entity"], r["project"], r["name"], LATEST)) for r in rows]
 
-    def versions(self, text: str) -> list[JobVersion]:
+    def versions(self, text: str) -> builtins.list[JobVersion]:
         ref = self.parse(text)
         rows = self.store.query("SELECT v.version FROM job_versions v JOIN jobs j ON j.id=v.job_id "
                                 "WHERE j.entity=? AND j.project=? AND j.name=? ORDER BY v.version", (ref.entity, ref.project, ref.name))

@@ -51,7 +51,7 @@ WAIT_RECOVER_SECONDS = 2.0
 
 #: The launch() arguments an item may carry.
 SETTING_KEYS = ("job", "config", "resource", "resource_args", "entry_point", "version", "project", "entity",
-                "name", "run_id", "docker_image", "repository", "parameters")
+                "name", "run_id", "docker_image", "repository", "parameters", "refresh")
 
 
 class QueueError(LaunchError):
@@ -317,7 +317,7 @@ def list_items(workspace: Workspace, *, queue_name: str | None = None, item_stat
                sweep_id: str | None = None, limit: int | None = None) -> list[ItemRecord]:
     """Items as shown (see rows.SHOWN_ITEMS), in the order an agent takes them: active ones (those an agent
     holds first) by priority then age, then ended ones, newest first. A read: nothing is written."""
-    where, params = [], []
+    where, params = ["archived = 0"], []  # archived with their runs (launcher/cleanup.py)
     if queue_name is not None:
         check_queue(workspace, queue_name)
         where.append("queue=?")

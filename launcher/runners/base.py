@@ -103,6 +103,11 @@ class Runner(ABC):
         stop_tagged(folder.path, signal.SIGKILL)
         return None
 
+    def forget(self, workspace: Workspace, record: RunRecord) -> None:
+        """A run is being deleted: remove what this resource keeps for it outside its folder (a kept
+        container). Its folder and record are removed by the caller."""
+        return None
+
     def tidy(self, workspace: Workspace) -> None:
         """Finish clean-up that could not be done when a run ended (a container left while its engine was
         away). Opening a workspace calls this only when `workspace.tidy_dir / name` exists."""

@@ -243,6 +243,13 @@ class LocalContainerRunner(Runner):
             return f"its container could not be stopped or removed yet: {error}"
         return None
 
+    def forget(self, workspace: Workspace, record: RunRecord) -> None:
+        """A deleted run's containers (kept with keep=true, or left while the engine was away) go too; an
+        engine that does not answer refuses the delete (a LaunchError), so no container is orphaned."""
+        client = engine()
+        for container in client.containers({LABEL_RUN: record.id, LABEL_WORKSPACE: workspace_label(workspace)}):
+            client.remove_container(container["Id"])
+
     def tidy(self, workspace: Workspace, client=None) -> None:
         """Remove containers of this workspace's ended runs that could not be removed when they ended
         (the engine was away). Cheap unless there are some: one directory listing."""

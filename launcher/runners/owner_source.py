@@ -10,7 +10,7 @@ TYPE_CHECKING = False  # typing costs every owner milliseconds to import
 if TYPE_CHECKING:
     from launcher.runners.ownership import SetupContext
 
-#: Written by launcher.launch.submit when the owner must make the source tree.
+#: Written by launcher.launching.submit when the owner must make the source tree.
 OWNER_SOURCE_FILE = "source.json"
 
 

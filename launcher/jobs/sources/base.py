@@ -62,6 +62,14 @@ class RunSource:
     image: str | None = None
 
 
+@dataclass(frozen=True)
+class Refresh:
+    """What `JobSource.refresh` found: the new version to run (or None), and a line to tell the user."""
+
+    version: JobVersion | None
+    note: str | None
+
+
 class JobSource(ABC):
     kind: ClassVar[str]
     #: What a user gives for it (CLI help).
@@ -86,6 +94,12 @@ class JobSource(ABC):
     def image(self, facts: Mapping[str, Any]) -> str | None:
         """The image a job of this source runs as it is, if any (images given by users are never pruned)."""
         return None
+
+    def refresh(self, workspace: Workspace, job: JobVersion, *, strict: bool = False) -> Refresh:
+        """Before a launch of the job's latest version: a new version when the source changed since `job`
+        was made (a code job's folder edited), else none. `strict`: a source that can no longer be read is
+        an error rather than a note."""
+        return Refresh(None, None)
 
     @abstractmethod
     def source_key(self, facts: Mapping[str, Any]) -> str | None:

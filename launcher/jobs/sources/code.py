@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from launcher.errors import JobError, SourceError
 from launcher.jobs.refs import slug
 from launcher.jobs.sources import policy
-from launcher.jobs.sources.base import JobSource, NewSource, RunSource
+from launcher.jobs.sources.base import JobSource, NewSource, Refresh, RunSource
 
 if TYPE_CHECKING:
     from launcher.records import JobVersion
@@ -69,6 +69,32 @@ class CodeSource(JobSource):
                          dependencies=job.data.get("dependencies"), docker_env=job.data.get("docker_env"),
                          copy_into=lambda destination: materialize(snapshot_dir, destination))
 
+    def refresh(self, workspace: Workspace, job: JobVersion, *, strict: bool = False) -> Refresh:
+        """A new version when the job's folder was edited since its snapshot (compared cheaply: see
+        manifest.py). A folder that is gone: the recorded snapshot runs, and the note says so; with
+        `strict` (--refresh) that is an error."""
+        from launcher.jobs.create import create_job
+        from launcher.jobs.sources.manifest import compare
+
+        root = Path(str(job.source.get("path")))
+        state = compare(root, workspace.snapshots_dir, job.source["snapshot"], skip_dirs=ALWAYS_SKIPPED,
+                        exclude=(workspace.home.resolve(),))
+        if state.missing:
+            if strict:
+                raise SourceError(f"the source folder {policy.shown(str(root))!r} of job {job.ref} no longer exists; "
+                                  "launch without --refresh to run its recorded snapshot")
+            return Refresh(None, f"the source folder {policy.shown(str(root))} of job {job.ref} no longer exists; "
+                                 "running its recorded snapshot")
+        if not state.changed:
+            return Refresh(None, None)
+        entry = job.entry_point or job.data.get("default_entry")
+        new = create_job(workspace, self.kind, str(root), entity=job.entity, project=job.project, name=job.name,
+                         entry_point=entry)
+        if new.version == job.version:
+            return Refresh(None, None)  # touched, not changed
+        return Refresh(new, f"the source folder {policy.shown(str(root))} changed since {job.ref}: "
+                            f"snapshotted as {new.ref}, which this run runs")
+
     def source_key(self, facts: Mapping[str, Any]) -> str | None:
         return f"snapshot:{facts['snapshot']}" if facts.get("snapshot") else None
 
@@ -90,8 +116,12 @@ def snapshot(source_dir: str | os.PathLike, snapshots_dir: Path,
     origin = f"code source {policy.shown(str(root))!r}"
     tree = policy.scan(root, origin, gitignore=True, skip_dirs=ALWAYS_SKIPPED,
                        exclude=(workspace.resolve(),) if workspace is not None else ())
-    name = policy.tree_digest(tree, root, origin)[:32]
+    hashes: dict[str, str] = {}
+    name = policy.tree_digest(tree, root, origin, hashes)[:32]
     target = snapshots_dir / name
+    from launcher.jobs.sources.manifest import write_manifest
+
+    write_manifest(snapshots_dir, name, root, tree, hashes)  # what a later launch compares the folder with
     if target.is_dir():
         return name, target, tree.notes
     snapshots_dir.mkdir(parents=True, exist_ok=True)

@@ -258,17 +258,25 @@ def open_file(root: Path, entry: Entry, origin: str) -> int:
     return fd
 
 
-def tree_digest(tree: SourceTree, root: Path, origin: str) -> str:
-    """The content digest of a tree: every entry's path, kind (file, executable or link), content or target."""
+def tree_digest(tree: SourceTree, root: Path, origin: str, hashes: dict[str, str] | None = None) -> str:
+    """The content digest of a tree: every entry's path, kind (file, executable or link), content or target.
+    `hashes`, when given, receives each file's content hash (a code job's manifest keeps them)."""
     digest = hashlib.sha256()
     for entry in tree.entries:
         if entry.kind is EntryKind.LINK:
             _digest_link(digest, entry)
             continue
-        fd = open_file(root, entry, origin)
-        with os.fdopen(fd, "rb") as f:
-            _digest_file(digest, entry, _hash_stream(f.read))
+        digest_of_file = file_hash(root, entry, origin)
+        if hashes is not None:
+            hashes[entry.path] = digest_of_file
+        _digest_file(digest, entry, digest_of_file)
     return digest.hexdigest()
+
+
+def file_hash(root: Path, entry: Entry, origin: str) -> str:
+    fd = open_file(root, entry, origin)
+    with os.fdopen(fd, "rb") as f:
+        return _hash_stream(f.read)
 
 
 def copy_tree(tree: SourceTree, root: Path, destination: Path, origin: str) -> str:
@@ -280,7 +288,7 @@ def copy_tree(tree: SourceTree, root: Path, destination: Path, origin: str) -> s
         target = destination / entry.path
         target.parent.mkdir(parents=True, exist_ok=True)
         if entry.kind is EntryKind.LINK:
-            os.symlink(entry.target, target)
+            os.symlink(entry.target or "", target)
             _digest_link(digest, entry)
             continue
         fd = open_file(root, entry, origin)
