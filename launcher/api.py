@@ -157,6 +157,18 @@ class Runs:
 
         return submit(self._workspace, request)
 
+    def image(self, record: RunRecord) -> str | None:
+        """The image the run runs in: the one it was given, else, for a container run, the one its owner
+        built or found (read through the runner's typed handle); None when it has none (yet)."""
+        from launcher.runners import LOCAL_CONTAINER
+
+        given = record.spec.get("docker_image")
+        if given or record.resource != LOCAL_CONTAINER:
+            return given
+        from launcher.runners.local_container import ContainerHandle
+
+        return ContainerHandle.of(record).image
+
     def metrics(self, run_id: str) -> dict[str, builtins.list[MetricPoint]]:
         """The run's metrics: {name: [MetricPoint(step, value, time), ...]}, indexed from its log first."""
         from launcher.metrics import run_metrics
