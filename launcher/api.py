@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from launcher.errors import LaunchError
 from launcher.reconcile import reconcile
 from launcher.run import Run, find_run
 from launcher.storecheck import check_if_due
@@ -158,16 +159,17 @@ class Runs:
         return submit(self._workspace, request)
 
     def image(self, record: RunRecord) -> str | None:
-        """The image the run runs in: the one it was given, else, for a container run, the one its owner
-        built or found (read through the runner's typed handle); None when it has none (yet)."""
-        from launcher.runners import LOCAL_CONTAINER
+        """The image the run runs in: the one it was given, else the one its owner built or found (its
+        runner reads it from its typed handle); None when it has none (yet)."""
+        from launcher.runners import get_runner
 
         given = record.spec.get("docker_image")
-        if given or record.resource != LOCAL_CONTAINER:
+        if given:
             return given
-        from launcher.runners.local_container import ContainerHandle
-
-        return ContainerHandle.of(record).image
+        try:
+            return get_runner(record.resource).image_of(record)
+        except (LaunchError, ImportError):
+            return None
 
     def metrics(self, run_id: str) -> dict[str, builtins.list[MetricPoint]]:
         """The run's metrics: {name: [MetricPoint(step, value, time), ...]}, indexed from its log first."""

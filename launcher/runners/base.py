@@ -103,6 +103,10 @@ class Runner(ABC):
         stop_tagged(folder.path, signal.SIGKILL)
         return None
 
+    def image_of(self, record: RunRecord) -> str | None:
+        """The image the run's owner built or found for it, for resources that run images."""
+        return None
+
     def forget(self, workspace: Workspace, record: RunRecord) -> None:
         """A run is being deleted: remove what this resource keeps for it outside its folder (a kept
         container). Its folder and record are removed by the caller."""

@@ -243,6 +243,9 @@ class LocalContainerRunner(Runner):
             return f"its container could not be stopped or removed yet: {error}"
         return None
 
+    def image_of(self, record: RunRecord) -> str | None:
+        return ContainerHandle.of(record).image
+
     def forget(self, workspace: Workspace, record: RunRecord) -> None:
         """A deleted run's containers (kept with keep=true, or left while the engine was away) go too; an
         engine that does not answer refuses the delete (a LaunchError), so no container is orphaned."""
