@@ -24,10 +24,6 @@ import time
 
 from launcher.logfile import LAUNCHER, LogWriter
 from launcher.runners.ownership import (
-    FAILED,
-    FINISHED,
-    START_FAILED,
-    STOPPED,
     Cancelled,
     Ending,
     RunFolder,
@@ -72,11 +68,15 @@ class OwnerContext:
         return self.store.run_state(self.run_id)
 
     def mark_preparing(self) -> None:
-        self.store.transition(self.run_id, "preparing")
+        from launcher.states import RunState  # with the store (see `store`): after a fast start, not before
+
+        self.store.transition(self.run_id, RunState.PREPARING)
 
     def mark_running(self, **handle: str | int | float | None) -> None:
+        from launcher.states import RunState
+
         self._flush_setup_line()
-        self.store.transition(self.run_id, "running", clear_message=True, handle=handle or None)
+        self.store.transition(self.run_id, RunState.RUNNING, clear_message=True, handle=handle or None)
 
     def update_handle(self, **fields: str | int | float | None) -> None:
         self.store.update_handle(self.run_id, **fields)
@@ -182,7 +182,9 @@ class OwnerContext:
         from launcher.errors import LaunchError
 
         self._pending_line = None
-        if ending.message and ending.state != FINISHED:
+        from launcher.states import RunState  # here, not at the top: the program has started by now
+
+        if ending.message and ending.state is not RunState.FINISHED:
             self._safe_note(ending.message)
         try:
             self.folder.write_ending(ending)
@@ -300,7 +302,9 @@ class Owner:
 
             traceback.print_exc()
             self._abandon()
-            ending = Ending(FAILED, None, f"the run's owner failed: {error!r}")
+            from launcher.states import RunState
+
+            ending = Ending(RunState.FAILED, None, f"the run's owner failed: {error!r}")
         if ending is not None:
             context.record(ending)
         try:
@@ -327,16 +331,20 @@ class Owner:
             context.raise_if_cancelled()
             handle = part.start()
         except Cancelled:
-            return Ending(STOPPED, None, "stopped by request before the program started")
+            from launcher.states import RunState
+
+            return Ending(RunState.STOPPED, None, "stopped by request before the program started")
         except StartFailed as error:
-            return Ending(START_FAILED, None, str(error))
+            from launcher.states import RunState
+
+            return Ending(RunState.START_FAILED, None, str(error))
         if handle is not None:
             context.mark_running(**handle)
         return part.follow()
 
     def _resume(self) -> Ending | None:
         state = self.context.state()
-        if state is None or state in (FINISHED, FAILED, STOPPED, START_FAILED):
+        if state is None or state.is_terminal():
             return None
         return self.part.resume()
 
