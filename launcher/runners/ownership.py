@@ -160,6 +160,24 @@ class RunFolder:
         os.close(fd)  # closing releases the lock
         return False
 
+    def owner_recorded(self) -> bool:
+        """Whether an owner ever started for this run (it records itself in the lock file at once)."""
+        try:
+            with open(self.file(OWNER_LOCK), "rb") as f:
+                return bool(f.read(1))
+        except OSError:
+            return False
+
+    def owner_errors(self) -> str | None:
+        """The last line an owner wrote to its error file (a crash's exception), if any."""
+        try:
+            with open(self.file(OWNER_ERRORS), "rb") as f:
+                f.seek(max(0, os.fstat(f.fileno()).st_size - 4096))
+                lines = [line.strip() for line in f.read().decode("utf-8", "replace").splitlines() if line.strip()]
+        except OSError:
+            return None
+        return lines[-1][:300] if lines else None
+
     def owner_pid(self) -> int | None:
         """The pid of the live owner that recorded itself in the lock file, if there is one."""
         try:
