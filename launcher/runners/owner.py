@@ -58,6 +58,13 @@ class OwnerContext:
         #: While set, a cancel signal interrupts the blocking call in progress (an image build, an upload).
         self._interrupt_on_cancel = False
         self.wake_r, self.wake_w = os.pipe()
+        #: Variables set-up adds to the program's environment (MLFLOW_RUN_ID of a tied MLflow run); each
+        #: part passes them to the program it starts.
+        self.program_env: dict[str, str] = {}
+
+    def program_environ(self):
+        """This owner's environment (the program's, as the runner made it) with set-up's additions."""
+        return {**os.environ, **self.program_env} if self.program_env else os.environ
 
     # -- the store, opened late: a local process starts before sqlite3 is imported -----------------
     @property
@@ -247,6 +254,10 @@ class SetupLog:
 class OwnerPart:
     """What a resource supplies to the owner. Subclasses live in launcher/runners/*_owner.py."""
 
+    #: The program's working directory when it runs on this machine (its TensorBoard event files are moved
+    #: into the outputs folder at the end), else None.
+    working_dir: str | None = None
+
     def __init__(self, context: OwnerContext, arguments: list[str]) -> None:
         self.context = context
         self.arguments = arguments
@@ -299,21 +310,39 @@ class Owner:
             self._abandon()
             ending = Ending(FAILED, None, f"the run's owner failed: {error!r}")
         if ending is not None:
-            context.record(ending)
+            self._tracking_end(ending)
         return 0
 
+    def _tracking_end(self, ending: Ending) -> None:
+        """The ending recorded, with the run's tracking outputs in place first and its MLflow run ended."""
+        from launcher.runners import owner_tracking
+
+        context = self.context
+        try:
+            owner_tracking.collect_event_files(context, self.part.working_dir)
+        except Exception as error:  # noqa: BLE001 - the ending is recorded whatever happens here
+            context._safe_note(f"TensorBoard event files were not moved into the run's outputs: {error!r}")
+        context.record(ending)
+        try:
+            owner_tracking.end_mlflow_run(context, ending.state)
+        except Exception as error:  # noqa: BLE001 - the run has ended; this only tidies its MLflow run
+            context._safe_note(f"the tied MLflow run could not be ended: {error!r}")
+
     def _start(self) -> Ending | None:
-        from launcher.runners import owner_source
+        from launcher.runners import owner_source, owner_tracking
 
         context, part = self.context, self.part
         try:
             source_pending = owner_source.pending(context.folder)
-            if source_pending or part.needs_setup():
+            tie_pending = owner_tracking.tie_pending(context.folder)
+            if source_pending or tie_pending or part.needs_setup():
                 if context.check_cancel():
                     raise Cancelled()
                 context.mark_preparing()
             if source_pending:
                 owner_source.prepare_source(context)
+            if tie_pending:
+                owner_tracking.tie_mlflow_run(context)
             part.prepare()
             context.raise_if_cancelled()
             handle = part.start()
