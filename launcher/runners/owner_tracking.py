@@ -19,7 +19,7 @@ import sys
 
 TYPE_CHECKING = False  # typing costs every owner milliseconds to import
 if TYPE_CHECKING:
-    from launcher.runners.owner import OwnerContext
+    from launcher.runners.ownership import SetupContext as OwnerContext
 
 #: The tie file (launcher/tracking/tie.py TIE_FILE).
 TIE_FILE = "mlflow.json"

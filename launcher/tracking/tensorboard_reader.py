@@ -135,9 +135,12 @@ class EventFileReader:
                 return
 
 
-def find_event_files(directory: Path) -> list[Path]:
-    """Event files under `directory`, at any depth, in path order."""
-    return sorted(path for path in Path(directory).rglob(EVENT_FILE_PATTERN) if path.is_file())
+def find_event_files(directory: Path, exclude: str | None = None) -> list[Path]:
+    """Event files under `directory`, at any depth, in path order; `exclude` names a subfolder left out."""
+    root = Path(directory)
+    skipped = root / exclude if exclude else None
+    return sorted(path for path in root.rglob(EVENT_FILE_PATTERN)
+                  if path.is_file() and (skipped is None or not path.is_relative_to(skipped)))
 
 
 class TensorboardReader:
@@ -145,9 +148,12 @@ class TensorboardReader:
 
     source = MetricSource.TENSORBOARD
 
-    def __init__(self, directory: Path, position: TensorboardPosition | None = None) -> None:
+    def __init__(self, directory: Path, position: TensorboardPosition | None = None,
+                 exclude: str | None = None) -> None:
         require("tensorboard.backend.event_processing.event_file_loader", "tensorboard")
         self.directory = Path(directory)
+        #: A subfolder of `directory` whose files another reader follows.
+        self.exclude = exclude
         self._saved = dict((position or TensorboardPosition()).files)
         self._files: dict[str, EventFileReader] = {}
 
@@ -158,7 +164,7 @@ class TensorboardReader:
         return TensorboardPosition(files)
 
     def read(self, final: bool = False) -> ReadResult:
-        for path in find_event_files(self.directory):
+        for path in find_event_files(self.directory, self.exclude):
             relative = path.relative_to(self.directory)
             key = str(relative)
             if key not in self._files:
