@@ -234,8 +234,8 @@ def create_sweep(workspace: Workspace, definition: Mapping[str, Any] | str | Pat
     check_trials(workspace, config, trials)
     sweep_id = _new_id(workspace)
     name = config.name or f"sweep-{sweep_id}"
-    settings = [{"job": config.job, **config.launch, "name": f"{name}-{number}",
-                 "config": {"overrides": {"run_config": trial}}} for number, trial in enumerate(trials, start=1)]
+    settings = [{"job": config.job, **config.launch, "name": trial_name(trial),
+                 "config": {"overrides": {"run_config": trial}}} for trial in trials]
     prepared = queue.prepare_items(workspace, settings, queue_name=config.queue, priority=config.priority)
     now = time.time()
     with workspace.store.transaction() as conn:
@@ -244,6 +244,23 @@ def create_sweep(workspace: Workspace, definition: Mapping[str, Any] | str | Pat
                                                       json.dumps(config.raw), now, now))
         queue.insert_items(conn, prepared, sweep_id=sweep_id)
     return get_sweep(workspace, sweep_id)
+
+
+def trial_name(parameters: Mapping[str, Any]) -> str:
+    """A trial's run name from its parameters, as tables show it: `lr=0.1 bs=64` (numbers to 4 significant
+    digits, control characters as spaces, cut to the longest run name)."""
+    from launcher.spec import MAX_NAME_LENGTH
+
+    def shown(value: Any) -> str:
+        if isinstance(value, bool) or value is None:
+            return json.dumps(value)
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        return "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text)
+
+    name = " ".join(f"{key}={shown(value)}" for key, value in parameters.items()).strip()
+    return name if len(name) <= MAX_NAME_LENGTH else name[:MAX_NAME_LENGTH - 1] + "…"
 
 
 def check_trials(workspace: Workspace, config: SweepConfig, trials: list[dict[str, Any]]) -> None:
