@@ -127,3 +127,11 @@ def follow(home: Path):
 def wait_for_points(follower: Follower, name: str, count: int, timeout: float) -> None:
     wait_for(lambda: len(follower.series(name)) >= count, timeout=timeout, interval=0.1,
              what=f"{count} {name!r} points from `launcher metrics --follow`")
+
+
+@pytest.fixture
+def start_agent(api):
+    """start_agent(queues, max_jobs) -> a started Agent on the test's workspace; stopped at teardown."""
+    from tests.agents import agents_for
+
+    yield from agents_for(api)
