@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -314,9 +314,10 @@ def _note(workspace: Workspace, run_id: str, text: str) -> None:
 
 # -- storing points ---------------------------------------------------------------------------------------
 def _store_points(conn: sqlite3.Connection, run_id: str, source: MetricSource,
-                  points: list[MetricPoint] | tuple[MetricPoint, ...]) -> None:
-    """Points into the series and the latest values, in one transaction the caller holds."""
-    names = {point.name for point in points}
+                  points: Sequence[MetricPoint | tuple[str, int, float, float]]) -> None:
+    """Points (MetricPoints, or plain tuples of their fields) into the series and the latest values, in
+    one transaction the caller holds."""
+    names = {point[0] for point in points}
     owners = _owners(conn, run_id, names)
     renamed = {name: f"{name} ({source})" for name, owner in owners.items() if owner != source}
     rows = [(run_id, renamed.get(name, name), step, value, at, source) for name, step, value, at in points]

@@ -21,7 +21,6 @@ import time
 from datetime import datetime
 
 from launcher.logfile import LETTER_AT, PAYLOAD_AT, TIMESTAMP_WIDTH
-from launcher.tracking.model import MetricPoint
 
 MARKER = b"@metrics "
 #: Bytes of log read per indexing step; a run's index catches up over several steps. Small enough that a
@@ -87,7 +86,8 @@ class MarkerParse:
         self.next_step = next_step
         #: The stdout line in progress at `offset` is known not to be a marker: skip to its end.
         self.skipping = skipping
-        self.points: list[MetricPoint] = []
+        #: (name, step, value, time): MetricPoint's fields, as plain tuples (see marker_records).
+        self.points: list[tuple[str, int, float, float]] = []
         self._times: dict[bytes, float] = {}
 
     def _time(self, raw: bytes) -> float:
@@ -105,14 +105,16 @@ class MarkerParse:
         at = self._time(timestamp)
         append = self.points.append
         for name, value in values.items():
-            append(MetricPoint(name, step, value, at))
+            append((name, step, value, at))
         self.next_step = step + 1
 
     def line(self, timestamp: bytes, payload: bytes) -> None:
         self.take(timestamp, parse_marker(payload))
 
     def marker_records(self, records: list[tuple[bytes, bytes]]) -> None:
-        """Complete marker records (timestamp, payload after the marker), in log order."""
+        """Complete marker records (timestamp, payload after the marker), in log order. The hot path of
+        indexing: _values and take inlined, points as plain tuples (a NamedTuple per point costs as much
+        as the rest of the work)."""
         if not records:
             return
         try:
@@ -121,16 +123,35 @@ class MarkerParse:
             for timestamp, payload in records:
                 self.line(timestamp, MARKER + payload)
             return
-        scan, space = _scan, _JSON_SPACE
+        scan, space, isfinite, longest = _scan, _JSON_SPACE, math.isfinite, MAX_NAME_LENGTH
+        append, times = self.points.append, self._times
         for (timestamp, payload), text in zip(records, texts.split("\n"), strict=True):
             try:
                 data, end = scan(text, 0)
             except (StopIteration, ValueError, RecursionError):
                 self.line(timestamp, MARKER + payload)  # leading space, or not JSON: as a line on its own
                 continue
-            if end != len(text) and text[end:].strip(space):
-                continue  # more than one JSON value: not a marker
-            self.take(timestamp, _values(data))
+            if (end != len(text) and text[end:].strip(space)) or type(data) is not dict:
+                continue  # more than one JSON value, or not an object: not a marker
+            step = data.get("step")
+            if step is None:
+                step = self.next_step
+            else:
+                if type(step) is float and step.is_integer():
+                    step = int(step)
+                if type(step) is not int or step < 0:
+                    continue
+            at = times.get(timestamp)
+            if at is None:
+                at = times[timestamp] = _timestamp(timestamp)
+            found = False
+            for name, value in data.items():
+                kind = type(value)
+                if (kind is float or kind is int) and name != "step" and len(name) <= longest and isfinite(value):
+                    append((name, step, float(value), at))
+                    found = True
+            if found:
+                self.next_step = step + 1
 
 
 def parse_chunk(state: MarkerParse, chunk: bytes, base: int, final: bool) -> None:

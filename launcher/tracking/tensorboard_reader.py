@@ -71,6 +71,7 @@ class EventFileReader:
     def __init__(self, path: Path, prefix: str = "", position: EventFilePosition | None = None) -> None:
         loaders = require("tensorboard.backend.event_processing.event_file_loader", "tensorboard")
         self._event_class = require("tensorboard.compat.proto.event_pb2", "tensorboard").Event
+        self._decode_error = require("google.protobuf.message", "tensorboard").DecodeError
         self.path = Path(path)
         self._prefix = prefix
         self._loader = loaders.RawEventFileLoader(str(self.path))
@@ -87,18 +88,35 @@ class EventFileReader:
 
     def read(self, final: bool = False) -> ReadResult:
         points: list[MetricPoint] = []
-        event_class, prefix = self._event_class, self._prefix
-        for record in self._loader.Load():
-            self._offset += len(record) + _RECORD_FRAMING_BYTES
-            self._events += 1
-            event = event_class.FromString(record)
-            if event.step < 0 or not event.HasField("summary"):
-                continue
-            for value in event.summary.value:
-                number = self._scalar(value)
-                if number is not None and math.isfinite(number):
-                    points.append(MetricPoint(prefix + value.tag, event.step, number, event.wall_time))
+        append, from_string, prefix, isfinite = points.append, self._event_class.FromString, self._prefix, math.isfinite
+        try:
+            for record in self._loader.Load():
+                self._offset += len(record) + _RECORD_FRAMING_BYTES
+                self._events += 1
+                event = from_string(record)
+                if not event.HasField("summary") or event.step < 0:
+                    continue
+                step, at = event.step, event.wall_time
+                for value in event.summary.value:
+                    if value.WhichOneof("value") == "simple_value":  # add_scalar's own form, by far the most
+                        number = value.simple_value
+                    else:
+                        number = self._scalar(value)
+                        if number is None:
+                            continue
+                    if isfinite(number):
+                        append(MetricPoint(prefix + value.tag, step, number, at))
+        except self._decode_error:
+            # A record whose checksums hold but which is no event: reported once, what was read is kept.
+            return ReadResult(tuple(points), self._damage_problem())
         return ReadResult(tuple(points), self._unread_problem() if final else None)
+
+    def _damage_problem(self) -> str | None:
+        if self._problem_told:
+            return None
+        self._problem_told = True
+        return (f"{self.path.name}: event {self._events} at byte {self._offset} is not a TensorBoard event; "
+                f"scalars read so far are kept")
 
     def _scalar(self, value: Any) -> float | None:
         kind = value.WhichOneof("value")
