@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -90,11 +90,25 @@ class RunRow:
 
     def value(self, column: Column) -> Any:
         """The column's value for this run, or None when the run has none."""
-        if column.kind is ColumnKind.METRIC:
-            return self.metrics.get(column.key)
-        if column.kind is ColumnKind.CONFIG:
-            return self.config.get(column.key)
-        return self.field(RunField(column.key))
+        return getter(column)(self)
+
+
+def getter(column: Column) -> Callable[[RunRow], Any]:
+    """A function giving the column's value of a row: resolved once per column, not once per cell."""
+    key = column.key
+    if column.kind is ColumnKind.METRIC:
+        return lambda row: row.metrics.get(key)
+    if column.kind is ColumnKind.CONFIG:
+        return lambda row: row.config.get(key)
+    field = RunField(key)
+    if field in _RECORD_TEXT:
+        return lambda row: str(getattr(row.record, key))
+    return lambda row: row.field(field)
+
+
+#: Fields that are the record's attribute of the same name, as text.
+_RECORD_TEXT = (RunField.ID, RunField.NAME, RunField.JOB, RunField.RESOURCE, RunField.STATE, RunField.PROJECT,
+                RunField.ENTITY)
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -177,28 +191,36 @@ def sort_key(value: Any) -> tuple:
 
 def sort_rows(rows: Iterable[RunRow], column: Column, descending: bool = False) -> list[RunRow]:
     """Rows sorted on a column (stable); runs without a value stay last whichever the direction."""
-    listed = list(rows)
-    present = [row for row in listed if row.value(column) is not None]
-    missing = [row for row in listed if row.value(column) is None]
-    present.sort(key=lambda row: sort_key(row.value(column)), reverse=descending)
-    return present + missing
+    value_of = getter(column)
+    present: list[tuple[tuple, RunRow]] = []
+    missing: list[RunRow] = []
+    for row in rows:
+        value = value_of(row)
+        if value is None:
+            missing.append(row)
+        else:
+            present.append((sort_key(value), row))
+    present.sort(key=lambda pair: pair[0], reverse=descending)
+    return [row for _, row in present] + missing
 
 
 def cell_text(value: Any) -> str:
     """A value as a table cell shows it."""
+    kind = type(value)
+    if kind is float:
+        return f"{value:.6g}"
+    if kind is str:
+        return value
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int):
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
         return str(value)
     return json.dumps(value, ensure_ascii=False)
 
 
 def cells(rows: Iterable[RunRow], columns: Sequence[Column]) -> list[list[str]]:
     """The rows' cell texts for these columns (times and durations are left to the caller's format)."""
-    return [[cell_text(row.value(column)) for column in columns] for row in rows]
+    getters = [getter(column) for column in columns]
+    return [[cell_text(value_of(row)) for value_of in getters] for row in rows]
