@@ -4,7 +4,9 @@
    subprocess.run of the same program (target: within 3x);
 2. log capture: a program printing 1,000,000 lines through the launcher's capture (with timestamps) versus
    reading the same program's output from a raw pipe (target: 1M lines/s or more);
-3. `launcher --help` start-up versus a bare `python -c pass` (target: within 2x).
+3. `launcher --help` start-up versus a bare `python -c pass` (target: within 2x);
+4. what a run's own cgroup adds to a launch (where the machine allows one): launches with it against
+   launches with cgroups turned off in the same run (target: at most 5 ms more).
 
 Run: .venv/bin/python bench/bench_engine.py [--repeat N]"""
 
@@ -74,6 +76,27 @@ def bench_capture(api, workdir: Path) -> None:
           f"both include the program producing its output")
 
 
+def bench_cgroup(api, repeat: int) -> None:
+    from launcher import launch
+    from launcher.runners import cgroups
+
+    if cgroups.unavailable_reason() is not None:
+        print(f"cgroup cost: not measured, {cgroups.unavailable_reason()}")
+        return
+    with_groups, without = [], []
+    saved = cgroups._cached
+    for _ in range(repeat):  # alternate, so both see the same machine load
+        with_groups.append(median_time(lambda: launch(api, job="trivial"), 1))
+        cgroups._cached = (None, "turned off for the benchmark")
+        try:
+            without.append(median_time(lambda: launch(api, job="trivial"), 1))
+        finally:
+            cgroups._cached = saved
+    cost = statistics.median(with_groups) - statistics.median(without)
+    print(f"cgroup cost: launch() with a run cgroup {statistics.median(with_groups) * 1000:.1f} ms, without "
+          f"{statistics.median(without) * 1000:.1f} ms: {cost * 1000:+.1f} ms (target <= 5 ms)")
+
+
 def bench_help(repeat: int) -> None:
     launcher_bin = Path(sys.executable).parent / "launcher"
     bare = median_time(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), repeat)
@@ -93,6 +116,7 @@ def main() -> None:
         workdir = Path(tmp)
         api = Api(workdir / "home")
         bench_launch(api, workdir, args.repeat)
+        bench_cgroup(api, args.repeat)
         bench_capture(api, workdir)
         bench_help(args.repeat)
 

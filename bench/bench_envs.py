@@ -5,7 +5,11 @@
    (launcher.envs.uv_env.ensure_environment, from reading the project to the environment renamed into
    place), against doing the same by hand: `uv venv` + `uv pip install` (target: within 1.15x); and
    `python -m venv` + `pip install`, to show what uv buys;
-2. cached lookup: ensure_environment and find_environment for an environment that is ready.
+2. cached lookup: ensure_environment and find_environment for an environment that is ready;
+3. a whole first launch on local-process (job created, environment built in the run's set-up phase,
+   program run) against `uv venv` + `uv pip install` + `python train.py` by hand (target: within 1.15x),
+   and a cached launch (environment ready) against running the program in that environment directly
+   (target: within 1.2x + 0.3 s).
 
 Every build goes to a fresh folder. By default the uv cache (and pip's) is warm: one untimed build first,
 so the figures compare the tools, not the network. `--cold` gives each uv build a fresh, empty uv cache
@@ -151,6 +155,50 @@ def main() -> None:
               f"(reading the project's declarations: {read * 1000:.2f} ms) against the build {built_median:.2f} s")
         check = subprocess.run([str(ready.python), str(source / "train.py")], capture_output=True, text=True)
         print(f"the environment runs the project: {check.stdout.strip() or check.stderr.strip()}")
+        bench_launches(source, workdir, options, by_hand_uv)
+
+
+def bench_launches(source: Path, workdir: Path, options, by_hand_uv) -> None:
+    """Whole launches: first (each in a new workspace, so its environment is built) and cached."""
+    from launcher import Api, launch
+
+    def first_launch(target: Path) -> None:
+        with Api(target) as api:
+            api.create_job("code", str(source), name="bench")
+            run = launch(api, job="bench")
+            assert run.get_logs() == "ok\n", run.get_logs()
+
+    def by_hand(target: Path) -> None:
+        by_hand_uv(target)
+        subprocess.run([str(target / "bin" / "python"), str(source / "train.py")], check=True,
+                       stdout=subprocess.DEVNULL)
+
+    hand, launched = [], []
+    for _ in range(options.repeat):
+        hand += timed(by_hand, workdir, "launch-hand", 1, options.cold)
+        launched += timed(first_launch, workdir, "launch-first", 1, options.cold)
+    hand_median, launched_median = statistics.median(hand), statistics.median(launched)
+    print(f"first launch on local-process ({'cold' if options.cold else 'warm'} uv cache, median of "
+          f"{options.repeat}): by hand (uv venv + uv pip install + python train.py) {hand_median:.2f} s, "
+          f"launch() {launched_median:.2f} s, ratio {launched_median / hand_median:.2f}x (target <= 1.15x)")
+
+    with Api(workdir / "cached-launch") as api:
+        api.create_job("code", str(source), name="bench")
+        launch(api, job="bench")
+        env_python = next(p for p in (api.workspace.envs_dir).glob("uv-*/bin/python"))
+        direct = []
+        cached = []
+        for _ in range(options.repeat):
+            start = time.perf_counter()
+            subprocess.run([str(env_python), str(source / "train.py")], check=True, stdout=subprocess.DEVNULL)
+            direct.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            launch(api, job="bench")
+            cached.append(time.perf_counter() - start)
+        direct_median, cached_median = statistics.median(direct), statistics.median(cached)
+        print(f"cached launch: the program in its environment directly {direct_median:.2f} s, launch() "
+              f"{cached_median:.2f} s, ratio {cached_median / direct_median:.2f}x; target <= 1.2x + 0.3 s, "
+              f"i.e. <= {direct_median * 1.2 + 0.3:.2f} s")
 
 
 if __name__ == "__main__":

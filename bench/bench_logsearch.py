@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from launcher.api import Api  # noqa: E402
-from launcher.launch import submit  # noqa: E402
+from launcher.launching import submit  # noqa: E402
 from launcher.logsearch import LogQuery, LogScan  # noqa: E402
 from launcher.spec import merge_request  # noqa: E402
 

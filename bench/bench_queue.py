@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from launcher import Api, launch_add  # noqa: E402
 from launcher.agent import Agent  # noqa: E402
-from launcher.launch import submit  # noqa: E402
+from launcher.launching import submit  # noqa: E402
 from launcher.spec import merge_request  # noqa: E402
 from launcher.states import RunState  # noqa: E402
 

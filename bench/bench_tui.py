@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from launcher.api import Api  # noqa: E402
-from launcher.launch import submit  # noqa: E402
 from launcher.spec import merge_request  # noqa: E402
+from launcher.states import RunState  # noqa: E402
 
 FLOOD_PY = """\
 import sys
@@ -122,11 +122,11 @@ def bench_flood(workdir: Path, lines: int) -> dict[str, float]:
                 await asyncio.sleep(0.02)
             result["idle_key_median_ms"] = statistics.median(idle_delays) * 1000
             result["idle_key_max_ms"] = max(idle_delays) * 1000
-            run = submit(api.workspace, merge_request(job="flood", entry_point=["python", "flood.py", str(lines)], run_id="flood"))
+            run = api.runs.submit(merge_request(job="flood", entry_point=["python", "flood.py", str(lines)], run_id="flood"))
             await _until(pilot, lambda: pane.run_id == "flood" and pane.view.received > 0, 60, "the first lines")
             pane.view.focus()
             delays = []
-            while (run.state == "running" or pane.busy) and len(delays) < 200:
+            while (run.state is RunState.RUNNING or pane.busy) and len(delays) < 200:
                 pressed = time.perf_counter()
                 count = len(acted)
                 press_key(app, "t")
@@ -177,13 +177,13 @@ def bench_sustained(workdir: Path, seconds: float) -> dict[str, float]:
                 original_action()
 
             pane.action_timestamps = timed_action
-            run = submit(api.workspace, merge_request(job="sustained", entry_point=["python", "flood.py", str(seconds)],
+            run = api.runs.submit(merge_request(job="sustained", entry_point=["python", "flood.py", str(seconds)],
                                             run_id="sustained"))
             await _until(pilot, lambda: pane.run_id == "sustained" and pane.view.received > 0, 60, "the first lines")
             pane.view.focus()
             delays = []
             started = time.perf_counter()
-            while run.state == "running":
+            while run.state is RunState.RUNNING:
                 pressed = time.perf_counter()
                 count = len(acted)
                 press_key(app, "t")
@@ -248,7 +248,6 @@ def bench_naive_log(lines: int) -> float:
 def bench_table(workdir: Path, runs: int) -> tuple[float, float]:
     import json
 
-    from launcher.states import RunState
     from tui.app import LauncherApp
     from tui.screens.main import MainScreen
 
@@ -275,9 +274,10 @@ def bench_table(workdir: Path, runs: int) -> tuple[float, float]:
     spec = {"run_id": "", "name": "bench", "argv": ["python", "train.py"], "run_config": {"lr": 0.1}}
     for i in range(runs):
         run_id = f"bench{i:05d}"
-        api.workspace.store.insert_run({"id": run_id, "name": f"exp-{i % 97}", "project": "bench", "entity": "me",
-                              "job": f"me/bench/job{i % 13}:v{i % 3}", "resource": "local-process",
-                              "spec": {**spec, "run_id": run_id}})
+        # Straight into the store: 10,000 real launches would take an hour; the table reads records only.
+        api.workspace.store.insert_run(run_id=run_id, name=f"exp-{i % 97}", project="bench", entity="me",
+                                       job=f"me/bench/job{i % 13}:v{i % 3}", resource="local-process",
+                                       spec={**spec, "run_id": run_id})
         api.workspace.store.transition(run_id, RunState.RUNNING)
         api.workspace.store.transition(run_id, (RunState.FINISHED, RunState.FAILED, RunState.STOPPED)[i % 3],
                              exit_code=(0, 1, -15)[i % 3])

@@ -16,7 +16,7 @@ PUBLIC_MODULES = (
     "launcher",
     "launcher.api",       # Api and its sub-façades: api.jobs, api.runs, api.queues, api.sweeps, api.settings
     "launcher.run",       # Run: status, wait, cancel, logs, events
-    "launcher.launch",    # launch()
+    "launcher.launching", # launch(), and submit() for launches that outlive the caller
     "launcher.spec",      # merge_request(): validating launch settings before launching
     "launcher.errors",    # the LaunchError family
     "launcher.states",    # the state enums: RunState, ItemState, SweepState, AgentState
@@ -38,7 +38,7 @@ PUBLIC_MODULES = (
 
 _EXPORTS = {
     "Api": "launcher.api",
-    "launch": "launcher.launch",
+    "launch": "launcher.launching",
     "launch_add": "launcher.queue",
     "Run": "launcher.run",
     "LaunchError": "launcher.errors",
@@ -49,7 +49,7 @@ TYPE_CHECKING = False  # not imported from typing: it costs start-up time
 if TYPE_CHECKING:
     from launcher.api import Api
     from launcher.errors import ExecutionError, LaunchError
-    from launcher.launch import launch
+    from launcher.launching import launch
     from launcher.run import Run
 
 

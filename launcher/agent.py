@@ -9,7 +9,10 @@ handed back, its runs' owners are checked, their metrics indexed.
 Runs of agents that are gone count too: a restarted agent adopts the still-active runs of items on its
 queues whose agent is gone (killed outright, or returned leaving its runs going), before it takes any
 item, so `--max-jobs 2` means at most 2 runs on its side even after a kill -9 of the previous agent. The
-adoption is atomic in SQLite (queue.adopt_orphans): one agent adopts each orphan, never two."""
+adoption is atomic in SQLite (queue.claims.adopt_orphans): one agent adopts each orphan, never two.
+
+The agent is one of the places that write items' ends: it brings its own items in line with their runs
+(queue.sync) as they end; reads elsewhere only show those ends."""
 
 from __future__ import annotations
 
@@ -22,11 +25,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from launcher import queue
 from launcher.errors import LaunchError
 from launcher.processes import process_alive, process_start_time
+from launcher.queue.claims import adopt_orphans, claim_next, record_failure, record_launch, recover_items
+from launcher.queue.items import DEFAULT_QUEUE, check_queue
+from launcher.queue.rows import HELD, SHOWN_ITEMS, SHOWN_ITEMS_PARAMS, marks
+from launcher.queue.sync import sync_items
 from launcher.reconcile import reconcile
-from launcher.records import AgentRecord
+from launcher.records import AgentRecord, ItemRecord
 from launcher.run import Run
 from launcher.runners.base import OwnerProcess
 from launcher.states import AgentState, RunState
@@ -58,14 +64,14 @@ class Agent:
     "stop" it stops them first, with "leave" it returns at once and its runs go on (any process that opens
     the workspace later brings their items up to date, and the next agent on their queue adopts them).
 
-    Adopted runs (runs of items whose agent is gone, see queue.adopt_orphans) are the agent's own from
+    Adopted runs (runs of items whose agent is gone, see queue.claims.adopt_orphans) are the agent's own from
     then on: they count against max_jobs, their items end with them, and on_stop applies to them. The
     agent adopts every orphan on its queues that it finds, even beyond max_jobs, since a run is never
     stopped to honour a limit: it then takes no new item until its active runs are below max_jobs. When
     several live agents share the queue, the first to look adopts them all (checked and changed in one
     SQLite write transaction), so no orphan is counted twice or by nobody."""
 
-    def __init__(self, workspace: Workspace, queues: Sequence[str] = (queue.DEFAULT_QUEUE,), max_jobs: int = 1, *,
+    def __init__(self, workspace: Workspace, queues: Sequence[str] = (DEFAULT_QUEUE,), max_jobs: int = 1, *,
                  on_stop: str = "wait", poll_seconds: float = POLL_SECONDS,
                  on_event: Callable[[str], None] | None = None) -> None:
         if isinstance(queues, str):
@@ -78,7 +84,7 @@ class Agent:
         if not isinstance(poll_seconds, int | float) or poll_seconds <= 0:
             raise AgentError(f"poll interval {poll_seconds!r} is not valid; expected seconds > 0")
         self.workspace = workspace
-        self.queues = [queue.check_queue(workspace, name) for name in dict.fromkeys(queues)]
+        self.queues = [check_queue(workspace, name) for name in dict.fromkeys(queues)]
         self.max_jobs = max_jobs
         self.on_stop = on_stop
         self.poll_seconds = float(poll_seconds)
@@ -185,18 +191,18 @@ class Agent:
                 return
             self._launch(item)
 
-    def _claim(self) -> queue.ItemRecord | None:
+    def _claim(self) -> ItemRecord | None:
         count = len(self.queues)
         for offset in range(count):
             name = self.queues[(self._next_queue + offset) % count]
-            item = queue.claim_next(self.workspace, name, agent_id=self.id, pid=self.pid, process_start=self.process_start)
+            item = claim_next(self.workspace, name, agent_id=self.id, pid=self.pid, process_start=self.process_start)
             if item is not None:
                 self._next_queue = (self._next_queue + offset + 1) % count
                 return item
         return None
 
-    def _launch(self, item: queue.ItemRecord) -> None:
-        from launcher.launch import submit
+    def _launch(self, item: ItemRecord) -> None:
+        from launcher.launching import submit
         from launcher.spec import merge_request
 
         run = None
@@ -212,15 +218,15 @@ class Agent:
         if run is None:
             if recorded:
                 # The run was recorded but its resource refused to start it (start_failed): follow it.
-                queue.record_launch(self.workspace, item.id)
-                queue.sync_items(self.workspace, [item.id])
+                record_launch(self.workspace, item.id)
+                sync_items(self.workspace, [item.id])
             else:
-                queue.record_failure(self.workspace, item.id, reason)
+                record_failure(self.workspace, item.id, reason)
             self.failed_launches += 1
             self._event(f"item {item.id} failed: {reason}")
             return
         self.launched += 1
-        if not queue.record_launch(self.workspace, item.id):  # cancelled while it was being launched
+        if not record_launch(self.workspace, item.id):  # cancelled while it was being launched
             run.cancel(wait=False)
             self._event(f"item {item.id} was cancelled while launching; stopping run {run.id}")
         with self._lock:
@@ -259,13 +265,13 @@ class Agent:
             finished = [self._active.pop(run_id) for run_id in ended]
         for active in finished:
             self._waited.discard(active.run_id)
-        queue.sync_items(self.workspace, [a.item_id for a in finished])
+        sync_items(self.workspace, [a.item_id for a in finished])
         index_runs(self.workspace, ended)
         for active in finished:
             self._event(f"run {active.run_id} (item {active.item_id}) ended")
 
     def _housekeeping(self, adopt: bool = False) -> None:
-        queue.recover_items(self.workspace)  # first: a gone agent's claimed item with a run becomes running
+        recover_items(self.workspace)  # first: a gone agent's claimed item with a run becomes running
         if adopt:
             self._adopt()
         run_ids = self.active_runs()
@@ -278,7 +284,7 @@ class Agent:
 
     def _adopt(self) -> None:
         """Take over the active runs of gone agents' items on this agent's queues (not while stopping)."""
-        adoptions = queue.adopt_orphans(self.workspace, self.queues, agent_id=self.id, pid=self.pid,
+        adoptions = adopt_orphans(self.workspace, self.queues, agent_id=self.id, pid=self.pid,
                                         process_start=self.process_start)
         if not adoptions:
             return
@@ -344,15 +350,16 @@ def check_on_stop(on_stop: str) -> str:
 
 
 def list_agents(workspace: Workspace) -> list[AgentRecord]:
-    """Agents recorded in the workspace, newest first; one whose process is gone shows as gone."""
+    """Agents recorded in the workspace, newest first; one whose process is gone shows as gone. A read:
+    the items each holds are counted as shown (an item whose run has ended is not held any more)."""
     result = []
     for row in workspace.store.query("SELECT * FROM agents ORDER BY started_at DESC"):
         state = AgentState(row["state"])
         if state is not AgentState.STOPPED and not process_alive(row["pid"], row["process_start"]):
             state = AgentState.GONE
         active = workspace.store.query(
-            "SELECT COUNT(*) AS n FROM queue_items WHERE agent_id=? AND state IN (?, ?)",
-            (row["id"], queue.CLAIMED, queue.RUNNING))[0]["n"]
+            f"SELECT COUNT(*) AS n FROM ({SHOWN_ITEMS}) WHERE agent_id=? AND shown_state IN ({marks(HELD)})",
+            (*SHOWN_ITEMS_PARAMS, row["id"], *HELD))[0]["n"]
         result.append(AgentRecord(id=row["id"], pid=row["pid"], queues=tuple(json.loads(row["queues"])),
                                   max_jobs=row["max_jobs"], state=state, started_at=row["started_at"],
                                   updated_at=row["updated_at"], active=active))

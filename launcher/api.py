@@ -6,11 +6,13 @@ Every method is a thin call into the engine module that does the work; engine mo
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from launcher.errors import LaunchError
 from launcher.reconcile import reconcile
 from launcher.run import Run, find_run
 from launcher.storecheck import check_if_due
@@ -18,6 +20,7 @@ from launcher.workspace import Workspace, default_home
 
 if TYPE_CHECKING:
     from launcher.agent import Agent
+    from launcher.cleanup import CleanupReport
     from launcher.compare import Comparison, Goal
     from launcher.metrics import MetricPoint, MetricProblem, MetricSummary
     from launcher.options import Option
@@ -56,15 +59,40 @@ class Jobs:
     def get(self, ref: str) -> JobVersion:
         return self._workspace.jobs.resolve(ref)
 
-    def list(self) -> list[JobVersion]:
+    def list(self) -> builtins.list[JobVersion]:
         """The latest version of every job."""
         return self._workspace.jobs.list()
 
-    def versions(self, ref: str) -> list[JobVersion]:
+    def versions(self, ref: str) -> builtins.list[JobVersion]:
         return self._workspace.jobs.versions(ref)
 
     def alias(self, ref: str, alias: str) -> JobVersion:
         return self._workspace.jobs.add_alias(ref, alias)
+
+    def unalias(self, ref: str, alias: str) -> JobVersion:
+        return self._workspace.jobs.remove_alias(ref, alias)
+
+    def refresh(self, ref: str) -> tuple[JobVersion, str | None]:
+        """A new version of a job whose source changed since its latest version (a code job's folder
+        edited), and a line saying what happened; the latest version and None when nothing changed."""
+        from launcher.jobs import sources
+
+        job = self._workspace.jobs.resolve(ref)
+        refreshed = sources.get_source(job.kind).refresh(self._workspace, job, strict=True)
+        return refreshed.version or job, refreshed.note
+
+    def kinds(self) -> builtins.list[str]:
+        """The kinds of source a job can have (code, git, image, ...)."""
+        from launcher.jobs.sources import source_kinds
+
+        return source_kinds()
+
+    def source_summary(self, job: JobVersion) -> str:
+        """One line on where a job version's source comes from (a folder and snapshot, a repository at a
+        commit, an image)."""
+        from launcher.jobs.sources import get_source
+
+        return get_source(job.kind).describe(job.source)
 
 
 class Runs:
@@ -73,13 +101,50 @@ class Runs:
     def __init__(self, workspace: Workspace) -> None:
         self._workspace = workspace
 
-    def __call__(self, *, limit: int | None = None, active_only: bool = False,
-                 updated_since: float | None = None) -> list[RunRecord]:
-        return self.list(limit=limit, active_only=active_only, updated_since=updated_since)
+    def __call__(self, *, limit: int | None = None, active_only: bool = False, updated_since: float | None = None,
+                 include_archived: bool = False) -> builtins.list[RunRecord]:
+        return self.list(limit=limit, active_only=active_only, updated_since=updated_since,
+                         include_archived=include_archived)
 
-    def list(self, *, limit: int | None = None, active_only: bool = False,
-             updated_since: float | None = None) -> list[RunRecord]:
-        return self._workspace.store.list_runs(limit=limit, active_only=active_only, updated_since=updated_since)
+    def list(self, *, limit: int | None = None, active_only: bool = False, updated_since: float | None = None,
+             include_archived: bool = False) -> builtins.list[RunRecord]:
+        """Run records, newest first; archived runs only when asked."""
+        return self._workspace.store.list_runs(limit=limit, active_only=active_only, updated_since=updated_since,
+                                               include_archived=include_archived)
+
+    def delete(self, run_ids: Iterable[str], *, dry_run: bool = False) -> CleanupReport:
+        """Delete ended runs with everything kept for them (an active run is refused, never deleted)."""
+        from launcher.cleanup import delete_runs
+
+        return delete_runs(self._workspace, run_ids, dry_run=dry_run)
+
+    def archive(self, run_ids: Iterable[str], *, archived: bool = True) -> CleanupReport:
+        """Hide ended runs from listings (archived=False shows them again)."""
+        from launcher.cleanup import archive_runs
+
+        return archive_runs(self._workspace, run_ids, archived=archived)
+
+    def collect_garbage(self, *, older_than: float, keep_failed: bool = False,
+                        dry_run: bool = False) -> CleanupReport:
+        from launcher.cleanup import collect_garbage
+
+        return collect_garbage(self._workspace, older_than=older_than, keep_failed=keep_failed, dry_run=dry_run)
+
+    def disk_usage(self, run_ids: Iterable[str] | None = None) -> dict[str, int]:
+        """Bytes each run's folder takes."""
+        from launcher.cleanup import disk_usage
+
+        return disk_usage(self._workspace, run_ids)
+
+    def tag(self, run_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> RunRecord:
+        from launcher.cleanup import tag_run
+
+        return tag_run(self._workspace, run_id, add, remove)
+
+    def note(self, run_id: str, note: str | None) -> RunRecord:
+        from launcher.cleanup import note_run
+
+        return note_run(self._workspace, run_id, note)
 
     def get(self, run_id: str) -> Run:
         return Run(self._workspace, run_id)
@@ -91,11 +156,24 @@ class Runs:
     def submit(self, request: LaunchRequest) -> Run:
         """Launch without waiting and without tying the run to this process (the CLI's and the TUI's way:
         runs outlive them)."""
-        from launcher.launch import submit
+        from launcher.launching import submit
 
         return submit(self._workspace, request)
 
-    def metrics(self, run_id: str) -> dict[str, list[MetricPoint]]:
+    def image(self, record: RunRecord) -> str | None:
+        """The image the run runs in: the one it was given, else the one its owner built or found (its
+        runner reads it from its typed handle); None when it has none (yet)."""
+        from launcher.runners import get_runner
+
+        given = record.spec.get("docker_image")
+        if given:
+            return given
+        try:
+            return get_runner(record.resource).image_of(record)
+        except (LaunchError, ImportError):
+            return None
+
+    def metrics(self, run_id: str) -> dict[str, builtins.list[MetricPoint]]:
         """The run's metrics: {name: [MetricPoint(step, value, time), ...]}, indexed from its log first."""
         from launcher.metrics import run_metrics
 
@@ -107,7 +185,7 @@ class Runs:
 
         return latest_metrics(self._workspace, run_ids)
 
-    def new_metric_points(self, run_id: str, after: int = 0) -> tuple[list[tuple[str, MetricPoint]], int]:
+    def new_metric_points(self, run_id: str, after: int = 0) -> tuple[builtins.list[tuple[str, MetricPoint]], int]:
         """Points reported since `after` (a position this returned before; 0 for all), in order, and the
         position to ask from next time (for following a run's metrics as they come)."""
         from launcher.metrics import points_since
@@ -148,12 +226,12 @@ class Queues:
     def __init__(self, workspace: Workspace) -> None:
         self._workspace = workspace
 
-    def __call__(self) -> list[QueueRecord]:
+    def __call__(self) -> builtins.list[QueueRecord]:
         from launcher.queue import queues
 
         return queues(self._workspace)
 
-    def names(self) -> list[str]:
+    def names(self) -> builtins.list[str]:
         from launcher.queue import queue_names
 
         return queue_names(self._workspace)
@@ -175,7 +253,7 @@ class Queues:
         return add_item(self._workspace, settings, queue_name=queue_name or DEFAULT_QUEUE, priority=priority)
 
     def items(self, queue_name: str | None = None, *, states: Iterable[str] | None = None,
-              sweep_id: str | None = None, limit: int | None = None) -> list[ItemRecord]:
+              sweep_id: str | None = None, limit: int | None = None) -> builtins.list[ItemRecord]:
         """Queue items, active ones first in the order agents take them."""
         from launcher.queue import list_items
 
@@ -197,7 +275,7 @@ class Queues:
 
         remove_item(self._workspace, item_id)
 
-    def agents(self) -> list[AgentRecord]:
+    def agents(self) -> builtins.list[AgentRecord]:
         from launcher.agent import list_agents
 
         return list_agents(self._workspace)
@@ -215,7 +293,7 @@ class Sweeps:
     def __init__(self, workspace: Workspace) -> None:
         self._workspace = workspace
 
-    def __call__(self) -> list[SweepRecord]:
+    def __call__(self) -> builtins.list[SweepRecord]:
         from launcher.sweeps import sweeps
 
         return sweeps(self._workspace)
@@ -237,7 +315,7 @@ class Sweeps:
 
         return paused_sweep_ids(self._workspace)
 
-    def trials(self, sweep_id: str) -> list[TrialRecord]:
+    def trials(self, sweep_id: str) -> builtins.list[TrialRecord]:
         from launcher.sweeps import sweep_trials
 
         return sweep_trials(self._workspace, sweep_id)
@@ -329,7 +407,7 @@ class Api:
     def job(self, ref: str) -> JobVersion:
         return self.jobs.get(ref)
 
-    def list_jobs(self) -> list[JobVersion]:
+    def list_jobs(self) -> builtins.list[JobVersion]:
         return self.jobs.list()
 
     def alias_job(self, ref: str, alias: str) -> JobVersion:
@@ -341,7 +419,7 @@ class Api:
     def find_run(self, prefix: str) -> Run:
         return self.runs.find(prefix)
 
-    def resources(self) -> list[ResourceStatus]:
+    def resources(self) -> builtins.list[ResourceStatus]:
         """Every resource with whether it can be used here and, if not, why."""
         from launcher.resources import resource_statuses
 
@@ -354,8 +432,13 @@ class Api:
         return get_runner(name).options
 
     def reconcile(self, run_ids: list[str] | None = None) -> None:
-        """Settle active runs (or those named) whose owner is gone."""
+        """Settle active runs (or those named) whose owner is gone; with no run named, also bring queue
+        items in line (gone agents' items handed back, ended runs' items ended): reads never write them."""
         reconcile(self.workspace, run_ids)
+        if run_ids is None:
+            from launcher.queue import reconcile_items
+
+            reconcile_items(self.workspace)
 
     def get_setting(self, key: str, default: Any = None) -> Any:
         return self.settings.get(key, default)
@@ -364,7 +447,7 @@ class Api:
         self.settings.set(key, value)
 
     def queue_items(self, queue_name: str | None = None, *, states: list[str] | None = None,
-                    sweep_id: str | None = None, limit: int | None = None) -> list[ItemRecord]:
+                    sweep_id: str | None = None, limit: int | None = None) -> builtins.list[ItemRecord]:
         return self.queues.items(queue_name, states=states, sweep_id=sweep_id, limit=limit)
 
     def metrics(self, run_id: str) -> dict[str, list[MetricPoint]]:

@@ -122,6 +122,8 @@ class Option:
         """One line of help: name, what it takes, its default."""
         default = "" if self.default is None else f" (default: {self.default})"
         example = f", e.g. {self.example}" if self.example else ""
+        if self.kind is OptionKind.CUSTOM:  # its own checker says what it takes: the example shows it
+            return f"{self.name}: {self.help}{example}{default}"
         return f"{self.name}: {self.help}; {self.expectation()}{example}{default}"
 
 

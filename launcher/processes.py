@@ -20,7 +20,7 @@ def process_start_time(pid: int) -> str | None:
 def process_alive(pid: int | None, start: str | None) -> bool:
     """Whether the process recorded as (pid, start time) still runs: not when the pid is gone or now
     belongs to another process."""
-    return bool(pid) and start is not None and process_start_time(pid) == start
+    return pid is not None and pid > 0 and start is not None and process_start_time(pid) == start
 
 
 def try_lock(path: str | os.PathLike) -> int | None:

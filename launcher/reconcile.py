@@ -69,7 +69,7 @@ def settle(workspace: Workspace, record: RunRecord) -> None:
             return
         extra = runner.stop_orphan(workspace, latest, folder)
         folder.remove_scratch()
-        state, message = _orphan_ending(latest, folder.cancel_request() is not None)
+        state, message = _orphan_ending(latest, folder)
         if extra:
             message = f"{message}; {extra}"
         _note(folder, message)
@@ -78,12 +78,16 @@ def settle(workspace: Workspace, record: RunRecord) -> None:
         os.close(lock)
 
 
-def _orphan_ending(record: RunRecord, cancelled: bool) -> tuple[RunState, str]:
-    if cancelled:
+def _orphan_ending(record: RunRecord, folder: RunFolder) -> tuple[RunState, str]:
+    if folder.cancel_request() is not None:
         return RunState.STOPPED, "stopped by request (its owner had ended)"
+    crash = folder.owner_errors()
+    detail = f" ({crash})" if crash else ""
     if record.state is RunState.STARTING:
+        if folder.owner_recorded():
+            return RunState.START_FAILED, f"the run's owner ended before the program started{detail}"
         return RunState.START_FAILED, "the launching process ended before the run's owner started"
-    return RunState.FAILED, f"the run's owner ended unexpectedly {_PHASE[record.state]}; exit code unknown"
+    return RunState.FAILED, f"the run's owner ended unexpectedly {_PHASE[record.state]}; exit code unknown{detail}"
 
 
 def _end_without_folder(workspace: Workspace, record: RunRecord) -> None:

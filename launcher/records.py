@@ -206,6 +206,11 @@ class JobVersion:
     def source(self) -> dict[str, Any]:
         return self.data.get("source") or {}
 
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the source policy skipped when the version was made (special files), one line each."""
+        return tuple(self.data.get("notes") or ())
+
     def describe(self) -> dict[str, Any]:
         return {"ref": self.ref, "kind": self.kind, "aliases": list(self.aliases),
                 "created_at": self.created_at, **self.data}

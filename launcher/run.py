@@ -45,6 +45,8 @@ class Run:
         self.workspace = workspace
         self.id = run_id
         self._owner = owner
+        #: What the launch that made this Run noted for the user (an edited folder snapshotted, ...).
+        self.launch_notes: tuple[str, ...] = ()
         if workspace.store.get_run(run_id) is None:
             raise RunError(f"run {run_id!r} does not exist (see 'launcher runs')")
 

@@ -16,7 +16,7 @@ from launcher.errors import ConfigError, SpecError
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 CONFIG_KEYS = ("overrides", "parameters", "resource", "resource_args", "project", "entity", "name", "run_id",
-               "job", "entry_point", "version", "docker_image", "docker", "repository", "registry")
+               "job", "entry_point", "version", "docker_image", "docker", "repository", "registry", "refresh")
 OVERRIDE_KEYS = ("run_config", "args", "entry_point")
 
 
@@ -37,6 +37,9 @@ class LaunchRequest:
     args: tuple[str, ...] = ()
     run_id: str | None = None
     repository: str | None = None
+    #: Whether a code job's edited folder is snapshotted as a new version before its latest version
+    #: runs: None for the default (yes, when the folder is still there), True to insist, False to skip.
+    refresh: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,7 @@ def merge_request(*, config: Mapping[str, Any] | None = None, parameters: Mappin
         args=tuple(str(a) for a in args),
         run_id=pick("run_id", config.get("run_id")),
         repository=pick("repository", config.get("repository"), config.get("registry")),
+        refresh=_refresh(pick("refresh", config.get("refresh"))),
     )
     _check_strings(request)
     return request
@@ -208,6 +212,12 @@ def normalize_entry_point(entry_point: Any) -> tuple[str, ...] | None:
                             "NUL characters")
         return tuple(entry_point)
     raise SpecError(f"entry_point must be a non-empty list of strings, got {entry_point!r}")
+
+
+def _refresh(value: Any) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise SpecError(f"refresh {value!r} is not valid; expected true or false")
 
 
 def _check_strings(request: LaunchRequest) -> None:

@@ -86,6 +86,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN note TEXT;
     ALTER TABLE runs ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
     """,
+    # Cleanup (launcher/cleanup.py): ended queue items are archived with their runs.
+    """
+    ALTER TABLE queue_items ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX runs_by_archived ON runs (archived, created_at);
+    """,
     # Metrics from every source (launcher/metrics/): each point and latest value names its source; each
     # run's tracking channels (wandb, MLflow, TensorBoard) keep a reading position, a version to claim it
     # by, and the problems their readers reported. Older runs had no tracking channels to read.
@@ -188,6 +193,10 @@ class Store:
                 raise DiskFullError(f"no space left on device in {os.path.dirname(self.path)}: the workspace "
                                     "database cannot be written; free some space") from None
             raise StoreError(f"the workspace database {self.path} cannot be used: {text}") from None
+        except sqlite3.IntegrityError as error:  # a change the schema refuses: a bug, not damage
+            from launcher.errors import StoreError
+
+            raise StoreError(f"the workspace database {self.path} refused a change ({error})") from None
         except sqlite3.DatabaseError as error:
             from launcher.errors import StoreError
 
@@ -340,6 +349,31 @@ class Store:
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return [run_record(r) for r in self.query(sql, tuple(params))]
+
+    def set_run_fields(self, run_id: str, **fields: str | int | None) -> bool:
+        """Change a run's tags (a JSON list), note or archived flag (never its state: see transition)."""
+        allowed = {"tags", "note", "archived"}
+        if not fields or set(fields) - allowed:
+            raise ValueError(f"only {sorted(allowed)} can be set this way, not {sorted(set(fields) - allowed)}")
+        sets = ", ".join(f"{name}=?" for name in fields)
+        return bool(self.execute(f"UPDATE runs SET {sets}, updated_at=? WHERE id=?",
+                                 (*fields.values(), time.time(), run_id)))
+
+    def delete_run(self, run_id: str) -> bool:
+        """Forget an ended run: its record, events, metrics and its ended queue items (one transaction; an
+        active run is never deleted)."""
+        active = tuple(str(s) for s in RunState.active())
+        with self.transaction() as conn:
+            ended = conn.execute(f"SELECT 1 FROM runs WHERE id=? AND state NOT IN ({', '.join('?' for _ in active)})",
+                                 (run_id, *active)).fetchone()
+            if not ended:
+                return False
+            for table in ("run_events", "metrics", "metrics_latest", "metric_index", "metric_sources"):
+                conn.execute(f"DELETE FROM {table} WHERE run_id=?", (run_id,))
+            conn.execute("DELETE FROM queue_items WHERE run_id=? AND state IN ('finished', 'failed', 'cancelled')",
+                         (run_id,))
+            conn.execute("DELETE FROM runs WHERE id=?", (run_id,))
+        return True
 
     def run_events(self, run_id: str) -> list[RunEvent]:
         from launcher.records import RunEvent

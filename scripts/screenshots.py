@@ -59,7 +59,6 @@ SIZE = (150, 40)
 
 def build_workspace(root: Path):
     from launcher.api import Api
-    from launcher.launch import submit
     from launcher.spec import merge_request
 
     home = root / "workspace"
@@ -84,7 +83,7 @@ def build_workspace(root: Path):
     api.alias_job("resnet", "prod")
 
     def launch(**kwargs):
-        return submit(api.workspace, merge_request(**kwargs))
+        return api.runs.submit(merge_request(**kwargs))
 
     launch(job="resnet", run_id="baseline", name="resnet-baseline",
            config={"overrides": {"run_config": {"lr": 0.05, "epochs": 8}}}).wait(timeout=120)
@@ -101,20 +100,19 @@ def build_workspace(root: Path):
                      config={"overrides": {"run_config": {"lr": 0.02, "epochs": 400}}})
     _wait(lambda: "epoch   3" in running.get_logs())
 
-    from launcher.agent import Agent
-    from launcher.queue import create_queue, launch_add
-    from launcher.sweeps import create_sweep, get_sweep
+    from launcher.queue import launch_add
+    from launcher.states import SweepState
 
-    sweep = create_sweep(api.workspace, {"job": "classifier", "method": "grid", "name": "lr-grid",
-                               "entry_point": ["python", "train.py", "10"],
-                               "metric": {"name": "loss", "goal": "minimize"},
-                               "parameters": {"lr": [0.1, 0.03, 0.01, 0.003], "batch": [32, 64]}})
-    agent = Agent(api.workspace, ["default"], 4, poll_seconds=0.1)
+    sweep = api.sweeps.create({"job": "classifier", "method": "grid", "name": "lr-grid",
+                              "entry_point": ["python", "train.py", "10"],
+                              "metric": {"name": "loss", "goal": "minimize"},
+                              "parameters": {"lr": [0.1, 0.03, 0.01, 0.003], "batch": [32, 64]}})
+    agent = api.queues.agent(["default"], 4, poll_seconds=0.1)
     agent.start()
-    _wait(lambda: get_sweep(api.workspace, sweep.id).state == "finished", timeout=180)
+    _wait(lambda: api.sweeps.get(sweep.id).state is SweepState.FINISHED, timeout=180)
     agent.stop()
     agent.join(60)
-    create_queue(api.workspace, "gpu")
+    api.queues.create("gpu")
     for number, (lr, priority) in enumerate([(0.02, "high"), (0.01, "medium"), (0.005, "low")]):
         launch_add(api, job="resnet", name=f"resnet-gpu-{number}", queue_name="gpu", priority=priority,
                    resource_args={"local-process": {"env": {"SLOW": "1"}}},
@@ -161,6 +159,7 @@ async def _settled(pilot, timeout: float = 10.0) -> str:
 def take(api, out: Path) -> list[Path]:
     from textual.command import CommandList, CommandPalette
 
+    from launcher.states import ItemState, RunState
     from tui.app import LauncherApp
     from tui.screens.dialogs import ConfirmScreen
     from tui.screens.help import HelpScreen
@@ -191,7 +190,7 @@ def take(api, out: Path) -> list[Path]:
             await shot(pilot, "main-screen")
 
             main.table.select_run("oom")
-            await _until(pilot, lambda: pane.run_id == "oom" and pane.state == "failed" and pane.view.received >= 3)
+            await _until(pilot, lambda: pane.run_id == "oom" and pane.state is RunState.FAILED and pane.view.received >= 3)
             main.table.focus()
             await pilot.press("d")
             await _until(pilot, lambda: isinstance(app.screen, RunDetailsScreen) and app.screen.shown >= 1)
@@ -216,12 +215,14 @@ def take(api, out: Path) -> list[Path]:
             await pilot.press("Q")
             await _until(pilot, lambda: isinstance(app.screen, QueuesScreen) and app.screen.loaded)
             app.start_agent(["gpu"], 1)
-            await _until(pilot, lambda: app.agent is not None and len(app.agent.active_runs()) == 1
-                         and api.queue_items("gpu", states=["failed"]))
+            control = app.agent_control
+            await _until(pilot, lambda: len(control.active_runs()) == 1
+                         and api.queues.items("gpu", states=[ItemState.FAILED]))
             # The screen refreshes on its own timer: wait until it shows what the engine says.
-            await _until(pilot, lambda: {item.state for item in app.screen.items.values()} >= {"running", "failed"})
+            await _until(pilot, lambda: {item.state for item in app.screen.items.values()}
+                         >= {ItemState.RUNNING, ItemState.FAILED})
             await shot(pilot, "queues")
-            app.agent.stop("stop")
+            control.agent.stop("stop")
             await pilot.press("escape")
 
             main.table.select_run("sweep-lr-1")

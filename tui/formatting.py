@@ -3,19 +3,44 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
-STATE_STYLES = {
-    "starting": "bold yellow",
-    "running": "bold cyan",
-    "finished": "green",
-    "failed": "bold red",
-    "start_failed": "bold red",
-    "stopped": "magenta",
+from launcher.states import ItemState, RunState, SweepState
+
+if TYPE_CHECKING:
+    from launcher.metrics import MetricPoint
+    from launcher.records import RunRecord
+
+#: Each state's look; a state missing here (a newer engine's) is shown plain.
+STATE_STYLES: Mapping[RunState, str] = {
+    RunState.STARTING: "bold yellow",
+    RunState.PREPARING: "bold blue",
+    RunState.RUNNING: "bold cyan",
+    RunState.FINISHED: "green",
+    RunState.FAILED: "bold red",
+    RunState.START_FAILED: "bold red",
+    RunState.STOPPED: "magenta",
 }
-ACTIVE_STATES = ("starting", "running")
+ITEM_STYLES: Mapping[ItemState, str] = {
+    ItemState.QUEUED: "yellow",
+    ItemState.CLAIMED: "bold yellow",
+    ItemState.RUNNING: "bold cyan",
+    ItemState.FINISHED: "green",
+    ItemState.FAILED: "bold red",
+    ItemState.CANCELLED: "magenta",
+}
+SWEEP_STYLES: Mapping[SweepState, str] = {
+    SweepState.RUNNING: "bold cyan",
+    SweepState.PAUSED: "bold yellow",
+    SweepState.CANCELLED: "magenta",
+    SweepState.FINISHED: "green",
+    SweepState.FAILED: "bold red",
+}
+#: How a preparing run's last set-up line looks next to metrics.
+SETUP_STYLE = "italic blue"
 
 
 def clock(seconds: float | None) -> str:
@@ -30,11 +55,11 @@ def short_clock(seconds: float | None) -> str:
     return time.strftime("%m-%d %H:%M:%S", time.localtime(seconds))
 
 
-def duration(record: dict[str, Any], now: float | None = None) -> str:
-    started = record.get("started_at")
+def duration(record: RunRecord, now: float | None = None) -> str:
+    started = record.started_at
     if started is None:
         return "-"
-    ended = record.get("ended_at")
+    ended = record.ended_at
     if ended is None:
         ended = time.time() if now is None else now
     seconds = max(0, int(ended - started))
@@ -47,17 +72,25 @@ def duration(record: dict[str, Any], now: float | None = None) -> str:
     return f"{secs}s"
 
 
-def state_text(state: str) -> Text:
-    return Text(state, style=STATE_STYLES.get(state, ""))
+def state_text(state: RunState) -> Text:
+    return Text(str(state), style=STATE_STYLES.get(state, ""))
 
 
-def exit_code(record: dict[str, Any]) -> str:
-    code = record.get("exit_code")
-    return "-" if code is None else str(code)
+def item_state_text(state: ItemState) -> Text:
+    return Text(str(state), style=ITEM_STYLES.get(state, ""))
 
 
-def is_active(record: dict[str, Any]) -> bool:
-    return record.get("state") in ACTIVE_STATES
+def sweep_state_text(state: SweepState) -> Text:
+    return Text(str(state), style=SWEEP_STYLES.get(state, ""))
+
+
+def exit_code(record: RunRecord) -> str:
+    return "-" if record.exit_code is None else str(record.exit_code)
+
+
+def setup_line(record: RunRecord) -> str | None:
+    """A preparing run's last set-up line (its owner records it as the run's message), else None."""
+    return record.message if record.state is RunState.PREPARING and record.message else None
 
 
 def number(value: float) -> str:
@@ -72,6 +105,6 @@ def number(value: float) -> str:
     return f"{value:.4g}"
 
 
-def metrics_text(latest: dict[str, Any]) -> str:
+def metrics_text(latest: Mapping[str, MetricPoint]) -> str:
     """`loss=0.31 acc=0.9` from {name: MetricPoint}; "step" is left out (it is each point's position)."""
     return " ".join(f"{name}={number(point.value)}" for name, point in latest.items() if name != "step")

@@ -8,13 +8,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from launcher.errors import LaunchError
-from tui.formatting import ACTIVE_STATES, metrics_text
+from tui.formatting import metrics_text
 
 if TYPE_CHECKING:
     from launcher.api import Api
+    from launcher.records import RunRecord
 
 #: A run's log may get its last lines a little after it ended (the engine waits as long before it stops
 #: indexing the run); after this, its metrics are final.
@@ -44,15 +45,15 @@ class LatestMetrics:
         #: runs left out of the last refresh because their log floods
         self.deferred: set[str] = set()
 
-    def note(self, records: Iterable[dict[str, Any]]) -> None:
+    def note(self, records: Iterable[RunRecord]) -> None:
         """Remember what the poll saw of these runs (new runs, state changes)."""
         for record in records:
-            run_id = record["id"]
-            if record.get("state") in ACTIVE_STATES:
+            run_id = record.id
+            if record.active:
                 self.ended[run_id] = None
                 self.settled.discard(run_id)
             else:
-                self.ended[run_id] = record.get("ended_at") or record.get("updated_at") or 0.0
+                self.ended[run_id] = record.ended_at or record.updated_at or 0.0
 
     def wanted(self, window: Iterable[str]) -> list[str]:
         candidates = [run_id for run_id in window if run_id in self.ended and run_id not in self.settled]
@@ -63,7 +64,7 @@ class LatestMetrics:
         """Whether the active run's log grew faster than FLOOD_BYTES_PER_SECOND since the last look."""
         known = self._logs.get(run_id)
         try:
-            path = known[0] if known else os.fspath(self.api.run(run_id).log_path)
+            path = known[0] if known else os.fspath(self.api.runs.get(run_id).log_path)
             size = os.stat(path).st_size
         except (OSError, LaunchError):
             return False
@@ -82,7 +83,7 @@ class LatestMetrics:
         if not wanted:
             return {}
         now = time.time()
-        latest = self.api.latest_metrics(wanted)
+        latest = self.api.runs.latest_metrics(wanted)
         changes = {}
         for run_id in wanted:
             text = metrics_text(latest.get(run_id, {}))

@@ -12,17 +12,32 @@ from launcher.states import RunState
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "launch", help="launch a run",
+        "launch", help="launch a run", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Launch a job, an entry point or a docker image. Runs started here outlive this command; "
                     "Ctrl-C while following a synchronous run stops it.",
-        epilog="example: launcher launch -j demo -c '{\"overrides\": {\"run_config\": {\"lr\": 0.1}}}'  |  "
-               "launcher launch -j demo -- python train.py --epochs 3")
+        epilog="example: launcher launch -j demo -c '{\"overrides\": {\"run_config\": {\"lr\": 0.1}}}'\n"
+               "         launcher launch -j demo -- python train.py --epochs 3\n\n" + resource_args_help())
     add_launch_arguments(parser)
     parser.add_argument("--preset", help="start from a saved preset (flags given here win; -c and -R are merged "
                                          "into its config and resource args)")
     parser.add_argument("--async", dest="asynchronous", action="store_true", help="print the run id and return")
     parser.add_argument("-q", "--quiet", action="store_true", help="do not print the run's output")
     parser.set_defaults(handler=launch_command)
+
+
+def resource_args_help() -> str:
+    """What -R takes for each resource, generated from the runners' declared options."""
+    from launcher import runners
+
+    lines = ["resource args (-R '{\"RESOURCE\": {\"KEY\": VALUE}}'):"]
+    for name in runners.resource_names():
+        try:
+            options = runners.get_runner(name).options
+        except ImportError:
+            continue
+        lines.append(f"  {name}:")
+        lines += [f"    {option.describe()}" for option in options]
+    return "\n".join(lines)
 
 
 def add_launch_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +56,11 @@ def add_launch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--config", help="launch config (W&B launch format): a JSON/TOML file or text")
     parser.add_argument("--run-id", help="the run id (must not be in use when the run starts)")
     parser.add_argument("--repository", help="registry repository built images are pushed to")
+    refresh = parser.add_mutually_exclusive_group()
+    refresh.add_argument("--no-refresh", dest="refresh", action="store_const", const=False,
+                         help="run a code job's latest snapshot even if its folder was edited since")
+    refresh.add_argument("--refresh", dest="refresh", action="store_const", const=True,
+                         help="refuse to launch a code job whose folder is gone (by default its snapshot runs)")
 
 
 def launch_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -54,6 +74,7 @@ def launch_settings(args: argparse.Namespace) -> dict[str, Any]:
         "docker_image": args.docker_image, "run_id": args.run_id, "repository": args.repository,
         "resource_args": parse_json_mapping(args.resource_args, "--resource-args") if args.resource_args else None,
         "config": load_config(args.config) if args.config else None,
+        "refresh": args.refresh,
     }
     return {k: v for k, v in flags.items() if v is not None}
 
@@ -92,6 +113,8 @@ def launch_command(args: argparse.Namespace, open_api) -> int:
         # The run was recorded, then its resource refused to start it: name it, exit as a failed run.
         print(f"run {error.run_id} start_failed: {error}", file=sys.stderr)
         return EXIT_RUN_FAILED
+    for note in run.launch_notes:
+        print(note, file=sys.stderr)
     print(f"run {run.id} ({run.spec.job_label} on {run.spec.resource})", file=sys.stderr)
     if args.asynchronous:
         print(run.id)

@@ -11,7 +11,8 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "launch": ("launcher.cli.launch_commands", "launch a run"),
-    "runs": ("launcher.cli.run_commands", "list runs, newest first"),
+    "runs": ("launcher.cli.run_commands", "list runs, newest first (runs rm|archive|tag|note|du)"),
+    "gc": ("launcher.cli.run_commands", "delete ended runs older than an age"),
     "logs": ("launcher.cli.run_commands", "print a run's output (-f to follow)"),
     "status": ("launcher.cli.run_commands", "show a run's state and details"),
     "cancel": ("launcher.cli.run_commands", "stop a run (SIGTERM, grace period, SIGKILL)"),

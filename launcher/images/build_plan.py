@@ -18,7 +18,7 @@ def build_inputs(spec: LaunchSpec, base_image: str, repo: str) -> dict[str, Any]
     return {
         "argv": list(spec.argv),
         "requirements": list(spec.requirements),
-        "source_key": source_key(spec.source),
+        "source_key": source_key(spec),
         "base_image": base_image,
         "repo": repo,
         "repository": spec.repository,
@@ -45,10 +45,10 @@ def build_plan(inputs: dict[str, Any], source: Path) -> dict[str, Any]:
     }
 
 
-def source_key(source: dict[str, Any]) -> str | None:
-    """What names a source's content without reading it: a snapshot digest or a commit."""
-    if source.get("snapshot"):
-        return f"snapshot:{source['snapshot']}"
-    if source.get("commit"):
-        return f"git:{source['commit']}"
-    return None
+def source_key(spec: LaunchSpec) -> str | None:
+    """What names the run's source content without reading it (a snapshot digest, a commit), or None."""
+    if spec.job_kind is None:
+        return None
+    from launcher.jobs.sources import get_source
+
+    return get_source(spec.job_kind).source_key(spec.source)

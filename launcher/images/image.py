@@ -1,6 +1,7 @@
 """Making sure the image a container run needs exists: found, pulled, or built (then pushed when asked).
 
-Runs inside the container run supervisor, so it uses the standard library and the engine client only.
+Runs inside the container run supervisor, so it uses the standard library, the engine client and the source
+policy (launcher/jobs/sources/policy.py) only.
 A built image is tagged `launcher/<job>:<hash>`, the hash covering the source (what is sent of it: a
 .dockerignore at its root applies), the requirements, the Dockerfile and the base image's id: a launch
 whose image exists skips the build entirely."""
@@ -106,9 +107,8 @@ def tree_digest(root: Path, matcher: Matcher | None = None) -> str:
     """Paths, kinds, executable bits and contents of what is sent from root: every file, directory and
     symlink the matcher (a .dockerignore) does not exclude, or all of them without one."""
     digest = hashlib.sha256()
-    for relative in dockerignore.walk(root, matcher):
+    for relative, info in sent_entries(root, matcher):
         path = root / relative
-        info = path.lstat()
         digest.update(relative.encode() + b"\0")
         if stat.S_ISDIR(info.st_mode):
             digest.update(b"d\0")
@@ -117,11 +117,46 @@ def tree_digest(root: Path, matcher: Matcher | None = None) -> str:
             digest.update(b"l" + os.readlink(path).encode() + b"\0")
             continue
         digest.update(b"x" if info.st_mode & stat.S_IXUSR else b"f")
-        with open(path, "rb") as f:
+        with _open_regular(root, relative) as f:
             for block in iter(lambda f=f: f.read(1 << 20), b""):
                 digest.update(block)
         digest.update(b"\0")
     return digest.hexdigest()
+
+
+def sent_entries(root: Path, matcher: Matcher | None,
+                 note: Callable[[str], None] | None = None) -> list[tuple[str, os.stat_result]]:
+    """What a build context sends from root, under the source policy (launcher/jobs/sources/policy.py):
+    folders, files and links (as links: never followed), each name UTF-8; special files are left out
+    (with a note); a link leading outside the tree stops the build with one line."""
+    from launcher.jobs.sources import policy
+
+    origin = "the image's build context"
+    sent = []
+    links = {}
+    for relative in dockerignore.walk(root, matcher):
+        policy.check_name(relative, origin)
+        info = os.lstat(root / relative)
+        what = policy.special_kind(info.st_mode)
+        if what is not None:
+            if note is not None:
+                note(policy.skipped_note(relative, what))
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            links[relative] = policy.check_name(os.readlink(root / relative), origin, f"target of link {relative!r}")
+        sent.append((relative, info))
+    try:
+        policy.check_links(links, origin)
+    except LaunchError as error:
+        raise ImageError(str(error)) from None
+    return sent
+
+
+def _open_regular(root: Path, relative: str):
+    from launcher.jobs.sources import policy
+
+    entry = policy.Entry(relative, policy.EntryKind.FILE)
+    return os.fdopen(policy.open_file(root, entry, "the image's build context"), "rb")
 
 
 def context_matcher(build: dict[str, Any]) -> Matcher | None:
@@ -171,7 +206,7 @@ def _try_pull(engine: Engine, ref: str, log: LogWriter, cancelled: Callable[[], 
 def _build(engine: Engine, build: dict[str, Any], tag: str, run_dir: Path, log: LogWriter,
            cancelled: Callable[[], bool]) -> None:
     context = run_dir / CONTEXT_FILE
-    dockerfile = write_context(build, context)
+    dockerfile = write_context(build, context, log.note)
     log.note(f"building image {tag}" + (f" from the job's {build['dockerfile']}" if build.get("dockerfile")
                                         else f" on {build['base_image']}"))
     step = "the start of the build"
@@ -208,34 +243,34 @@ def strip_terminal_codes(text: str) -> str:
     return _TERMINAL_CODES.sub("", text)
 
 
-def write_context(build: dict[str, Any], destination: Path) -> str:
+def write_context(build: dict[str, Any], destination: Path, note: Callable[[str], None] | None = None) -> str:
     """Write the build context as a tar file, without what the job's .dockerignore excludes; return the
-    Dockerfile's path inside it."""
+    Dockerfile's path inside it. `note` takes a line on what the source policy left out."""
     import tarfile
 
     source = Path(build["context"])
     matcher = context_matcher(build)
     with tarfile.open(destination, "w") as tar:
         if build.get("generated") is None:
-            _add_tree(tar, source, "", matcher)
+            _add_tree(tar, source, "", matcher, note)
             return build["dockerfile"]
         _add_bytes(tar, "Dockerfile", build["generated"].encode())
         _add_bytes(tar, build["requirements_file"], "".join(f"{r}\n" for r in build["requirements"]).encode())
-        _add_tree(tar, source, build["source_dir"] + "/", matcher)
+        _add_tree(tar, source, build["source_dir"] + "/", matcher, note)
         return "Dockerfile"
 
 
-def _add_tree(tar, root: Path, prefix: str, matcher: Matcher | None) -> None:
+def _add_tree(tar, root: Path, prefix: str, matcher: Matcher | None, note: Callable[[str], None] | None) -> None:
     if prefix:
         info = tar.gettarinfo(str(root), prefix.rstrip("/"))
         _normalize(info)
         tar.addfile(info)
-    for relative in dockerignore.walk(root, matcher):
+    for relative, _ in sent_entries(root, matcher, note):
         path = root / relative
-        info = tar.gettarinfo(str(path), prefix + relative)
+        info = tar.gettarinfo(str(path), prefix + relative)  # lstat: a link is sent as a link
         _normalize(info)
         if info.isreg():
-            with open(path, "rb") as f:
+            with _open_regular(root, relative) as f:
                 tar.addfile(info, f)
         else:
             tar.addfile(info)

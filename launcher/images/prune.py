@@ -215,10 +215,14 @@ def _given_images(workspace: Workspace) -> set[str]:
     images = {row[0] for row in workspace.store.query(
         "SELECT DISTINCT json_extract(spec, '$.docker_image') FROM runs "
         "WHERE json_extract(spec, '$.docker_image') IS NOT NULL")}
-    for row in workspace.store.query("SELECT v.data FROM job_versions v JOIN jobs j ON j.id = v.job_id "
-                               "WHERE j.kind = 'image'"):
+    from launcher.jobs.sources import SOURCES, get_source
+
+    imaged = [kind for kind in SOURCES if get_source(kind).runs_as_image]
+    marks = ", ".join("?" for _ in imaged)
+    for row in workspace.store.query("SELECT j.kind, v.data FROM job_versions v JOIN jobs j ON j.id = v.job_id "
+                                     f"WHERE j.kind IN ({marks})", tuple(imaged)):
         try:
-            image = json.loads(row[0]).get("source", {}).get("image")
+            image = get_source(row[0]).image(json.loads(row[1]).get("source") or {})
         except (ValueError, AttributeError):
             continue
         if image:

@@ -1,30 +1,22 @@
-"""Turning a source (directory, git repository, image) into the data of a job version."""
+"""Turning a user's source into the data of a job version, through its kind's JobSource
+(launcher/jobs/sources/): the source's facts, its MLproject entry points, requirements and schema."""
 
 from __future__ import annotations
 
 import os
-import re
-from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from launcher.errors import JobError, SourceError
-from launcher.jobs import code_source, git_source
-from launcher.jobs.inspect import check_entry_point, describe_tree, read_from_dir
-from launcher.jobs.refs import slug
+from launcher.jobs import sources
+from launcher.jobs.inspect import check_entry_point, describe_tree
 from launcher.spec import normalize_entry_point
 
 if TYPE_CHECKING:
+    from launcher.jobs.sources.base import SourceFiles
     from launcher.records import JobVersion
     from launcher.workspace import Workspace
 
-IMAGE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$", re.IGNORECASE)
 DEFAULT_ENTRY = "main"
-
-
-def check_image(image: str) -> str:
-    if not isinstance(image, str) or not IMAGE_PATTERN.match(image.strip()):
-        raise SourceError(f"docker image {image!r} is not a valid image name; expected e.g. 'python:3.11-slim'")
-    return image.strip()
 
 
 def create_job(workspace: Workspace, kind: str, source: str, *, entity: str | None = None,
@@ -41,43 +33,38 @@ def create_job(workspace: Workspace, kind: str, source: str, *, entity: str | No
                                       name=name or default_name, kind=kind, data=data)
 
 
-def job_data(workspace: Workspace, kind: str, source: str, *, entry_point: Any = None, ref: str | None = None) -> tuple[str, dict[str, Any]]:
+def job_data(workspace: Workspace, kind: str, source: str, *, entry_point: Any = None,
+             ref: str | None = None) -> tuple[str, dict[str, Any]]:
     """(default job name, version data) for a source."""
+    job_source = sources.get_source(kind)
     entry = normalize_entry_point(entry_point)
-    if ref is not None and kind != "git":
-        raise JobError(f"a default ref ({ref!r}) is only for git jobs, not {kind} jobs")
-    if kind == "code":
-        digest, snapshot_dir = code_source.snapshot(source, workspace.snapshots_dir, workspace=workspace.home)
-        facts = describe_tree(read_from_dir(snapshot_dir))
-        data = _with_entry_points(facts, entry, lambda p: (snapshot_dir / p).exists(), source)
-        data["source"] = {"path": str(Path(source).expanduser().resolve()), "snapshot": digest}
-        return slug(Path(source).expanduser().resolve().name), data
-    if kind == "git":
-        url = git_source.normalize_url(source)
-        cache = workspace.git_cache
-        cache.fetch(url)
-        ref = git_source.check_ref(ref) if ref is not None else cache.default_branch(url)
-        commit = cache.resolve(url, ref, fetch=False)
-        facts = describe_tree(lambda p: cache.read_file(url, commit, p))
-        data = _with_entry_points(facts, entry, lambda p: cache.exists(url, commit, p), source)
-        data["source"] = {"url": url, "ref": ref, "commit": commit}
-        return slug(PurePosixPath(url.rstrip("/")).name.removesuffix(".git")), data
-    if kind == "image":
-        image = check_image(source)
-        data = {"source": {"image": image}, "entry_point": list(entry) if entry else None,
-                "entry_points": None, "requirements": [], "schema": None}
-        return slug(image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]), data
-    raise JobError(f"job kind {kind!r} is not known; expected one of: code, git, image")
+    if ref is not None and not job_source.takes_version:
+        raise JobError(f"a default ref ({ref!r}) is only for {', '.join(sources.versioned_kinds())} jobs, "
+                       f"not {kind} jobs")
+    new = job_source.create(workspace, source, ref=ref)
+    if new.files is None:  # runs as an image: its own command unless an entry point is given
+        data: dict[str, Any] = {"entry_point": list(entry) if entry else None, "entry_points": None,
+                                "requirements": [], "schema": None}
+    else:
+        data = _with_entry_points(describe_tree(new.files.read_file), entry, new.files, source)
+    data["source"] = new.facts
+    if new.notes:
+        data["notes"] = list(new.notes)
+    return new.default_name, data
 
 
-def _with_entry_points(facts: dict[str, Any], entry: tuple[str, ...] | None, exists, source: str) -> dict[str, Any]:
+def _with_entry_points(facts: dict[str, Any], entry: tuple[str, ...] | None, files: SourceFiles,
+                       source: str) -> dict[str, Any]:
     entry_points = facts["entry_points"]
+    docker_env = facts["docker_env"]
     data: dict[str, Any] = {"entry_points": entry_points, "requirements": facts["requirements"],
+                            "dependencies": facts["dependencies"].to_data(),
+                            "docker_env": docker_env.to_data() if docker_env is not None else None,
                             "entry_point": None, "default_entry": None, "schema": None}
     if entry is not None and len(entry) == 1 and entry_points and entry[0] in entry_points:
         data["default_entry"] = entry[0]
     elif entry is not None:
-        check_entry_point(entry, exists)
+        check_entry_point(entry, files.exists)
         data["entry_point"] = list(entry)
     elif entry_points:
         if DEFAULT_ENTRY not in entry_points:

@@ -12,7 +12,6 @@ import io
 import os
 import re
 import shutil
-import tarfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -190,15 +189,36 @@ class GitCache:
         except git.GitCommandError:
             return False
 
-    def checkout(self, url: str, commit: str, destination: Path) -> None:
-        """The tree at `commit` written into `destination` (no .git: runs get files, not history)."""
+    def list_tree(self, url: str, commit: str) -> list[tuple[str, bytes, str]]:
+        """Every entry of the commit's tree, recursively, as (mode, path as git stores it, object id)."""
+        import git
+
+        repo, _ = self._repo(url)
+        try:
+            out = repo.git.execute(["git", "ls-tree", "-r", "-z", "--full-tree", "--end-of-options", commit],
+                                   stdout_as_string=False, strip_newline_in_stdout=False)
+        except git.GitCommandError as error:
+            raise SourceError(f"git commit {commit!r} of {url!r} cannot be listed: {_git_reason(error)}") from None
+        entries = []
+        for record in out.split(b"\0"):
+            if record:
+                meta, path = record.split(b"\t", 1)
+                mode, _kind, sha = meta.decode().split(" ")
+                entries.append((mode, path, sha))
+        return entries
+
+    def blob(self, url: str, sha: str) -> bytes:
+        """The content of one object (a link's target, for a link)."""
+        repo, _ = self._repo(url)
+        return repo.git.get_object_data(sha)[3]
+
+    def archive(self, url: str, commit: str) -> io.BytesIO:
+        """The tree at `commit` as a tar archive (no .git: runs get files, not history)."""
         repo, _ = self._repo(url)
         buffer = io.BytesIO()
         repo.archive(buffer, treeish=commit, format="tar")
         buffer.seek(0)
-        destination.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(fileobj=buffer) as archive:
-            archive.extractall(destination, filter="data")
+        return buffer
 
 
 def _git_reason(error) -> str:

@@ -1,10 +1,13 @@
 """The job registry: jobs named entity/project/name, with versions v0, v1, ... and aliases.
 
-A version's data is JSON: kind ("code", "git", "image"), the source facts (snapshot digest, url/ref/
-commit, image), the entry point argv, the MLproject entry points, requirements and the config schema."""
+A version's data is JSON: the source facts its kind's JobSource recorded (launcher/jobs/sources/: a
+snapshot digest, url/ref/commit, an image), the entry point argv, the MLproject entry points, requirements,
+the config schema and notes on what the source policy skipped. The kind is the one of the JobSource that
+made the data (launcher/jobs/create.py asks the sources' registry for it before anything is stored)."""
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import time
@@ -85,7 +88,7 @@ class JobRegistry:
         return JobVersion(ref.entity, ref.project, ref.name, version, kind, json.loads(version_rows[0]["data"]),
                           version_rows[0]["created_at"], aliases)
 
-    def _aliases(self, job_id: int) -> list[str]:
+    def _aliases(self, job_id: int) -> builtins.list[str]:
         return [r["alias"] for r in self.store.query("SELECT alias FROM job_aliases WHERE job_id=? ORDER BY alias", (job_id,))]
 
     def add_alias(self, text: str, alias: str) -> JobVersion:
@@ -99,12 +102,22 @@ class JobRegistry:
             (alias, version.version, version.entity, version.project, version.name))
         return self.get(JobRef(version.entity, version.project, version.name, f"v{version.version}"))
 
-    def list(self) -> list[JobVersion]:
+    def remove_alias(self, text: str, alias: str) -> JobVersion:
+        """Drop an alias of the job `text` names; returns the version it pointed at."""
+        if alias == LATEST or VERSION_ALIAS.match(alias):
+            raise JobError(f"alias {alias!r} is reserved; 'latest' and 'vN' are managed by the launcher")
+        ref = self.parse(text)
+        version = self.get(JobRef(ref.entity, ref.project, ref.name, alias))  # JobError for an unknown alias
+        self.store.execute("DELETE FROM job_aliases WHERE alias=? AND job_id=(SELECT id FROM jobs WHERE entity=? "
+                           "AND project=? AND name=?)", (alias, ref.entity, ref.project, ref.name))
+        return self.get(JobRef(version.entity, version.project, version.name, f"v{version.version}"))
+
+    def list(self) -> builtins.list[JobVersion]:
         """The latest version of every job."""
         rows = self.store.query("SELECT entity, project, name FROM jobs ORDER BY entity, project, name")
         return [self.get(JobRef(r["entity"], r["project"], r["name"], LATEST)) for r in rows]
 
-    def versions(self, text: str) -> list[JobVersion]:
+    def versions(self, text: str) -> builtins.list[JobVersion]:
         ref = self.parse(text)
         rows = self.store.query("SELECT v.version FROM job_versions v JOIN jobs j ON j.id=v.job_id "
                                 "WHERE j.entity=? AND j.project=? AND j.name=? ORDER BY v.version", (ref.entity, ref.project, ref.name))

@@ -76,6 +76,11 @@ class Runner(ABC):
         """Raise a ResourceError for a launch this runner cannot do. Subclasses add their own checks."""
         self.check_args(spec.resource_args)
 
+    def working_directory(self, run_dir: str) -> str | None:
+        """Where the program runs, as the program sees it, when it is known before the run starts (MLproject
+        path parameters are made absolute there); None: relative paths are passed as they are."""
+        return None
+
     def grace_period(self, resource_args: Mapping[str, Any]) -> float:
         return float(resource_args.get("grace_period", DEFAULT_GRACE_SECONDS))
 
@@ -96,6 +101,15 @@ class Runner(ABC):
         from launcher.runners.process_owner import stop_tagged
 
         stop_tagged(folder.path, signal.SIGKILL)
+        return None
+
+    def image_of(self, record: RunRecord) -> str | None:
+        """The image the run's owner built or found for it, for resources that run images."""
+        return None
+
+    def forget(self, workspace: Workspace, record: RunRecord) -> None:
+        """A run is being deleted: remove what this resource keeps for it outside its folder (a kept
+        container). Its folder and record are removed by the caller."""
         return None
 
     def tidy(self, workspace: Workspace) -> None:

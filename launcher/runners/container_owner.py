@@ -33,7 +33,8 @@ from launcher.containers.engine import (
 from launcher.errors import LaunchError
 from launcher.logfile import STDERR, STDOUT, iter_lines
 from launcher.runners.owner import Cancelled, OwnerPart, StartFailed
-from launcher.runners.ownership import DOCKER, FAILED, STOPPED, Ending, end_state, write_failure_ending
+from launcher.runners.ownership import DOCKER, Ending, end_state, write_failure_ending
+from launcher.states import RunState
 
 PLAN_FILE = "container.json"
 STREAMS = {STDOUT_FRAME: STDOUT, STDERR_FRAME: STDERR}
@@ -289,7 +290,7 @@ class ContainerPart(OwnerPart):
         if isinstance(container, Ending):
             return container
         if container is None:
-            return Ending(FAILED, None, "the run's container is gone; its exit code is unknown")
+            return Ending(RunState.FAILED, None, "the run's container is gone; its exit code is unknown")
         return self._resume(container)
 
     def _find_container(self, recorded: Any) -> str | None | Ending:
@@ -313,14 +314,14 @@ class ContainerPart(OwnerPart):
             try:
                 info = self.engine.inspect_container(container)
                 if info is None:
-                    return Ending(FAILED, None, "the run's container is gone; its exit code is unknown")
+                    return Ending(RunState.FAILED, None, "the run's container is gone; its exit code is unknown")
                 if info["State"]["Status"] == "created":
                     # An earlier owner died between creating and starting it: nothing ran.
                     self._remove()
-                    return Ending(FAILED, None, "the run's owner ended before the container started")
+                    return Ending(RunState.FAILED, None, "the run's owner ended before the container started")
                 if context.check_cancel() and info["State"]["Running"] and not self.stop_sent:
                     self._send_stop()
-                context.store.transition(context.run_id, "running", clear_message=True)
+                context.store.transition(context.run_id, RunState.RUNNING, clear_message=True)
                 following = bool(info["State"]["Running"])
                 self._replay_logs(container, follow=following)
                 exit_code = self.engine.wait_container(container)
@@ -359,7 +360,7 @@ class ContainerPart(OwnerPart):
                 pass
             if context.check_cancel():
                 self._leave_container()
-                return Ending(STOPPED, None, "stopped by request while the Docker engine was not answering; its "
+                return Ending(RunState.STOPPED, None, "stopped by request while the Docker engine was not answering; its "
                                              "container could not be stopped or removed yet (the workspace removes "
                                              "it when it next reaches the engine)")
             end = time.monotonic() + ENGINE_RETRY_SECONDS

@@ -71,7 +71,7 @@ def container_name(workspace: Workspace, run_id: str) -> str:
 
 
 def _check_image_setting(label: str, value: Any) -> str:
-    from launcher.jobs.create import IMAGE_PATTERN
+    from launcher.jobs.sources.image import IMAGE_PATTERN
 
     if not isinstance(value, str) or not IMAGE_PATTERN.match(value):
         raise ResourceError(f"{label} {value!r} is not a valid image reference; expected e.g. "
@@ -262,6 +262,16 @@ class LocalContainerRunner(Runner):
                 leftovers.mark(workspace_label(workspace), record.id)
             return f"its container could not be stopped or removed yet: {error}"
         return None
+
+    def image_of(self, record: RunRecord) -> str | None:
+        return ContainerHandle.of(record).image
+
+    def forget(self, workspace: Workspace, record: RunRecord) -> None:
+        """A deleted run's containers (kept with keep=true, or left while the engine was away) go too; an
+        engine that does not answer refuses the delete (a LaunchError), so no container is orphaned."""
+        client = engine()
+        for container in client.containers({LABEL_RUN: record.id, LABEL_WORKSPACE: workspace_label(workspace)}):
+            client.remove_container(container["Id"])
 
     def tidy(self, workspace: Workspace, client=None) -> None:
         """Remove containers of this workspace's ended runs that could not be removed when they ended

@@ -62,6 +62,9 @@ class LocalProcessRunner(Runner):
         return (f"runs get no cgroup of their own here ({reason}): cancel and the end of a run find the run's "
                 "processes by process group, as children of its owner and by the run folder in their environment")
 
+    def working_directory(self, run_dir: str) -> str | None:
+        return os.path.join(run_dir, "src")
+
     def validate(self, spec: LaunchSpec) -> None:
         args = self.check_args(spec.resource_args)
         if not spec.argv:

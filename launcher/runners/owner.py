@@ -24,10 +24,6 @@ import time
 
 from launcher.logfile import LAUNCHER, LogWriter
 from launcher.runners.ownership import (
-    FAILED,
-    FINISHED,
-    START_FAILED,
-    STOPPED,
     Cancelled,
     Ending,
     RunFolder,
@@ -79,11 +75,15 @@ class OwnerContext:
         return self.store.run_state(self.run_id)
 
     def mark_preparing(self) -> None:
-        self.store.transition(self.run_id, "preparing")
+        from launcher.states import RunState  # with the store (see `store`): after a fast start, not before
+
+        self.store.transition(self.run_id, RunState.PREPARING)
 
     def mark_running(self, **handle: str | int | float | None) -> None:
+        from launcher.states import RunState
+
         self._flush_setup_line()
-        self.store.transition(self.run_id, "running", clear_message=True, handle=handle or None)
+        self.store.transition(self.run_id, RunState.RUNNING, clear_message=True, handle=handle or None)
 
     def update_handle(self, **fields: str | int | float | None) -> None:
         self.store.update_handle(self.run_id, **fields)
@@ -189,7 +189,9 @@ class OwnerContext:
         from launcher.errors import LaunchError
 
         self._pending_line = None
-        if ending.message and ending.state != FINISHED:
+        from launcher.states import RunState  # here, not at the top: the program has started by now
+
+        if ending.message and ending.state is not RunState.FINISHED:
             self._safe_note(ending.message)
         try:
             self.folder.write_ending(ending)
@@ -285,6 +287,9 @@ class OwnerPart:
     def abandon(self) -> None:
         """The owner is failing: leave nothing running that nobody will own."""
 
+    def cleanup(self) -> None:
+        """Tidy up after the ending is recorded (remove what the run no longer needs)."""
+
 
 class Owner:
     def __init__(self, context: OwnerContext, part: OwnerPart, lock_fd: int) -> None:
@@ -308,25 +313,39 @@ class Owner:
 
             traceback.print_exc()
             self._abandon()
-            ending = Ending(FAILED, None, f"the run's owner failed: {error!r}")
+            from launcher.states import RunState
+
+            ending = Ending(RunState.FAILED, None, f"the run's owner failed: {error!r}")
         if ending is not None:
-            self._tracking_end(ending)
+            self._collect_outputs()
+            context.record(ending)
+        try:
+            self.part.cleanup()  # after the ending is recorded: whoever waits on the run sees it sooner
+        except Exception:  # noqa: BLE001 - the run's ending is recorded already
+            import traceback
+
+            traceback.print_exc()
+        if ending is not None:
+            self._end_mlflow_run(ending)
         return 0
 
-    def _tracking_end(self, ending: Ending) -> None:
-        """The ending recorded, with the run's tracking outputs in place first and its MLflow run ended."""
+    def _collect_outputs(self) -> None:
+        """Before the ending is recorded: the program's TensorBoard event files into the run's outputs."""
         from launcher.runners import owner_tracking
 
-        context = self.context
         try:
-            owner_tracking.collect_event_files(context, self.part.working_dir)
+            owner_tracking.collect_event_files(self.context, self.part.working_dir)
         except Exception as error:  # noqa: BLE001 - the ending is recorded whatever happens here
-            context._safe_note(f"TensorBoard event files were not moved into the run's outputs: {error!r}")
-        context.record(ending)
+            self.context._safe_note(f"TensorBoard event files were not moved into the run's outputs: {error!r}")
+
+    def _end_mlflow_run(self, ending: Ending) -> None:
+        """After the ending is recorded (it takes seconds): a tied MLflow run ended with the run's state."""
+        from launcher.runners import owner_tracking
+
         try:
-            owner_tracking.end_mlflow_run(context, ending.state)
+            owner_tracking.end_mlflow_run(self.context, ending.state)
         except Exception as error:  # noqa: BLE001 - the run has ended; this only tidies its MLflow run
-            context._safe_note(f"the tied MLflow run could not be ended: {error!r}")
+            self.context._safe_note(f"the tied MLflow run could not be ended: {error!r}")
 
     def _start(self) -> Ending | None:
         from launcher.runners import owner_source, owner_tracking
@@ -347,16 +366,20 @@ class Owner:
             context.raise_if_cancelled()
             handle = part.start()
         except Cancelled:
-            return Ending(STOPPED, None, "stopped by request before the program started")
+            from launcher.states import RunState
+
+            return Ending(RunState.STOPPED, None, "stopped by request before the program started")
         except StartFailed as error:
-            return Ending(START_FAILED, None, str(error))
+            from launcher.states import RunState
+
+            return Ending(RunState.START_FAILED, None, str(error))
         if handle is not None:
             context.mark_running(**handle)
         return part.follow()
 
     def _resume(self) -> Ending | None:
         state = self.context.state()
-        if state is None or state in (FINISHED, FAILED, STOPPED, START_FAILED):
+        if state is None or state.is_terminal():
             return None
         return self.part.resume()
 

@@ -29,6 +29,8 @@ TYPE_CHECKING = False  # typing costs every owner milliseconds to import
 if TYPE_CHECKING:
     from typing import Protocol
 
+    from launcher.states import RunState
+
     class SetupContext(Protocol):
         """What set-up code (source checkout, set-up commands, environments) needs of the run's owner;
         launcher/runners/owner.py's OwnerContext is one."""
@@ -161,6 +163,24 @@ class RunFolder:
         os.close(fd)  # closing releases the lock
         return False
 
+    def owner_recorded(self) -> bool:
+        """Whether an owner ever started for this run (it records itself in the lock file at once)."""
+        try:
+            with open(self.file(OWNER_LOCK), "rb") as f:
+                return bool(f.read(1))
+        except OSError:
+            return False
+
+    def owner_errors(self) -> str | None:
+        """The last line an owner wrote to its error file (a crash's exception), if any."""
+        try:
+            with open(self.file(OWNER_ERRORS), "rb") as f:
+                f.seek(max(0, os.fstat(f.fileno()).st_size - 4096))
+                lines = [line.strip() for line in f.read().decode("utf-8", "replace").splitlines() if line.strip()]
+        except OSError:
+            return None
+        return lines[-1][:300] if lines else None
+
     def owner_pid(self) -> int | None:
         """The pid of the live owner that recorded itself in the lock file, if there is one."""
         try:
@@ -241,20 +261,22 @@ class Cancelled(BaseException):
 
 
 # -- endings ------------------------------------------------------------------------------------------
-FINISHED, FAILED, STOPPED, START_FAILED = "finished", "failed", "stopped", "start_failed"
 #: Exit status conventions: how a resource reports a program ended by signal N.
 PROCESS = "process"  # exit code -N (Python's subprocess, Ray's driver exit code)
 DOCKER = "docker"  # exit code 128+N, as a shell and Docker report it
 
 
 class Ending:
-    """How a run ended: a terminal state, the exit code (None when unknown) and a message for people.
-    (A plain slotted class: dataclasses cost an owner milliseconds to import.)"""
+    """How a run ended: a terminal RunState, the exit code (None when unknown) and a message for people.
+    (A plain slotted class: dataclasses cost an owner milliseconds to import. The state enum is imported
+    only when a run ends, after its program has started.)"""
 
     __slots__ = ("state", "exit_code", "message")
 
-    def __init__(self, state: str, exit_code: int | None = None, message: str | None = None) -> None:
-        self.state = state
+    def __init__(self, state: RunState | str, exit_code: int | None = None, message: str | None = None) -> None:
+        from launcher.states import RunState
+
+        self.state = RunState(state)
         self.exit_code = exit_code
         self.message = message
 
@@ -273,29 +295,33 @@ def end_state(exit_code: int | None, *, convention: str, cancelled: bool = False
     A program that ends after a cancel request is `stopped` (with its exit code); otherwise exit code 0 is
     `finished` and anything else `failed`, with a message naming the signal when the code says the
     program was killed by one. `remark` is appended to a message (e.g. why the owner lost track)."""
+    from launcher.states import RunState
+
     suffix = f" ({remark})" if remark else ""
     if exit_code is None:
-        state = STOPPED if cancelled else FAILED
+        state = RunState.STOPPED if cancelled else RunState.FAILED
         reason = "stopped by request" if cancelled else "exit code unknown"
         return Ending(state, None, reason + suffix)
     number = killed_by(exit_code, convention)
     if cancelled:
-        return Ending(STOPPED, exit_code, "stopped by request" + suffix)
+        return Ending(RunState.STOPPED, exit_code, "stopped by request" + suffix)
     if exit_code == 0:
-        return Ending(FINISHED, 0, remark or None)
+        return Ending(RunState.FINISHED, 0, remark or None)
     if number is not None:
-        return Ending(FAILED, exit_code, f"killed by {signal_description(number)}{suffix}")
-    return Ending(FAILED, exit_code, f"exit code {exit_code}{suffix}")
+        return Ending(RunState.FAILED, exit_code, f"killed by {signal_description(number)}{suffix}")
+    return Ending(RunState.FAILED, exit_code, f"exit code {exit_code}{suffix}")
 
 
 def write_failure_ending(folder: RunFolder, error: OSError, exit_code: int | None) -> Ending:
     """The ending of a run whose output could not be kept (its owner stopped the program)."""
     import errno
 
+    from launcher.states import RunState
+
     if error.errno == errno.ENOSPC:
-        return Ending(FAILED, exit_code, f"no space left on device in {folder.workspace_home}: the program was "
+        return Ending(RunState.FAILED, exit_code, f"no space left on device in {folder.workspace_home}: the program was "
                                          "stopped because its output could not be kept")
-    return Ending(FAILED, exit_code, f"the run's log could not be written ({error.strerror}): the program was "
+    return Ending(RunState.FAILED, exit_code, f"the run's log could not be written ({error.strerror}): the program was "
                                      "stopped because its output could not be kept")
 
 

@@ -99,8 +99,6 @@ class ProcessPart(OwnerPart):
         processes on cancel."""
         context = self.context
         pid = self.pid
-        if self.group is not None:
-            become_subreaper()  # orphans are re-parented here too (the cgroup holds them either way)
         poller = select.poll()
         streams = {self.out_r: STDOUT, self.err_r: STDERR}
         for fd in (self.out_r, self.err_r, context.wake_r):
@@ -129,6 +127,8 @@ class ProcessPart(OwnerPart):
                 if returncode is not None:
                     cancelled_before_exit = context.cancel_requested
                     drain_until = now + DRAIN_SECONDS
+                    if not streams:
+                        break  # its output was all read before it was reaped: nothing to wait for
             _reap_orphans(pid)
             if drain_until is not None and now >= drain_until:
                 # The program is gone but processes it left behind still hold the pipes: stop them, and
@@ -162,9 +162,10 @@ class ProcessPart(OwnerPart):
                     poller.unregister(fd)
                     os.close(fd)
                     del streams[fd]
-        self._signal_run(signal.SIGKILL, everywhere=True)  # no process of the run outlives it
-        if self.group is not None:
-            cgroups.remove(self.group)
+        # No process of the run outlives it: the cgroup's (which holds every one), or without a cgroup the
+        # group's and the owner's descendants (it is a subreaper: orphans come back to it); the full /proc
+        # scan for the run-folder tag is kept for cancels without a cgroup.
+        self._signal_run(signal.SIGKILL, everywhere=terminated)
         _reap_orphans(pid)
         assert returncode is not None
         if write_failure is not None:
@@ -172,9 +173,9 @@ class ProcessPart(OwnerPart):
         return end_state(returncode, convention=PROCESS, cancelled=cancelled_before_exit)
 
     def _signal_run(self, signum: int, *, everywhere: bool = False) -> None:
-        """Signal every process of the run: the program's group and the owner's descendants (even those
-        that moved to a session of their own); with `everywhere`, also processes elsewhere that carry the
-        run's folder in their environment."""
+        """Signal every process of the run: its cgroup, the program's group and the owner's descendants
+        (even those that moved to a session of their own); with `everywhere` and no cgroup, also processes
+        elsewhere that carry the run's folder in their environment (a full /proc scan)."""
         _signal_group(self.pid, signum)
         if self.group is not None:
             if signum == signal.SIGKILL:
@@ -182,7 +183,7 @@ class ProcessPart(OwnerPart):
             else:
                 cgroups.signal_members(self.group, signum)
         others = descendants(os.getpid())
-        if everywhere:
+        if everywhere and self.group is None:
             others |= tagged_processes(self.context.folder.path, exclude=os.getpid())
         for other in others:
             try:
@@ -193,6 +194,8 @@ class ProcessPart(OwnerPart):
     def abandon(self) -> None:
         if self.pid:
             self._signal_run(signal.SIGKILL, everywhere=True)
+
+    def cleanup(self) -> None:
         if self.group is not None:
             cgroups.remove(self.group)
 

@@ -189,7 +189,6 @@ class RayRunner(Runner):
         plan = {
             "run_id": spec.run_id, "address": address, "ray_version": ray_version, "entrypoint": entrypoint,
             "env_vars": env, "pip": [*spec.requirements, *(args.get("pip") or [])],
-            "respect_gitignore": spec.job_kind != "git",
             "metadata": {"launcher_run_id": spec.run_id, "launcher_run_name": spec.name,
                          "launcher_job": spec.job or ""},
             "num_cpus": args.get("num_cpus"), "num_gpus": args.get("num_gpus"),

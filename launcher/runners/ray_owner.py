@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from launcher.runners.owner import Cancelled, OwnerPart, StartFailed
-from launcher.runners.ownership import FAILED, PROCESS, START_FAILED, STOPPED, Ending, end_state
+from launcher.runners.ownership import PROCESS, Ending, end_state
 from launcher.runners.ray_jobs_api import ClusterAnswerError, ClusterError, JobNotFound, RayJobsApi
 from launcher.runners.ray_logs import HEADER_NOTE_PREFIX, LogFollower
+from launcher.states import RunState
 
 PLAN_FILE = "ray.json"
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
@@ -152,7 +153,7 @@ class JobFollower:
 
     def _ended_elsewhere(self) -> bool:
         state = self.context.state()
-        return state is None or state in ("finished", "failed", "stopped", "start_failed")
+        return state is None or state.is_terminal()
 
     def _cancel_requested(self) -> bool:
         return self.context.check_cancel()
@@ -322,24 +323,24 @@ class JobFollower:
         cancelled = self.context.check_cancel()
         if status == "MISSING":
             if cancelled:
-                return Ending(STOPPED, None, "stopped by request")
+                return Ending(RunState.STOPPED, None, "stopped by request")
             if not self.submitted:
-                return Ending(START_FAILED, None, "the launching process ended before the job reached the Ray cluster")
-            return Ending(FAILED, None, f"the Ray cluster at {self.address} does not know job {self.run_id} "
+                return Ending(RunState.START_FAILED, None, "the launching process ended before the job reached the Ray cluster")
+            return Ending(RunState.FAILED, None, f"the Ray cluster at {self.address} does not know job {self.run_id} "
                                         "(was it restarted, or the job deleted?)")
         if code is not None or status == "SUCCEEDED" or self.follower.header_written:
             self._record_running()  # the entry point did start, however briefly
         if status == "SUCCEEDED":
             return end_state(code if code is not None else 0, convention=PROCESS)
         if job.get("stopped_pending"):
-            return Ending(STOPPED, None, PENDING_STOP_MESSAGE)
+            return Ending(RunState.STOPPED, None, PENDING_STOP_MESSAGE)
         if status == "STOPPED":
             return end_state(code, convention=PROCESS, cancelled=True)
         if code is None:
             # Ray gave up before the entry point ran (runtime environment, scheduling, supervisor).
             reason = _first_line(job.get("message")) or "the Ray job failed before its entry point started"
             self.log.note("\n".join(HEADER_NOTE_PREFIX + line for line in (job.get("message") or reason).splitlines()))
-            return Ending(START_FAILED if not self.running_recorded else FAILED, None, reason)
+            return Ending(RunState.START_FAILED if not self.running_recorded else RunState.FAILED, None, reason)
         return end_state(code, convention=PROCESS, cancelled=cancelled)
 
 
@@ -392,7 +393,7 @@ class RayPart(OwnerPart):
     def resume(self) -> Ending | None:
         self.context.note("owner reattaching to the Ray job")
         state = self.context.state()
-        return self._follow(submitted=True, running=state == "running")
+        return self._follow(submitted=True, running=state is RunState.RUNNING)
 
     def _follow(self, *, submitted: bool, running: bool) -> Ending | None:
         follower = JobFollower(self.context, self.plan["address"], self.plan["entrypoint"],

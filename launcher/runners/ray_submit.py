@@ -25,8 +25,7 @@ def stage_and_submit(plan: dict[str, Any], run_dir: Path, staging: Path, note) -
     remove the staged copy whatever happens. `note` takes a line for the run's log."""
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        count, size = stage_working_dir(run_dir / "src", run_dir / "config.json", staging,
-                                        respect_gitignore=plan["respect_gitignore"])
+        count, size = stage_working_dir(run_dir / "src", run_dir / "config.json", staging, note)
         runtime_env: dict[str, Any] = {"working_dir": str(staging), "env_vars": plan["env_vars"]}
         if plan["pip"]:
             runtime_env["pip"] = plan["pip"]

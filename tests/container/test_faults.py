@@ -8,7 +8,7 @@ from launcher import Api, launch
 from launcher.containers.engine import Engine
 from launcher.containers.leftovers import pending
 from launcher.errors import ResourceError
-from launcher.launch import submit
+from launcher.launching import submit
 from launcher.runners import get_runner
 from launcher.spec import merge_request
 from tests.container.conftest import PrivateEngine

@@ -250,7 +250,7 @@ def test_images_base_command_checks_the_base_image(home):
 def test_cancel_during_the_build_stops_the_run_before_it_starts(api, make_code_dir, docker_client):
     import time
 
-    from launcher.launch import submit
+    from launcher.launching import submit
     from launcher.spec import merge_request
     from tests.waiting import wait_for
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from launcher import Api
-from launcher.launch import submit
+from launcher.launching import submit
 from launcher.spec import merge_request
 from tests.container.conftest import workspace_containers
 from tests.waiting import wait_for
@@ -56,7 +56,7 @@ def test_run_outlives_the_process_that_launched_it(api, home, shared):
     wait_then_done = "while [ ! -e /shared/go ]; do sleep 0.05; done; echo done"
     process = run_script(home, f"""
         from launcher import Api
-        from launcher.launch import submit
+        from launcher.launching import submit
         from launcher.spec import merge_request
         run = submit(Api().workspace, merge_request(docker_image={BASE!r}, entry_point=['sh', '-c', {wait_then_done!r}],
                                           resource_args={{{RESOURCE!r}: {{'volumes': [{f"{shared}:/shared"!r}]}}}}))

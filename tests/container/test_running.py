@@ -10,7 +10,7 @@ import pytest
 
 from launcher import launch
 from launcher.errors import ResourceError
-from launcher.launch import submit
+from launcher.launching import submit
 from launcher.logfile import STDERR, STDOUT
 from launcher.spec import merge_request
 from tests.container.conftest import workspace_containers
@@ -211,3 +211,11 @@ def test_anonymous_volumes_of_the_image_are_removed_with_the_container(api, dock
         assert {v.name for v in docker_client.volumes.list()} == before
     finally:
         docker_client.images.remove("launcher-test/with-volume:1")
+
+
+def test_deleting_a_run_removes_its_kept_container(api, docker_client):
+    run = launch(api, docker_image=BASE, entry_point=["true"], resource=RESOURCE,
+                 resource_args={RESOURCE: {"keep": True}})
+    assert len(workspace_containers(docker_client, api.home)) == 1  # kept, as asked
+    assert api.runs.delete([run.id]).done == (run.id,)
+    assert workspace_containers(docker_client, api.home) == []

@@ -50,7 +50,6 @@ CASES = [
     (dict(job="gitjob", version="--upload-pack=touch /tmp/x"), "may not start with '-'"),
     (dict(job="code", version="main"), "version 'main' applies to git jobs only"),
     (dict(job="code", config={"overrides": {"run_config": {"lr": "fast"}}}), "lr='fast' does not match the schema"),
-    (dict(job="code", config={"overrides": {"run_config": {"epochs": 3}}}), "unknown config key 'epochs'"),
     (dict(job="code", config={"overides": {}}), "unknown config key 'overides'"),
     (dict(job="code", resource="gpu-cluster"), "unknown resource 'gpu-cluster'; expected one of: local-process"),
     (dict(job="code", resource="local-process", docker_image="python:3.11"), "docker_image 'python:3.11' needs a container resource"),

@@ -126,11 +126,10 @@ def test_mlproject_entry_point_rendered_as_argv(api, make_code_dir):
 
 
 @pytest.mark.parametrize("run_config, message", [
-    ({"label": "x", "unknown": 1}, "unknown config key 'unknown'"),
     ({"label": ["a"]}, "label=\\['a'\\] does not match the schema: expected a string"),
     ({"label": "x", "alpha": True}, "alpha=True does not match the schema: expected a number"),
     ({"label": "x", "alpha": "high"}, "alpha='high' does not match the schema: expected a number"),
-    ({}, "'label' is required"),
+    ({}, "entry point 'main' needs a value for 'label' \\(no default in the MLproject\\)"),
 ])
 def test_schema_violations_stop_before_anything_starts(api, make_code_dir, run_config, message):
     src = make_code_dir({"MLproject": ("entry_points:\n  main:\n    parameters:\n      alpha: {type: float, default: 0.5}\n"
@@ -142,7 +141,7 @@ def test_schema_violations_stop_before_anything_starts(api, make_code_dir, run_c
     assert api.runs() == []
 
 
-def test_config_text_is_converted_to_the_parameter_types_as_mlflow_does(api, make_code_dir):
+def test_config_text_is_checked_and_passed_as_given_as_mlflow_does(api, make_code_dir):
     src = make_code_dir({
         "MLproject": ("entry_points:\n  main:\n    parameters:\n      alpha: float\n      n: int\n"
                       "      flag: bool\n      label: string\n      data: uri\n"
@@ -153,7 +152,7 @@ def test_config_text_is_converted_to_the_parameter_types_as_mlflow_does(api, mak
     run = launch(api, job="typed", config={"overrides": {"run_config": {
         "alpha": " 0.25", "n": "7", "flag": "yes", "label": 5, "data": "s3://bucket/key"}}})
     argv_line, config_line = run.get_logs().splitlines()
-    assert argv_line == "['0.25', '7', 'True', '5', 's3://bucket/key']"
+    assert argv_line == "['0.25', '7', 'yes', '5', 's3://bucket/key']"  # the text given, once checked
     assert json.loads(config_line) == {"alpha": 0.25, "n": 7, "flag": True, "label": "5", "data": "s3://bucket/key"}
 
 

@@ -50,7 +50,7 @@ def test_cancel_leaves_no_escaped_daemon_in_fifty_tries(api):
     for attempt in range(TRIES):
         marker = f"{uuid.uuid4().int % 10**9}"
         run = launch(api, entry_point=escaped_daemon(marker, "echo up; exec sleep 30"), synchronous=False)
-        wait_for(lambda m=marker: processes_with(m) and "up" in run.get_logs(), what="the daemon to be up")
+        wait_for(lambda m=marker, r=run: processes_with(m) and "up" in r.get_logs(), what="the daemon to be up")
         status = run.cancel(grace_period=1)
         assert status.state is RunState.STOPPED
         if processes_with(marker):

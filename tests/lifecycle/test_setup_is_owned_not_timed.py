@@ -109,3 +109,15 @@ def test_a_setup_longer_than_any_old_clock_ends_finished(api, make_code_dir, hel
     assert any("preparing the environment" in line.text for line in run.log_lines() if line.stream == "launcher")
 
 
+
+
+def test_a_run_ends_as_soon_as_its_program_has_exited_and_its_output_is_read(api):
+    # The owner once waited out a whole drain period (1 s) when it had read all the output before it
+    # reaped the program. The bug always cost >= 1 s; a prompt ending takes milliseconds.
+    slow = []
+    for _ in range(20):
+        run = launch(api, entry_point=["python", "-c", "print('x')"])
+        running, ended = [e.at for e in run.events()][-2:]
+        if ended - running >= 0.9:
+            slow.append(round(ended - running, 2))
+    assert slow == []

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from launcher.processes import process_start_time
 from tests.agents import agents_for
 
 # The program under test's runs: told by its run config what to report, how to end, and whether to wait
@@ -84,3 +85,11 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("launcher: error: "), result.stderr
     return lines[0]
+
+
+def dead_process() -> tuple[int, str]:
+    """The pid and start time of a process that has really exited (as an agent killed outright leaves)."""
+    process = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    started = process_start_time(process.pid)
+    process.communicate(b"")
+    return process.pid, started

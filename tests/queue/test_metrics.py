@@ -9,7 +9,6 @@ import threading
 import pytest
 
 from launcher import Api
-from launcher.launch import submit
 from launcher.metrics import index_run, latest_metrics, parse_marker
 from launcher.metrics import indexer as metrics_indexer
 from launcher.spec import merge_request
@@ -24,7 +23,7 @@ def start_program(api, make_code_dir):
         src = make_code_dir({"prog.py": source})
         name = f"prog{len(api.list_jobs())}"
         api.create_job("code", str(src), name=name, entry_point=["python", "prog.py"])
-        return submit(api.workspace, merge_request(job=name, config={"overrides": {"run_config": config}}))
+        return api.runs.submit(merge_request(job=name, config={"overrides": {"run_config": config}}))
     return start
 
 

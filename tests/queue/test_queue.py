@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 
 import pytest
 
 from launcher import launch_add
 from launcher.errors import RunError
-from launcher.processes import process_start_time
 from launcher.queue import (
     QueueError,
     check_queue,
@@ -22,7 +19,7 @@ from launcher.queue import (
     recover_items,
 )
 from launcher.states import RunState
-from tests.queue.conftest import one_line_error, run_config
+from tests.queue.conftest import dead_process, one_line_error, run_config
 from tests.waiting import wait_for
 
 
@@ -203,14 +200,6 @@ def test_two_agent_processes_never_take_the_same_item(api, worker, agent_process
     assert {r.agent_id for r in records} <= {a["id"] for a in api.workspace.store.query("SELECT id FROM agents")}
 
 
-def dead_process() -> tuple[int, str]:
-    """The pid and start time of a process that has really exited (as an agent killed outright leaves)."""
-    process = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
-    started = process_start_time(process.pid)
-    process.communicate(b"")
-    return process.pid, started
-
-
 def test_items_of_a_killed_agent_are_recovered(api, worker, agent_process, start_agent, tmp_path):
     gate = tmp_path / "gate"
     launched = launch_add(api, job=worker, config=run_config(gate=str(gate)))
@@ -242,10 +231,9 @@ def test_an_item_claimed_with_its_run_created_follows_the_run(api, worker):
     pid, started = dead_process()
     claimed = claim_next(api.workspace, "default", agent_id="agent-dead", pid=pid, process_start=started)
     # The dead agent got as far as creating the run before it died.
-    from launcher.launch import submit
     from launcher.spec import merge_request
 
-    run = submit(api.workspace, merge_request(job=worker, run_id=claimed.reserved_run_id))
+    run = api.runs.submit(merge_request(job=worker, run_id=claimed.reserved_run_id))
     assert recover_items(api.workspace) == 1
     assert item.wait_until_finished(timeout=30).id == run.id
     assert item.state == "finished"

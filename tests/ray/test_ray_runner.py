@@ -166,7 +166,7 @@ def test_reopened_workspace_reattaches_without_repeating_logs(ray_api, code_job,
 def test_run_outlives_the_process_that_launched_it(ray_api, code_job, tmp_path):
     go = tmp_path / "go"
     # Submitted as the CLI does (no waiting at exit), from a process that then ends.
-    script = ("import sys; from launcher import Api; from launcher.launch import submit; "
+    script = ("import sys; from launcher import Api; from launcher.launching import submit; "
               "from launcher.spec import merge_request; "
               "run = submit(Api(sys.argv[1]).workspace, merge_request(job='scripts', resource='ray', "
               "entry_point=['python', 'wait.py', sys.argv[2]])); print(run.id)")

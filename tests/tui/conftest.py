@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from launcher import Api
+from launcher.records import RunRecord
+from launcher.states import RunState
 
 TRAIN_PY = """\
 import json, os, sys, time
@@ -72,7 +74,7 @@ def workspace(home: Path):
     yield api
     for record in api.runs(active_only=True):
         try:
-            api.run(record["id"]).cancel(grace_period=0)
+            api.run(record.id).cancel(grace_period=0)
         except Exception:  # noqa: BLE001 - best effort clean-up
             pass
     api.close()
@@ -97,6 +99,22 @@ def make_git_repo(root: Path) -> Path:
 
 
 @pytest.fixture
+def mlp_job(workspace: Api, make_code_dir):
+    """A code job with an MLproject: entry points main (lr, epochs) and evaluate (split)."""
+    return workspace.create_job("code", str(make_code_dir({"train.py": TRAIN_PY, "MLproject": MLPROJECT})),
+                                name="mlp")
+
+
+@pytest.fixture
+def side_agent(workspace: Api):
+    """An agent outside the app (as a `launcher agent` process would be), on the queues named; stopped at
+    teardown."""
+    from tests.agents import agents_for
+
+    yield from agents_for(workspace)
+
+
+@pytest.fixture
 def git_job(workspace: Api, tmp_path: Path):
     repo = make_git_repo(tmp_path / "gitrepo")
     return workspace.create_job("git", str(repo), name="gittrainer")
@@ -118,6 +136,38 @@ async def until(pilot, condition: Callable[[], object], timeout: float = 30.0, w
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await pilot.pause(0.05)
+
+
+async def sweeps_screen(pilot):
+    """Press W and wait for the sweeps screen to show what the engine says."""
+    from tui.screens.sweeps import SweepsScreen
+
+    await pilot.press("W")
+    return await until(pilot, lambda: isinstance(pilot.app.screen, SweepsScreen) and pilot.app.screen.loaded
+                       and pilot.app.screen, what="the sweeps screen")
+
+
+def palette_titles(app) -> list[str]:
+    """The command palette's system commands for the screen shown, in order."""
+    return [command.title for command in app.get_system_commands(app.screen)]
+
+
+def notified(app, text: str) -> bool:
+    return any(text in n.message for n in app._notifications)
+
+
+def run_record(run_id: str, state: RunState = RunState.FINISHED, **fields) -> RunRecord:
+    """A run record as the store gives them, for widgets tested on their own (fields not given: blank)."""
+    values = {"name": "", "project": "default", "entity": "me", "job": "-", "resource": "local-process",
+              "message": None, "exit_code": None, "spec": {}, "handle": {}, "created_at": 100.0, "started_at": None,
+              "ended_at": None, "updated_at": 100.0, **fields}
+    return RunRecord(id=run_id, state=state, **values)
+
+
+def shown_state(main, run_id: str) -> RunState | None:
+    """The state the main screen's run table shows for a run (None before the table has it)."""
+    record = main.table.records.get(run_id)
+    return None if record is None else record.state
 
 
 def drive(app, scenario: Callable[..., Awaitable[None]], size: tuple[int, int] = (140, 45)) -> None:

@@ -8,10 +8,10 @@ import io
 from rich.console import Console
 from textual.widgets import Button, Input, TabbedContent, Tabs
 
-from launcher.launch import submit
 from launcher.queue import launch_add
 from launcher.spec import merge_request
-from tests.tui.conftest import drive, until
+from launcher.states import AgentState, RunState
+from tests.tui.conftest import drive, shown_state, until
 from tests.tui.test_main_screen import launch_from_app
 from tui.app import LauncherApp
 from tui.screens.dialogs import ConfirmScreen, QuitScreen
@@ -33,7 +33,7 @@ while not os.path.exists(sys.argv[1]):
 
 
 def launch(api, run_id: str, *argv: str):
-    return submit(api, merge_request(job="trainer", entry_point=list(argv) if argv else None, run_id=run_id))
+    return api.runs.submit(merge_request(job="trainer", entry_point=list(argv) if argv else None, run_id=run_id))
 
 
 async def main_screen(pilot) -> MainScreen:
@@ -91,7 +91,7 @@ def test_quit_offers_to_stop_only_this_apps_runs_and_counts_the_others(workspace
 
     async def scenario(pilot) -> None:
         main = await main_screen(pilot)
-        await until(pilot, lambda: main.table.records.get("fromcli", {}).get("state") == "running",
+        await until(pilot, lambda: shown_state(main, "fromcli") is RunState.RUNNING,
                     what="the outside run running")
         await launch_from_app(pilot, "fromapp", "python", "slow.py")
         await pilot.press("q")
@@ -105,8 +105,8 @@ def test_quit_offers_to_stop_only_this_apps_runs_and_counts_the_others(workspace
 
     drive(app, scenario)
     workspace.run("fromapp").wait(timeout=40)
-    assert workspace.run("fromapp").state == "stopped"
-    assert workspace.run("fromcli").state == "running"
+    assert workspace.run("fromapp").state is RunState.STOPPED
+    assert workspace.run("fromcli").state is RunState.RUNNING
 
 
 def test_quit_does_not_ask_when_only_runs_started_elsewhere_are_active(workspace, code_job) -> None:
@@ -115,12 +115,12 @@ def test_quit_does_not_ask_when_only_runs_started_elsewhere_are_active(workspace
 
     async def scenario(pilot) -> None:
         main = await main_screen(pilot)
-        await until(pilot, lambda: main.table.records.get("elsewhere", {}).get("state") == "running")
+        await until(pilot, lambda: shown_state(main, "elsewhere") is RunState.RUNNING)
         await pilot.press("q")
         await until(pilot, lambda: not app.is_running, what="the app to exit without a question")
 
     drive(app, scenario)
-    assert workspace.run("elsewhere").state == "running"
+    assert workspace.run("elsewhere").state is RunState.RUNNING
 
 
 def test_when_stopping_fails_on_quit_the_app_stays_open_and_shows_why(workspace, code_job) -> None:
@@ -130,7 +130,7 @@ def test_when_stopping_fails_on_quit_the_app_stays_open_and_shows_why(workspace,
         main = await main_screen(pilot)
         await launch_from_app(pilot, "stuck", "python", "slow.py")
         # Its resource is no longer known (a plugin removed since the launch): it cannot be stopped.
-        workspace.store.execute("UPDATE runs SET resource = 'retired' WHERE id = 'stuck'")
+        workspace.workspace.store.execute("UPDATE runs SET resource = 'retired' WHERE id = 'stuck'")
         try:
             await pilot.press("q")
             await until(pilot, lambda: isinstance(app.screen, QuitScreen))
@@ -141,7 +141,7 @@ def test_when_stopping_fails_on_quit_the_app_stays_open_and_shows_why(workspace,
             error = next(m for m in messages(app) if "could not stop" in m)
             assert "run stuck" in error and "'retired'" in error
         finally:
-            workspace.store.execute("UPDATE runs SET resource = 'local-process' WHERE id = 'stuck'")
+            workspace.workspace.store.execute("UPDATE runs SET resource = 'local-process' WHERE id = 'stuck'")
         await pilot.press("q")  # the run can be stopped now: stop it and leave
         await until(pilot, lambda: isinstance(app.screen, QuitScreen))
         await pilot.press("s")
@@ -149,7 +149,7 @@ def test_when_stopping_fails_on_quit_the_app_stays_open_and_shows_why(workspace,
 
     drive(app, scenario)
     workspace.run("stuck").wait(timeout=40)
-    assert workspace.run("stuck").state == "stopped"
+    assert workspace.run("stuck").state is RunState.STOPPED
 
 
 # -- 3. q quits from the main screen only -----------------------------------------------------------------
@@ -180,7 +180,7 @@ def test_q_quits_only_from_the_main_screen(workspace, code_job) -> None:
         await until(pilot, lambda: app.screen is main, what="the help to close")
 
         launch(workspace, "tocancel", "python", "slow.py")
-        await until(pilot, lambda: main.table.records.get("tocancel", {}).get("state") == "running")
+        await until(pilot, lambda: shown_state(main, "tocancel") is RunState.RUNNING)
         main.table.select_run("tocancel")
         await pilot.press("c")
         dialog = await until(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen)
@@ -207,13 +207,14 @@ def test_s_stops_the_agent_and_s_again_stops_its_runs(workspace, code_job, make_
         main = await main_screen(pilot)
         try:
             app.start_agent(["default"], 1)
-            await until(pilot, lambda: main.table.records.get("held", {}).get("state") == "running", timeout=60,
+            await until(pilot, lambda: shown_state(main, "held") is RunState.RUNNING, timeout=60,
                         what="the agent's run running")
             await pilot.press("Q")
             queues = await until(pilot, lambda: isinstance(app.screen, QueuesScreen) and app.screen.loaded
                                  and app.screen, what="the queues screen")
             await pilot.press("s")
-            await until(pilot, lambda: app.agent.state == "stopping", what="the agent stopping")
+            await until(pilot, lambda: app.agent_control.agent.state is AgentState.STOPPING,
+                        what="the agent stopping")
             status = str(queues.query_one("#agent").render())
             assert "stopping: waiting for 1 run(s) (s again stops them)" in status
             titles = {c.title for c in app.get_system_commands(app.screen)}
@@ -225,12 +226,13 @@ def test_s_stops_the_agent_and_s_again_stops_its_runs(workspace, code_job, make_
             assert not any("already running in this app" in m for m in messages(app))
 
             await pilot.press("s")
-            await until(pilot, lambda: app.agent.state == "stopped", timeout=60, what="the agent to stop its run")
-            assert workspace.run("held").state == "stopped"
+            await until(pilot, lambda: app.agent_control.agent.state is AgentState.STOPPED, timeout=60,
+                        what="the agent to stop its run")
+            assert workspace.run("held").state is RunState.STOPPED
         finally:
-            if app.agent is not None:
-                app.agent.stop("stop")
-                assert app.agent.join(60)
+            if app.agent_control.agent is not None:
+                app.agent_control.agent.stop("stop")
+                assert app.agent_control.agent.join(60)
 
     drive(app, scenario)
 
@@ -245,19 +247,20 @@ def test_the_palette_stops_the_stopping_agents_runs(workspace, code_job, make_co
         main = await main_screen(pilot)
         try:
             app.start_agent(["default"], 1)
-            await until(pilot, lambda: main.table.records.get("held2", {}).get("state") == "running", timeout=60)
+            await until(pilot, lambda: shown_state(main, "held2") is RunState.RUNNING, timeout=60)
             commands = {c.title: c for c in app.get_system_commands(app.screen)}
             commands["Stop the agent"].callback()
-            await until(pilot, lambda: app.agent.state == "stopping")
+            await until(pilot, lambda: app.agent_control.agent.state is AgentState.STOPPING)
             commands = {c.title: c for c in app.get_system_commands(app.screen)}
             assert "Stop the agent" not in commands
             commands["Stop the agent's runs"].callback()
-            await until(pilot, lambda: app.agent.state == "stopped", timeout=60, what="the agent to stop its run")
-            assert workspace.run("held2").state == "stopped"
+            await until(pilot, lambda: app.agent_control.agent.state is AgentState.STOPPED, timeout=60,
+                        what="the agent to stop its run")
+            assert workspace.run("held2").state is RunState.STOPPED
         finally:
-            if app.agent is not None:
-                app.agent.stop("stop")
-                assert app.agent.join(60)
+            if app.agent_control.agent is not None:
+                app.agent_control.agent.stop("stop")
+                assert app.agent_control.agent.join(60)
 
     drive(app, scenario)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from textual.widgets import Input, Select, TextArea
 
 from launcher.presets import load_preset, presets_dir
-from tests.tui.conftest import drive, until
+from launcher.states import RunState
+from tests.tui.conftest import drive, shown_state, until
 from tui.app import LauncherApp
 from tui.screens.dialogs import ConfirmScreen, PresetPickScreen, TextPromptScreen
 from tui.screens.launch_form import LaunchForm
@@ -46,7 +47,7 @@ def test_code_job_form_launches_a_run_that_finishes(workspace, code_job) -> None
         await pilot.press("ctrl+s")
         await until(pilot, lambda: isinstance(app.screen, MainScreen), what="the form to close")
         main = app.screen
-        await until(pilot, lambda: main.table.records.get("formrun1", {}).get("state") == "finished",
+        await until(pilot, lambda: shown_state(main, "formrun1") is RunState.FINISHED,
                     what="the run to finish in the table")
         await until(pilot, lambda: main.table.selected_run_id == "formrun1", what="the new run to be selected")
         pane = main.query_one("#pane-selected")
@@ -56,7 +57,7 @@ def test_code_job_form_launches_a_run_that_finishes(workspace, code_job) -> None
 
     drive(app, scenario)
     run = workspace.run("formrun1")
-    assert run.record["name"] == "from-form"
+    assert run.record.name == "from-form"
     assert run.spec.argv == ("python", "train.py", "4")
     assert run.spec.resource_args == {"env": {"SEED": "3"}}
     assert run.spec.run_config == {"lr": 0.5}
@@ -83,7 +84,7 @@ def test_git_job_form_shows_typed_parameters_and_launches_a_version(workspace, g
         await type_into(pilot, form, "#run_id", "gitrun1")
         await pilot.press("ctrl+s")
         await until(pilot, lambda: isinstance(app.screen, MainScreen), what="the form to close")
-        await until(pilot, lambda: app.screen.table.records.get("gitrun1", {}).get("state") == "finished",
+        await until(pilot, lambda: shown_state(app.screen, "gitrun1") is RunState.FINISHED,
                     what="the git run to finish")
 
     drive(app, scenario)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from textual import events
 from textual.widgets import Input
 
-from launcher.launch import submit
 from launcher.presets import presets_dir
 from launcher.spec import merge_request
 from tests.tui.conftest import drive, until
@@ -38,7 +37,7 @@ def palette(app) -> dict[str, object]:
 
 
 def test_keys_typed_right_after_slash_go_to_the_filter_and_the_search(workspace, code_job) -> None:
-    submit(workspace, merge_request(job="trainer", entry_point=["python", "train.py", "5"], run_id="nx83",
+    workspace.runs.submit(merge_request(job="trainer", entry_point=["python", "train.py", "5"], run_id="nx83",
                                     name="fast")).wait(timeout=60)
     app = LauncherApp(workspace)
 
@@ -65,7 +64,7 @@ def test_keys_typed_right_after_slash_go_to_the_filter_and_the_search(workspace,
 
 
 def test_palette_offers_the_focused_widgets_bindings(workspace, code_job) -> None:
-    submit(workspace, merge_request(job="trainer", entry_point=["python", "train.py", "2"], run_id="pal")).wait(
+    workspace.runs.submit(merge_request(job="trainer", entry_point=["python", "train.py", "2"], run_id="pal")).wait(
         timeout=60)
     app = LauncherApp(workspace)
 

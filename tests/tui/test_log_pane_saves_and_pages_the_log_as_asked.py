@@ -17,7 +17,6 @@ from pathlib import Path
 from textual.app import App, ComposeResult
 from textual.widgets import Input
 
-from launcher.launch import submit
 from launcher.logfile import iter_lines
 from launcher.logtext import visible_text
 from launcher.spec import merge_request
@@ -54,7 +53,7 @@ with open(os.environ["PAGED_COPY"] + ".tty", "w") as f:
 def a_run(workspace, make_code_dir, run_id: str, program: str):
     source = make_code_dir({"prog.py": program})
     workspace.create_job("code", str(source), name=run_id, entry_point=["python", "prog.py"])
-    return submit(workspace, merge_request(job=run_id, run_id=run_id))
+    return workspace.runs.submit(merge_request(job=run_id, run_id=run_id))
 
 
 def pane_app(workspace, run_id: str) -> App:
@@ -141,6 +140,10 @@ def test_o_hands_the_terminal_to_the_pager_with_the_log_as_the_pane_shows_it(
         assert copy.read_text() == expected
         wait_for(lambda: Path(f"{copy}.tty").exists(), what="the pager's note")
         assert Path(f"{copy}.tty").read_text() == "True"  # it had the terminal
+        # Keys typed before the app has the terminal back are the pager's (or dropped when the app resumes):
+        # wait until it draws again.
+        drawn = len(screen)
+        wait_for(lambda: b"following" in screen[drawn:], timeout=60, what="the app to draw again after the pager")
         os.write(master, b"\x11")  # ctrl+q: the app came back from the pager and quits
         assert app.wait(timeout=30) == 0
     finally:

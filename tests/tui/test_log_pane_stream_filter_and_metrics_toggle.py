@@ -7,7 +7,6 @@ import asyncio
 
 from textual.app import App, ComposeResult
 
-from launcher.launch import submit
 from launcher.logsearch import StreamFilter
 from launcher.spec import merge_request
 from tests.tui.conftest import until
@@ -25,7 +24,7 @@ for i in range(30):
 def test_e_cycles_the_streams_shown_m_hides_metrics_lines_and_search_follows_them(workspace, make_code_dir) -> None:
     source = make_code_dir({"mixed.py": MIXED_PY})
     workspace.create_job("code", str(source), name="mixed", entry_point=["python", "mixed.py"])
-    submit(workspace, merge_request(job="mixed", run_id="mixed")).wait(timeout=60)
+    workspace.runs.submit(merge_request(job="mixed", run_id="mixed")).wait(timeout=60)
 
     class PaneApp(App):
         def compose(self) -> ComposeResult:

@@ -9,7 +9,6 @@ import asyncio
 
 from textual.app import App, ComposeResult
 
-from launcher.launch import submit
 from launcher.spec import merge_request
 from tests.tui.conftest import cli, until
 from tui.widgets.log_pane import LogPane
@@ -29,7 +28,7 @@ for i in range(int(sys.argv[1])):
 def flood_run(workspace, make_code_dir, run_id: str):
     source = make_code_dir({"flood.py": FLOOD_PY})
     workspace.create_job("code", str(source), name=run_id, entry_point=["python", "flood.py"])
-    return submit(workspace, merge_request(job=run_id, entry_point=["python", "flood.py", str(MILLION)], run_id=run_id))
+    return workspace.runs.submit(merge_request(job=run_id, entry_point=["python", "flood.py", str(MILLION)], run_id=run_id))
 
 
 def cli_line_count(run_id: str) -> int:
@@ -139,7 +138,7 @@ def test_a_search_of_a_live_run_covers_what_has_arrived_and_then_what_arrives(wo
     gate = tmp_path / "gate"
     source = make_code_dir({"gated.py": GATED_PY})
     workspace.create_job("code", str(source), name="gated", entry_point=["python", "gated.py"])
-    run = submit(workspace, merge_request(job="gated", entry_point=["python", "gated.py", str(gate)], run_id="gated"))
+    run = workspace.runs.submit(merge_request(job="gated", entry_point=["python", "gated.py", str(gate)], run_id="gated"))
 
     async def scenario(pilot, app, pane: LogPane) -> None:
         view = pane.view

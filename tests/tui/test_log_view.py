@@ -104,14 +104,13 @@ sys.stdout.writelines(f"line {i:06d} of the flood\\n" for i in range(int(sys.arg
 
 
 def test_a_pane_far_behind_its_log_skips_to_the_tail_and_says_so(workspace, make_code_dir) -> None:
-    from launcher.launch import submit
     from launcher.spec import merge_request
     from tests.tui.conftest import until
     from tui.widgets.log_pane import LogPane
 
     source = make_code_dir({"flood.py": FLOOD_PY})
     workspace.create_job("code", str(source), name="flood", entry_point=["python", "flood.py"])
-    run_ = submit(workspace, merge_request(job="flood", entry_point=["python", "flood.py", "60000"], run_id="flood"))
+    run_ = workspace.runs.submit(merge_request(job="flood", entry_point=["python", "flood.py", "60000"], run_id="flood"))
     run_.wait(timeout=60)
 
     class PaneApp(App):

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from textual.widgets import Input, TabbedContent
 
-from launcher.launch import submit
 from launcher.presets import presets_dir
 from launcher.spec import merge_request
-from tests.tui.conftest import cli, drive, until
+from launcher.states import RunState
+from tests.tui.conftest import cli, drive, shown_state, until
 from tui.app import LauncherApp
 from tui.screens.dialogs import ConfirmScreen, QuitScreen, TextPromptScreen
 from tui.screens.launch_form import LaunchForm
@@ -29,7 +29,7 @@ for i in range(20):
 
 
 def launch(api, run_id: str, *argv: str, name: str | None = None):
-    return submit(api, merge_request(job="trainer", entry_point=list(argv) if argv else None, run_id=run_id, name=name))
+    return api.runs.submit(merge_request(job="trainer", entry_point=list(argv) if argv else None, run_id=run_id, name=name))
 
 
 async def main_screen(pilot) -> MainScreen:
@@ -46,7 +46,7 @@ def test_a_run_started_by_the_cli_appears_and_reaches_its_final_state_with_its_l
         result = cli("launch", "-j", "trainer", "--run-id", "fromcli", "--async", "--", "python", "train.py", "6")
         assert result.returncode == 0, result.stderr
         await until(pilot, lambda: "fromcli" in main.table.rows, what="the CLI's run in the table")
-        await until(pilot, lambda: main.table.records["fromcli"]["state"] == "finished", what="the final state")
+        await until(pilot, lambda: main.table.records["fromcli"].state is RunState.FINISHED, what="the final state")
         row = main.table.get_row("fromcli")
         assert str(row[5]) == "finished" and row[8] == "0"
         pane = main.query_one("#pane-selected", LogPane)
@@ -63,20 +63,20 @@ def test_cancel_asks_first_then_stops_the_run(workspace, code_job) -> None:
 
     async def scenario(pilot) -> None:
         main = await main_screen(pilot)
-        await until(pilot, lambda: main.table.records["slowrun"]["state"] == "running", what="the run to be running")
+        await until(pilot, lambda: main.table.records["slowrun"].state is RunState.RUNNING, what="the run to be running")
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
         await pilot.press("n")
         await until(pilot, lambda: isinstance(app.screen, MainScreen), what="the dialog to close")
-        assert workspace.run("slowrun").state == "running"
+        assert workspace.run("slowrun").state is RunState.RUNNING
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the confirmation")
         await pilot.press("y")
-        await until(pilot, lambda: main.table.records["slowrun"]["state"] == "stopped", timeout=40,
+        await until(pilot, lambda: main.table.records["slowrun"].state is RunState.STOPPED, timeout=40,
                     what="the run to show as stopped")
 
     drive(app, scenario)
-    assert workspace.run("slowrun").state == "stopped"
+    assert workspace.run("slowrun").state is RunState.STOPPED
 
 
 def test_filter_matches_any_column(workspace, code_job) -> None:
@@ -105,7 +105,7 @@ def test_filter_matches_any_column(workspace, code_job) -> None:
 
 
 def test_relaunch_opens_the_form_with_the_run_settings(workspace, code_job) -> None:
-    submit(workspace, merge_request(job="trainer", entry_point=["python", "train.py", "2"], name="first",
+    workspace.runs.submit(merge_request(job="trainer", entry_point=["python", "train.py", "2"], name="first",
                                     run_id="orig", config={"overrides": {"run_config": {"lr": 0.7}}})).wait(timeout=60)
     app = LauncherApp(workspace)
 
@@ -123,7 +123,7 @@ def test_relaunch_opens_the_form_with_the_run_settings(workspace, code_job) -> N
 
     drive(app, scenario)
     runs = workspace.runs()
-    assert len(runs) == 2 and runs[0]["id"] != "orig" and runs[0]["spec"]["run_config"] == {"lr": 0.7}
+    assert len(runs) == 2 and runs[0].id != "orig" and runs[0].spec["run_config"] == {"lr": 0.7}
 
 
 def test_log_pane_pauses_on_scroll_up_counts_new_lines_and_end_resumes(workspace, code_job, make_code_dir,
@@ -131,7 +131,7 @@ def test_log_pane_pauses_on_scroll_up_counts_new_lines_and_end_resumes(workspace
     source = make_code_dir({"gated.py": GATED_PY})
     workspace.create_job("code", str(source), name="gated", entry_point=["python", "gated.py"])
     gate = tmp_path / "gate"
-    submit(workspace, merge_request(job="gated", entry_point=["python", "gated.py", str(gate)], run_id="gated1"))
+    workspace.runs.submit(merge_request(job="gated", entry_point=["python", "gated.py", str(gate)], run_id="gated1"))
     app = LauncherApp(workspace)
 
     async def scenario(pilot) -> None:
@@ -209,7 +209,7 @@ async def launch_from_app(pilot, run_id: str, *argv: str):
     entry = ", ".join(f'"{arg}"' for arg in argv)
     (presets_dir() / f"{run_id}.toml").write_text(f'job = "trainer"\nrun_id = "{run_id}"\nentry_point = [{entry}]\n')
     pilot.app.launch_preset(run_id)
-    await until(pilot, lambda: pilot.app.main.table.records.get(run_id, {}).get("state") == "running",
+    await until(pilot, lambda: shown_state(pilot.app.main, run_id) is RunState.RUNNING,
                 what=f"run {run_id} running")
 
 
@@ -229,7 +229,7 @@ def test_quit_with_active_runs_can_leave_them_running(workspace, code_job) -> No
         await until(pilot, lambda: not app.is_running, what="the app to exit")
 
     drive(app, scenario)
-    assert workspace.run("keepgoing").state in ("starting", "running")
+    assert not workspace.run("keepgoing").state.is_terminal()
 
 
 def test_quit_can_stop_active_runs(workspace, code_job) -> None:
@@ -245,7 +245,7 @@ def test_quit_can_stop_active_runs(workspace, code_job) -> None:
 
     drive(app, scenario)
     workspace.run("stopme").wait(timeout=40)
-    assert workspace.run("stopme").state == "stopped"
+    assert workspace.run("stopme").state is RunState.STOPPED
 
 
 def test_engine_errors_become_notifications_and_a_preset_launches_from_the_palette(workspace, code_job) -> None:
@@ -264,12 +264,12 @@ def test_engine_errors_become_notifications_and_a_preset_launches_from_the_palet
                     if app.screen.query("CommandList") and app.screen.query("CommandList").first().option_count else False,
                     what="the preset command")
         await pilot.press("enter")
-        await until(pilot, lambda: main.table.records.get("frompreset", {}).get("state") == "finished",
+        await until(pilot, lambda: shown_state(main, "frompreset") is RunState.FINISHED,
                     what="the preset's run")
         assert app.is_running
 
     drive(app, scenario)
-    assert [r["id"] for r in workspace.runs()] == ["frompreset"]
+    assert [r.id for r in workspace.runs()] == ["frompreset"]
 
 
 def test_details_show_the_resolved_spec_and_the_error_and_y_copies_the_id(workspace, code_job) -> None:

@@ -74,12 +74,12 @@ def test_cli_launches_a_preset_and_flags_win(workspace, code_job, config_dir: Pa
     assert result.returncode == 0, result.stderr
     assert "step 1 lr=0.25" in result.stdout
     run = workspace.run("viapreset")
-    assert run.record["name"] == "from-preset"
+    assert run.record.name == "from-preset"
     assert run.spec.argv == ("python", "train.py", "2")
     result = cli("launch", "--preset", "twice", "--name", "overridden", "--run-id", "flagwins", "--async")
     assert result.returncode == 0, result.stderr
     wait_for(lambda: workspace.run("flagwins").get_status().done, what="the second run to end")
-    assert workspace.run("flagwins").record["name"] == "overridden"
+    assert workspace.run("flagwins").record.name == "overridden"
 
 
 def test_cli_config_given_with_a_preset_is_merged_into_the_presets(workspace, code_job, config_dir: Path) -> None:

@@ -11,7 +11,8 @@ import pytest
 from textual.widgets import DataTable, Input, Log, Sparkline
 
 from launcher.queue import launch_add
-from tests.tui.conftest import drive, until
+from launcher.states import AgentState, RunState
+from tests.tui.conftest import drive, shown_state, until
 from tui.app import LauncherApp
 from tui.screens.dialogs import ConfirmScreen, QuitScreen, TextPromptScreen
 from tui.screens.launch_form import LaunchForm
@@ -29,9 +30,9 @@ def agents(workspace):
     apps: list[LauncherApp] = []
     yield apps
     for app in apps:
-        if app.agent is not None:
-            app.agent.stop("stop")
-            assert app.agent.join(60), "the app's agent did not stop"
+        if app.agent_control.agent is not None:
+            app.agent_control.agent.stop("stop")
+            assert app.agent_control.agent.join(60), "the app's agent did not stop"
 
 
 def losses(**values) -> dict:
@@ -125,14 +126,14 @@ def test_an_agent_in_the_app_drains_an_item_into_a_run_with_metrics_in_the_table
         assert table_column(queues, "#items", 5) == ["drained"]
         events = "\n".join(queues.query_one("#agent-events", Log).lines)
         assert f"item {item.id} -> run drained" in events
-        assert app.agent.status()["launched"] == 1 and app.agent.status()["max_jobs"] == 2
+        assert app.agent_control.status().launched == 1 and app.agent_control.status().max_jobs == 2
         assert "Stop the agent" in palette(app)
 
         # enter on the item: back to the run table, on its run.
         await pilot.press("enter")
         await until(pilot, lambda: app.screen is main and main.table.selected_run_id == "drained",
                     what="the item's run selected in the run table")
-        await until(pilot, lambda: main.table.records["drained"]["state"] == "finished")
+        await until(pilot, lambda: main.table.records["drained"].state is RunState.FINISHED)
         await until(pilot, lambda: main.table.get_row("drained")[9] == "acc=0.8 loss=0.2", what="metrics in the table")
 
         await pilot.press("d")
@@ -146,7 +147,7 @@ def test_an_agent_in_the_app_drains_an_item_into_a_run_with_metrics_in_the_table
         await pilot.press("escape")
 
         # Quitting with the agent idle: it is stopped and the app closes.
-        agent = app.agent
+        agent = app.agent_control.agent
         await pilot.press("q")
         await until(pilot, lambda: not agent._thread.is_alive(), what="the agent stopped on quit")
 
@@ -163,14 +164,15 @@ def test_quitting_with_the_agent_and_its_run_active_can_stop_both(workspace, wor
     async def scenario(pilot) -> None:
         main = await main_screen(pilot)
         app.start_agent(["default"], 1)
-        await until(pilot, lambda: main.table.records.get("gated", {}).get("state") == "running", timeout=60,
+        await until(pilot, lambda: shown_state(main, "gated") is RunState.RUNNING, timeout=60,
                     what="the agent's run running")
         await until(pilot, lambda: main.table.get_row("gated")[9] == "acc=0.5 loss=0.5", what="live metrics")
         await pilot.press("q")
         dialog = await until(pilot, lambda: isinstance(app.screen, QuitScreen) and app.screen)
-        assert dialog.agent == app.agent.id and dialog.active == ["gated"]
+        assert dialog.agent == app.agent_control.agent.id and dialog.active == ["gated"]
         await pilot.press("s")
-        await until(pilot, lambda: app.agent.state == "stopped" and not app.agent._thread.is_alive(), timeout=60,
+        agent = app.agent_control.agent
+        await until(pilot, lambda: agent.state is AgentState.STOPPED and not agent._thread.is_alive(), timeout=60,
                     what="the agent stopped with its run")
 
     drive(app, scenario)
@@ -189,14 +191,14 @@ def test_quitting_and_leaving_runs_running_stops_the_agent_taking_items(workspac
     async def scenario(pilot) -> None:
         main = await main_screen(pilot)
         app.start_agent(["default"], 1)
-        await until(pilot, lambda: main.table.records.get("first", {}).get("state") == "running", timeout=60,
+        await until(pilot, lambda: shown_state(main, "first") is RunState.RUNNING, timeout=60,
                     what="the agent's first run running")
         await pilot.press("q")
         await until(pilot, lambda: isinstance(app.screen, QuitScreen))
         await pilot.press("l")
 
     drive(app, scenario)
-    assert app.agent.join(60)  # it takes no more items and leaves its run alone
+    assert app.agent_control.agent.join(60)  # it takes no more items and leaves its run alone
     assert workspace.run("first").state == "running"
     gate.write_text("go")
     assert workspace.run("first").wait(timeout=60) is True
@@ -257,7 +259,7 @@ def test_a_sweep_created_from_a_toml_file_shows_its_trials_best_first(workspace,
         assert table_column(sweeps, "#trials", 0) == ["1", "2", "3"]
         assert table_column(sweeps, "#trials", 5) == ["losses=[0.9, 0.1]", "losses=[0.5, 0.3]", "losses=[0.4, 0.7]"]
         run_ids = table_column(sweeps, "#trials", 3)
-        assert all(workspace.run(r).record["sweep_id"] == sweep_id for r in run_ids)
+        assert all(workspace.run(r).record.sweep_id == sweep_id for r in run_ids)
 
         # f: the run table, filtered to the sweep's runs.
         await pilot.press("f")

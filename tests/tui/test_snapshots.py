@@ -1,5 +1,5 @@
 """Snapshot tests (pytest-textual-snapshot): the main screen, the launch form, a log pane, the help screen,
-the queues screen.
+the queues screen, and the run table with a run in each state.
 
 The runs are real; their times are then set to fixed values in the store, so the pictures do not change
 from one test run to the next. Update the pictures with `pytest tests/tui/test_snapshots.py --snapshot-update`."""
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from launcher.launch import submit
 from launcher.spec import merge_request
-from tests.tui.conftest import until
+from launcher.states import RunState
+from tests.tui.conftest import run_record, until
 from tui.app import LauncherApp
 from tui.screens.help import HelpScreen
 from tui.screens.launch_form import LaunchForm
@@ -22,7 +22,7 @@ T0 = 1767225600.0  # 2026-01-01 00:00:00 UTC
 
 
 def fix_times(api, run_id: str, offset: float, seconds: float) -> None:
-    api.store.execute("UPDATE runs SET created_at=?, started_at=?, ended_at=?, updated_at=? WHERE id=?",
+    api.workspace.store.execute("UPDATE runs SET created_at=?, started_at=?, ended_at=?, updated_at=? WHERE id=?",
                       (T0 + offset, T0 + offset + 1, T0 + offset + 1 + seconds, T0 + offset + 1 + seconds, run_id))
 
 
@@ -34,14 +34,14 @@ def history(workspace, code_job, utc):
         ("c3", "python", "slow.py"),
     ]
     for run_id, *argv in runs:
-        submit(workspace, merge_request(job="trainer", entry_point=argv, run_id=f"run-{run_id}",
+        workspace.runs.submit(merge_request(job="trainer", entry_point=argv, run_id=f"run-{run_id}",
                                         name=f"exp-{run_id}"))
     workspace.run("run-a1").wait(timeout=60)
     workspace.run("run-b2").wait(timeout=60)
     until_running = workspace.run("run-c3")
     from tests.waiting import wait_for
 
-    wait_for(lambda: until_running.state == "running" and "started" in until_running.get_logs(), what="slow run")
+    wait_for(lambda: until_running.state is RunState.RUNNING and "started" in until_running.get_logs(), what="slow run")
     until_running.cancel(grace_period=5)  # SIGTERM ends it at once: exit code -15, every time
     for index, (run_id, *_rest) in enumerate(runs):
         fix_times(workspace, f"run-{run_id}", offset=index * 600, seconds=42 + index * 61)
@@ -57,7 +57,7 @@ def main_ready(select: str | None = None):
             main.table.select_run(select)
         pane = main.query_one("#pane-selected", LogPane)
         await until(pilot, lambda: pane.run_id == (select or main.table.selected_run_id) and pane.state
-                    and pane.state not in ("starting", "running") and pane.view.received > 0)
+                    and RunState(pane.state).is_terminal() and pane.view.received > 0)
         await settled(pilot, pane)
     return run_before
 
@@ -121,19 +121,19 @@ def test_help_screen(history, snap_compare) -> None:
 
 
 def test_queues_screen(workspace, code_job, utc, snap_compare) -> None:
-    from launcher.queue import cancel_item, create_queue, launch_add
+    from launcher.queue import launch_add
     from tui.screens.queues import QueuesScreen
 
-    create_queue(workspace, "gpu")
+    workspace.queues.create("gpu")
     items = [
         launch_add(workspace, job="trainer", name="warmup", priority="high"),
         launch_add(workspace, job="trainer", name="baseline", entry_point=["python", "train.py", "5"]),
         launch_add(workspace, job="trainer", name="big", queue_name="gpu", priority="critical"),
         launch_add(workspace, job="trainer", name="later", priority="low"),
     ]
-    cancel_item(workspace, items[3].id)
+    workspace.queues.cancel_item(items[3].id)
     for index, item in enumerate(items):
-        workspace.store.execute("UPDATE queue_items SET created_at=?, ended_at=NULL WHERE id=?",
+        workspace.workspace.store.execute("UPDATE queue_items SET created_at=?, ended_at=NULL WHERE id=?",
                                 (T0 + 60 * index, item.id))
 
     async def run_before(pilot) -> None:
@@ -145,3 +145,32 @@ def test_queues_screen(workspace, code_job, utc, snap_compare) -> None:
         await settled(pilot)
 
     assert snap_compare(LauncherApp(workspace), terminal_size=SIZE, run_before=run_before)
+
+
+def test_run_table_in_every_state(utc, snap_compare) -> None:
+    """Each state in its own style; a preparing run shows its last set-up line where metrics show later."""
+    from textual.app import App, ComposeResult
+
+    from tui.widgets.run_table import RunTable
+
+    messages = {RunState.PREPARING: "Installing torch==2.4.0 (3 of 5 packages)", RunState.FAILED: "exit code 3"}
+    records = [run_record(f"run-{index}", state, name=f"exp-{state}", job="me/default/trainer:v0",
+                          # An active run's duration moves with the clock: only ended runs have a start here.
+                          created_at=T0 + index, started_at=T0 + index if state.is_terminal() else None,
+                          ended_at=T0 + index + 42 if state.is_terminal() else None, message=messages.get(state),
+                          exit_code={RunState.FINISHED: 0, RunState.FAILED: 3, RunState.STOPPED: -15}.get(state))
+               for index, state in enumerate(RunState)]
+
+    class TableApp(App):
+        def compose(self) -> ComposeResult:
+            yield RunTable()
+
+        def on_mount(self) -> None:
+            table = self.query_one(RunTable)
+            table.load(records)
+            table.set_metrics({"run-3": "acc=0.91 loss=0.31"})
+
+    async def run_before(pilot) -> None:
+        await pilot.pause()
+
+    assert snap_compare(TableApp(), terminal_size=(150, 10), run_before=run_before)

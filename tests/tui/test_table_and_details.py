@@ -5,20 +5,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
 from textual.app import App, ComposeResult
 from textual.widgets import Input, Static
 
-from launcher.launch import submit
 from launcher.spec import merge_request
-from tests.tui.conftest import drive, until
+from launcher.states import RunState
+from tests.tui.conftest import drive, run_record, until
 from tui.app import LauncherApp
 from tui.screens.launch_form import LaunchForm
 from tui.screens.main import MainScreen
 from tui.screens.run_details import RunDetailsScreen
-from tui.widgets.run_table import LIFECYCLE, RunTable
+from tui.widgets.run_table import RunTable
 
 
 async def main_screen(pilot) -> MainScreen:
@@ -32,9 +33,12 @@ class TableApp(App):
 
 
 def test_state_sorts_by_lifecycle_and_the_header_shows_the_sort_column_and_direction() -> None:
-    states = ["stopped", "finished", "start_failed", "running", "failed", "starting"]
-    records = [{"id": f"r{i}", "state": state, "created_at": 100.0 + i, "sweep_id": None}
-               for i, state in enumerate(states)]
+    states = [RunState.STOPPED, RunState.FINISHED, RunState.PREPARING, RunState.START_FAILED, RunState.RUNNING,
+              RunState.FAILED, RunState.STARTING]
+    assert set(states) == set(RunState)
+    records = [run_record(f"r{i}", state, created_at=100.0 + i) for i, state in enumerate(states)]
+    lifecycle = [RunState.STARTING, RunState.PREPARING, RunState.RUNNING, RunState.FINISHED, RunState.FAILED,
+                 RunState.STOPPED, RunState.START_FAILED]
     app = TableApp()
 
     async def scenario(pilot) -> None:
@@ -43,11 +47,11 @@ def test_state_sorts_by_lifecycle_and_the_header_shows_the_sort_column_and_direc
         await pilot.pause()
         assert "STARTED ▼" not in header(table) and "▼" not in header(table)  # newest first: no column
         table.action_sort("state")
-        assert [table.records[r]["state"] for r in table.visible_run_ids] == list(LIFECYCLE)
+        assert [table.records[r].state for r in table.visible_run_ids] == lifecycle
         await pilot.pause()
         assert "STATE ▲" in header(table)
         table.action_sort("state")
-        assert [table.records[r]["state"] for r in table.visible_run_ids] == list(reversed(LIFECYCLE))
+        assert [table.records[r].state for r in table.visible_run_ids] == list(reversed(lifecycle))
         await pilot.pause()
         assert "STATE ▼" in header(table) and "ID ▲" not in header(table)
         table.action_sort("id")
@@ -58,7 +62,7 @@ def test_state_sorts_by_lifecycle_and_the_header_shows_the_sort_column_and_direc
 
 
 def test_sorting_by_sweep_groups_a_sweeps_runs() -> None:
-    records = [{"id": f"r{i}", "state": "finished", "created_at": 100.0 + i, "sweep_id": sweep}
+    records = [run_record(f"r{i}", created_at=100.0 + i, sweep_id=sweep)
                for i, sweep in enumerate(["s2", None, "s1", "s2", "s1", None])]
     app = TableApp()
 
@@ -75,9 +79,8 @@ def test_sorting_by_sweep_groups_a_sweeps_runs() -> None:
 
 
 def test_a_narrow_terminal_drops_the_less_needed_columns_and_keeps_state_and_exit_in_view() -> None:
-    records = [{"id": "r1", "name": "a-rather-long-run-name", "job": "team/project/classifier:v3",
-                "resource": "local-process", "state": "failed", "exit_code": 3, "created_at": 100.0,
-                "started_at": 101.0, "ended_at": 150.0, "sweep_id": None}]
+    records = [run_record("r1", RunState.FAILED, name="a-rather-long-run-name", job="team/project/classifier:v3",
+                          exit_code=3, started_at=101.0, ended_at=150.0)]
     app = TableApp()
 
     async def scenario(pilot) -> None:
@@ -109,7 +112,7 @@ def git(repo: Path, *args: str) -> None:
 
 
 def test_relaunching_a_git_run_pins_the_commit_it_ran_and_names_the_branch(workspace, git_job, tmp_path) -> None:
-    run = submit(workspace, merge_request(job="gittrainer", version="main", run_id="atmain"))
+    run = workspace.runs.submit(merge_request(job="gittrainer", version="main", run_id="atmain"))
     run.wait(timeout=90)
     commit = run.spec.source["commit"]
     repo = tmp_path / "gitrepo"
@@ -149,7 +152,7 @@ def test_details_of_an_active_run_read_its_metrics_whole_only_when_they_change(
     source = make_code_dir({"metrics.py": METRICS_PY})
     workspace.create_job("code", str(source), name="reporter", entry_point=["python", "metrics.py"])
     gate = tmp_path / "gate"
-    run = submit(workspace, merge_request(job="reporter", entry_point=["python", "metrics.py", str(gate)],
+    run = workspace.runs.submit(merge_request(job="reporter", entry_point=["python", "metrics.py", str(gate)],
                                           run_id="live"))
     app = LauncherApp(workspace)
 
@@ -197,7 +200,7 @@ def test_the_table_reads_a_flooding_runs_metrics_once_it_slows_down(workspace, m
     source = make_code_dir({"flood.py": FLOOD_THEN_WAIT_PY})
     workspace.create_job("code", str(source), name="flooder", entry_point=["python", "flood.py"])
     gate = tmp_path / "gate"
-    run = submit(workspace, merge_request(job="flooder", entry_point=["python", "flood.py", str(gate)], run_id="fl"))
+    run = workspace.runs.submit(merge_request(job="flooder", entry_point=["python", "flood.py", str(gate)], run_id="fl"))
     try:
         wait_for(lambda: run.log_path.exists() and run.log_path.stat().st_size > 1.5 * FLOOD_BYTES_PER_SECOND,
                  what="the flood on disk")
@@ -214,14 +217,53 @@ def test_the_table_reads_a_flooding_runs_metrics_once_it_slows_down(workspace, m
     assert metrics.deferred == set()
 
 
-def test_details_name_the_image_built_for_a_container_run() -> None:
+def test_details_name_the_image_built_for_a_container_run(workspace) -> None:
     from rich.console import Console
 
     from tui.screens.run_details import details_table
 
-    record = {"id": "c1", "state": "finished", "exit_code": 0, "created_at": 100.0, "resource": "local-container",
-              "spec": {"job": "me/default/trainer:v0", "argv": ["python", "train.py"], "source": {}},
-              "handle": {"image": "launcher/trainer:0123456789abcdef0123"}}
+    record = run_record("c1", exit_code=0, resource="local-container",
+                        spec={"job": "me/default/trainer:v0", "argv": ["python", "train.py"], "source": {}},
+                        handle={"image": "launcher/trainer:0123456789abcdef0123"})
+    image = workspace.runs.image(record)  # read through the container runner's handle
+    assert image == "launcher/trainer:0123456789abcdef0123"
     console = Console(width=120, record=True)
-    console.print(details_table(record, [], None, None))
+    console.print(details_table(record, [], None, None, image))
     assert "launcher/trainer:0123456789abcdef0123" in console.export_text()
+    assert workspace.runs.image(run_record("p1", handle={"image": "x"})) is None  # not a container run
+
+
+SETUP_LINE = "Installing torch==2.4.0 (3 of 5 packages)"
+
+
+def test_a_preparing_run_shows_its_own_state_style_and_its_last_set_up_line_in_the_table_and_details() -> None:
+    from rich.console import Console
+
+    from tui import formatting
+    from tui.screens.run_details import details_table
+
+    preparing = run_record("prep1", RunState.PREPARING, message=SETUP_LINE, created_at=200.0)
+    # A style of its own, unlike every other state's.
+    others = {formatting.STATE_STYLES[state] for state in RunState if state is not RunState.PREPARING}
+    assert formatting.STATE_STYLES[RunState.PREPARING] not in others
+    app = TableApp()
+
+    async def scenario(pilot) -> None:
+        table = app.query_one(RunTable)
+        table.load([preparing, run_record("done1", RunState.FINISHED, message="ignored", created_at=100.0)])
+        table.set_metrics({"done1": "loss=0.5"})
+        await pilot.pause()
+        cells = table.get_row("prep1")
+        assert str(cells[5]) == "preparing" and cells[5].style == formatting.STATE_STYLES[RunState.PREPARING]
+        assert str(cells[9]) == SETUP_LINE  # where metrics show once it runs
+        assert table.get_row("done1")[9] == "loss=0.5"
+        row = "".join(segment.text for segment in table.render_line(1))
+        assert "preparing" in row and "Installing torch" in row
+        table.set_filter("installing torch")  # the set-up line is searchable like any cell
+        assert table.visible_run_ids == ["prep1"]
+
+    drive(app, scenario, size=(200, 10))
+    console = Console(width=120, record=True)
+    console.print(details_table(preparing, []))
+    text = console.export_text()
+    assert "preparing" in text and re.search(rf"set-up\s+{re.escape(SETUP_LINE)}", text), text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.actions import SkipAction
@@ -17,12 +17,16 @@ from textual.widgets import Footer, Header, Input, TabbedContent, TabPane, Tabs
 from textual.worker import get_current_worker
 
 from launcher.errors import LaunchError
+from launcher.states import RunState
+from tui.engine_calls import error_text
 from tui.live_metrics import LatestMetrics
+from tui.messages import RunChosen, RunHighlighted
 from tui.widgets.log_pane import LogPane
 from tui.widgets.run_table import RunTable
 
 if TYPE_CHECKING:
     from launcher.api import Api
+    from launcher.records import RunRecord
 
 #: How often the table asks the store what changed, and how often runs whose owner may have died are checked.
 POLL_SECONDS = 0.5
@@ -92,7 +96,7 @@ class MainScreen(Screen):
         except LaunchError as error:
             app.call_from_thread(self.notify, str(error), severity="error")
             records = []
-        newest = max((r["updated_at"] for r in records), default=0.0)
+        newest = max((r.updated_at for r in records), default=0.0)
         app.call_from_thread(self._loaded, records)
         metrics = LatestMetrics(self.api)
         metrics.note(records)
@@ -119,15 +123,15 @@ class MainScreen(Screen):
                 app.call_from_thread(self.notify, str(error), severity="error")
                 continue
             except Exception as error:  # noqa: BLE001 - e.g. a locked database; try again next time
-                app.call_from_thread(self.notify, f"cannot read runs: {error}", severity="warning")
+                app.call_from_thread(self.notify, f"cannot read runs: {error_text(error)}", severity="warning")
                 continue
             if changed:
                 metrics.note(changed)
-                newest = max(newest, max(r["updated_at"] for r in changed))
+                newest = max(newest, max(r.updated_at for r in changed))
                 if not worker.is_cancelled:
                     app.call_from_thread(self._changed, changed)
 
-    def _loaded(self, records: list[dict[str, Any]]) -> None:
+    def _loaded(self, records: list[RunRecord]) -> None:
         self.table.load(records)
         self.loaded_at = time.perf_counter()
         self._selection_changed()
@@ -135,17 +139,17 @@ class MainScreen(Screen):
         # the collector's reach keeps its full passes short while a log flood allocates many objects.
         gc.freeze()
 
-    def _changed(self, records: list[dict[str, Any]]) -> None:
-        fresh = [r for r in records if self.table.records.get(r["id"]) != r]
+    def _changed(self, records: list[RunRecord]) -> None:
+        fresh = [r for r in records if self.table.records.get(r.id) != r]
         for record in fresh:
-            if record.get("state") == "start_failed" and record["id"] in self.app.launched_runs:
-                self.app.tell_start_failed(record["id"], record.get("message"))
+            if record.state is RunState.START_FAILED and record.id in self.app.launched_runs:
+                self.app.tell_start_failed(record.id, record.message)
         if fresh:
             self.table.apply_updates(fresh)
             if self.query_one("#pane-selected", LogPane).run_id is None:
                 self._selection_changed()
 
-    @on(RunTable.Highlighted, "#runs")
+    @on(RunHighlighted, "#runs")
     def _row_highlighted(self) -> None:
         if self._select_timer is not None:
             self._select_timer.stop()
@@ -154,8 +158,8 @@ class MainScreen(Screen):
     def _selection_changed(self) -> None:
         self.query_one("#pane-selected", LogPane).show_run(self.table.selected_run_id)
 
-    @on(RunTable.Selected, "#runs")
-    async def _row_selected(self, event: RunTable.Selected) -> None:
+    @on(RunChosen, "#runs")
+    async def _row_chosen(self, event: RunChosen) -> None:
         await self.open_logs(event.run_id)
 
     # -- filter ---------------------------------------------------------------------------------------

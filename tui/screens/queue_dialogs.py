@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
+from launcher.queue import DEFAULT_PRIORITY, DEFAULT_QUEUE, PRIORITIES
+from tui.engine_calls import in_thread
 from tui.screens.dialogs import DIALOG_CSS
-
-PRIORITIES = ("critical", "high", "medium", "low")
 
 
 @dataclass(frozen=True)
@@ -51,10 +51,10 @@ class QueueTargetScreen(AcceptOrCancel, ModalScreen[QueueTarget | None]):
     DEFAULT_CSS = "QueueTargetScreen { align: center middle; } QueueTargetScreen Select { margin-bottom: 1; }" + DIALOG_CSS
     BINDINGS = [Binding("escape", "dismiss_none", "Cancel"), Binding("ctrl+s", "accept", "Queue it", priority=True)]
 
-    def __init__(self, queues: list[str], queue: str = "default", priority: str = "medium") -> None:
+    def __init__(self, queues: list[str], queue: str = DEFAULT_QUEUE, priority: str = DEFAULT_PRIORITY) -> None:
         super().__init__()
         self.queues = queues
-        self.queue = queue if queue in queues else (queues[0] if queues else "default")
+        self.queue = queue if queue in queues else (queues[0] if queues else DEFAULT_QUEUE)
         self.priority = priority
         #: Queues a running agent takes items from; None until known.
         self.served: set[str] | None = None
@@ -75,21 +75,16 @@ class QueueTargetScreen(AcceptOrCancel, ModalScreen[QueueTarget | None]):
         self.query_one("#queue-hint").display = False
         self._find_served_queues()
 
-    @work(thread=True, exit_on_error=False, group="queue-hint")
     def _find_served_queues(self) -> None:
-        from launcher.agent import list_agents
         from tui.screens.queues import served_queues
 
-        try:
-            served = served_queues(list_agents(self.app.api))
-        except Exception:  # noqa: BLE001 - the hint is optional: the dialog works without it
-            return
-        self.app.call_from_thread(self._served_known, served)
+        api = self.app.api
+        # The hint is optional: the dialog works without it when the workspace cannot be read.
+        in_thread(self, lambda: served_queues(api.queues.agents()), then=self._served_known,
+                  failed=lambda error: None, group="queue-hint")
 
     def _served_known(self, served: set[str]) -> None:
-        from tui.screens.queues import with_app_agent
-
-        self.served = with_app_agent(self.app, served)
+        self.served = self.app.agent_control.served(served)
         self._show_queue_hint()
 
     @on(Select.Changed, "#queue")

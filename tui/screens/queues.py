@@ -3,10 +3,12 @@ priority, job, run, failure reason), and the agent running inside the app with i
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -14,35 +16,25 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Log, Static
 
 from launcher.errors import LaunchError
+from launcher.states import AgentState, ItemState
 from tui import formatting
+from tui.engine_calls import in_thread
 from tui.widgets.table_sync import cursor_key, sync_rows
 
 if TYPE_CHECKING:
     from launcher.api import Api
-    from launcher.queue import ItemRecord
+    from launcher.records import AgentRecord, ItemRecord, QueueRecord
 
 REFRESH_SECONDS = 1.0
 #: Items listed for one queue (active ones first, then the newest ended ones).
 ITEM_LIMIT = 500
 ALL = "*"
-ITEM_STYLES = {"queued": "yellow", "claimed": "bold yellow", "running": "bold cyan", "finished": "green",
-               "failed": "bold red", "cancelled": "magenta"}
-COUNT_COLUMNS = ("queued", "claimed", "running", "finished", "failed", "cancelled")
 
 
-def served_queues(agents: list[dict[str, Any]]) -> set[str]:
+def served_queues(agents: Iterable[AgentRecord]) -> set[str]:
     """The queues some running agent takes items from (agents of this app and of other processes: every
-    agent records itself in the workspace; see launcher.agent.list_agents)."""
-    return {name for agent in agents if agent["state"] == "running" for name in agent["queues"]}
-
-
-def with_app_agent(app: Any, served: set[str]) -> set[str]:
-    """`served` plus the queues of the app's own agent: it takes items as soon as it runs, a moment before
-    the workspace records it."""
-    agent = getattr(app, "agent", None)
-    if agent is not None and getattr(app, "agent_stop_asked", None) is None and agent.status()["state"] == "running":
-        return served | set(agent.queues)
-    return served
+    agent records itself in the workspace; see api.queues.agents)."""
+    return {name for agent in agents if agent.state is AgentState.RUNNING for name in agent.queues}
 
 
 def no_agent_text(queue_name: str, *, on_queues_screen: bool = False) -> str:
@@ -54,10 +46,8 @@ def no_agent_text(queue_name: str, *, on_queues_screen: bool = False) -> str:
 def unserved_note(api: Api, queue_name: str) -> str:
     """For a confirmation of items put on a queue: "; no agent takes items from 'sw': Q, then a starts
     one" when no running agent takes that queue's items, else "". Call it from a worker thread."""
-    from launcher.agent import list_agents
-
     try:
-        served = served_queues(list_agents(api))
+        served = served_queues(api.queues.agents())
     except LaunchError:
         return ""  # the note is a hint: the confirmation stands without it
     return "" if queue_name in served else f"; {no_agent_text(queue_name)}"
@@ -66,7 +56,7 @@ def unserved_note(api: Api, queue_name: str) -> str:
 def item_reason(item: ItemRecord, paused_sweeps: set[str], served: set[str]) -> str:
     """The REASON column: the item's message, or why a queued item waits (its sweep is paused, or no agent
     takes items from its queue)."""
-    if item.state != "queued":
+    if item.state is not ItemState.QUEUED:
         return item.message or ""
     if item.sweep_id is not None and item.sweep_id in paused_sweeps:
         hint = "sweep paused (u on the sweeps screen resumes it)"
@@ -82,13 +72,24 @@ def item_row(item: ItemRecord, reason: str | None = None) -> tuple[Any, ...]:
         str(item.id),
         item.queue,
         item.priority,
-        Text(item.state, style=ITEM_STYLES.get(item.state, "")),
+        formatting.item_state_text(item.state),
         item.describe(),
         item.run_id or "-",
         item.sweep_id or "-",
         formatting.short_clock(item.created_at),
         (item.message or "") if reason is None else reason,
     )
+
+
+@dataclass(frozen=True)
+class QueuesView:
+    """One refresh of the screen, read in a worker."""
+
+    selected: str
+    queues: list[QueueRecord]
+    items: list[ItemRecord]
+    agents: list[AgentRecord]
+    paused_sweeps: set[str]
 
 
 class QueuesScreen(Screen):
@@ -107,10 +108,10 @@ class QueuesScreen(Screen):
     def __init__(self, api: Api) -> None:
         super().__init__()
         self.api = api
-        self.queue_rows: list[dict[str, Any]] = []
+        self.queue_rows: list[QueueRecord] = []
         self.items: dict[str, ItemRecord] = {}
         self.selected_queue = ALL
-        self.other_agents: list[dict[str, Any]] = []
+        self.other_agents: list[AgentRecord] = []
         #: Queues a running agent (in this app or elsewhere) takes items from, and the paused sweeps.
         self.served: set[str] = set()
         self.paused_sweeps: set[str] = set()
@@ -133,7 +134,7 @@ class QueuesScreen(Screen):
         self.sub_title = "queues"
         queues = self.query_one("#queues", DataTable)
         queues.add_column("QUEUE", key="name", width=14)
-        for state in COUNT_COLUMNS:
+        for state in ItemState:
             queues.add_column(state.upper(), key=state)
         items = self.query_one("#items", DataTable)
         for key, title, width in (("id", "ITEM", 6), ("queue", "QUEUE", 10), ("priority", "PRIORITY", 8),
@@ -141,7 +142,7 @@ class QueuesScreen(Screen):
                                   ("sweep", "SWEEP", 8), ("created", "CREATED", 14), ("reason", "REASON", None)):
             items.add_column(title, key=key, width=width)
         log = self.query_one("#agent-events", Log)
-        log.write_lines(list(self.app.agent_events))
+        log.write_lines(list(self.app.agent_control.events))
         # Written before the log has a size: it is not at its end, so it would not follow new events.
         self.call_after_refresh(self._follow_events)
         self._show_agent()
@@ -156,46 +157,42 @@ class QueuesScreen(Screen):
         self.query_one("#agent-events", Log).scroll_end(animate=False, immediate=True, x_axis=False)
 
     # -- data -----------------------------------------------------------------------------------------
-    @work(thread=True, exclusive=True, exit_on_error=False, group="queues")
     def refresh_data(self) -> None:
-        from launcher.agent import list_agents
-        from launcher.sweeps import paused_sweep_ids
-
         selected = self.selected_queue
-        try:
-            queues = self.api.queues()
-            items = self.api.queue_items(None if selected == ALL else selected, limit=ITEM_LIMIT)
-            agents = list_agents(self.api)
-            paused = paused_sweep_ids(self.api)
-        except Exception as error:  # noqa: BLE001 - never a traceback in the UI; said once until it changes
-            text = str(error) if isinstance(error, LaunchError) else f"{type(error).__name__}: {error}"
-            if text != self._last_problem:
-                self._last_problem = text
-                self.app.call_from_thread(self.notify, text, severity="error")
-            return
-        self._last_problem = None
-        self.app.call_from_thread(self._loaded, selected, queues, items, agents, paused)
+        api = self.api
 
-    def _loaded(self, selected: str, queues: list[dict[str, Any]], items: list[ItemRecord],
-                agents: list[dict[str, Any]], paused_sweeps: set[str] | None = None) -> None:
-        if selected != self.selected_queue:
+        def read() -> QueuesView:
+            return QueuesView(selected, api.queues(),
+                              api.queues.items(None if selected == ALL else selected, limit=ITEM_LIMIT),
+                              api.queues.agents(), api.sweeps.paused_ids())
+
+        in_thread(self, read, then=self._loaded, failed=self._refresh_failed, group="queues", exclusive=True)
+
+    def _refresh_failed(self, error: LaunchError) -> None:
+        if str(error) != self._last_problem:  # said once until it changes: the screen refreshes every second
+            self._last_problem = str(error)
+            self.notify(str(error), severity="error")
+
+    def _loaded(self, view: QueuesView) -> None:
+        self._last_problem = None
+        if view.selected != self.selected_queue:
             return  # the choice changed meanwhile; the next refresh brings the right items
-        self.queue_rows = queues
-        agent = self.app.agent
+        self.queue_rows = view.queues
+        agent = self.app.agent_control.agent
         own = agent.id if agent is not None else None
-        self.other_agents = [a for a in agents if a["id"] != own and a["state"] == "running"]
-        self.served = with_app_agent(self.app, served_queues(agents))
-        self.paused_sweeps = paused_sweeps or set()
-        self._fill_queues(queues)
-        self._fill_items(items)
+        self.other_agents = [a for a in view.agents if a.id != own and a.state is AgentState.RUNNING]
+        self.served = self.app.agent_control.served(served_queues(view.agents))
+        self.paused_sweeps = view.paused_sweeps
+        self._fill_queues(view.queues)
+        self._fill_items(view.items)
         self._show_agent()
         self.loaded = True
 
-    def _fill_queues(self, queues: list[dict[str, Any]]) -> None:
+    def _fill_queues(self, queues: list[QueueRecord]) -> None:
         table = self.query_one("#queues", DataTable)
-        total = {state: sum(q["counts"][state] for q in queues) for state in COUNT_COLUMNS}
-        rows = [(ALL, "(all queues)", total)] + [(q["name"], q["name"], q["counts"]) for q in queues]
-        sync_rows(table, [(key, [label, *[_count(counts[state], state) for state in COUNT_COLUMNS]])
+        total = {state: sum(q.counts.get(state, 0) for q in queues) for state in ItemState}
+        rows = [(ALL, "(all queues)", total)] + [(q.name, q.name, q.counts) for q in queues]
+        sync_rows(table, [(key, [label, *[_count(counts.get(state, 0), state) for state in ItemState]])
                           for key, label, counts in rows])
 
     def _fill_items(self, items: list[ItemRecord]) -> None:
@@ -241,31 +238,29 @@ class QueuesScreen(Screen):
         self.refresh_data()
 
     def _show_agent(self) -> None:
-        agent = self.app.agent
+        status = self.app.agent_control.status()
         text = Text()
-        if agent is None:
+        if status is None:
             text.append("No agent runs in this app: ", style="bold")
             text.append("a starts one (queues, max jobs).")
         else:
-            status = agent.status()
-            style = {"running": "bold green", "stopping": "bold yellow"}.get(status["state"], "dim")
-            text.append(f"agent {status['id']}  ", style="bold")
-            if status["state"] != "stopped" and self.app.agent_stop_asked is not None:
+            text.append(f"agent {status.id}  ", style="bold")
+            if status.stopping is not None:
                 # Asked to stop: it may wait for its runs a long time; say so, and how to stop them.
-                text.append(f"stopping: {self.app.agent_stopping_text()}", style="bold yellow")
+                text.append(f"stopping: {status.stopping}", style="bold yellow")
             else:
-                text.append(status["state"], style=style)
-            max_jobs = "unlimited" if status["max_jobs"] < 0 else str(status["max_jobs"])
-            text.append(f"\nqueues {', '.join(status['queues'])}  max jobs {max_jobs}\n"
-                        f"active {status['active']}  launched {status['launched']}  "
-                        f"failed launches {status['failed_launches']}")
-            if status["adopted"]:
-                text.append(f"  adopted {status['adopted']} (runs of agents that are gone)")
-            if agent.error is not None:
-                text.append(f"\nerror: {agent.error}", style="bold red")
+                text.append(status.state, style=AGENT_STYLES.get(status.state, "dim"))
+            max_jobs = "unlimited" if status.max_jobs < 0 else str(status.max_jobs)
+            text.append(f"\nqueues {', '.join(status.queues)}  max jobs {max_jobs}\n"
+                        f"active {status.active}  launched {status.launched}  "
+                        f"failed launches {status.failed_launches}")
+            if status.adopted:
+                text.append(f"  adopted {status.adopted} (runs of agents that are gone)")
+            if status.error is not None:
+                text.append(f"\nerror: {status.error}", style="bold red")
         if self.other_agents:
             text.append(f"\n{len(self.other_agents)} other agent(s) running on this workspace: "
-                        + ", ".join(a["id"] for a in self.other_agents[:3]), style="dim")
+                        + ", ".join(a.id for a in self.other_agents[:3]), style="dim")
         self.query_one("#agent", Static).update(text)
 
     def action_start_agent(self) -> None:
@@ -298,29 +293,27 @@ class QueuesScreen(Screen):
         item = self._selected_item()
         if item is None:
             return
-        if item.state in ("claimed", "running"):
+        if not item.done and item.state is not ItemState.QUEUED:  # an agent holds it
             self.notify(f"item {item.id} is {item.state}; cancel it first (c)", severity="warning", timeout=4)
             return
         self.app.push_screen(ConfirmScreen(f"Remove queue item {item.id} ({item.describe()}, {item.state}) from "
                                            f"queue {item.queue}?", yes="Remove item"),
                              lambda yes: self._change_item("remove", item.id) if yes else None)
 
-    @work(thread=True, exit_on_error=False, group="queue-actions")
     def _change_item(self, action: str, item_id: int) -> None:
-        from launcher.queue import cancel_item, remove_item
+        queues = self.api.queues
 
-        try:
+        def change() -> str:
             if action == "cancel":
-                state = cancel_item(self.api, item_id)
-                message = f"item {item_id}: {state}"
-            else:
-                remove_item(self.api, item_id)
-                message = f"item {item_id} removed"
-        except LaunchError as error:
-            self.app.call_from_thread(self.notify, str(error), severity="error")
-            return
-        self.app.call_from_thread(self.notify, message)
-        self.app.call_from_thread(self.refresh_data)
+                return f"item {item_id}: {queues.cancel_item(item_id)}"
+            queues.remove_item(item_id)
+            return f"item {item_id} removed"
+
+        in_thread(self, change, then=self._changed, group="queue-actions")
+
+    def _changed(self, message: str) -> None:
+        self.notify(message)
+        self.refresh_data()
 
     def action_show_run(self) -> None:
         item = self._selected_item()
@@ -346,17 +339,9 @@ class QueuesScreen(Screen):
         self.app.push_screen(TextPromptScreen("Create the queue named:", placeholder="e.g. gpu"),
                              lambda name: self._create_queue(name) if name else None)
 
-    @work(thread=True, exit_on_error=False, group="queue-actions")
     def _create_queue(self, name: str) -> None:
-        from launcher.queue import create_queue
-
-        try:
-            create_queue(self.api, name)
-        except LaunchError as error:
-            self.app.call_from_thread(self.notify, str(error), severity="error")
-            return
-        self.app.call_from_thread(self.notify, f"queue {name!r} created")
-        self.app.call_from_thread(self.refresh_data)
+        in_thread(self, lambda: self.api.queues.create(name), then=lambda _: self._changed(f"queue {name!r} created"),
+                  group="queue-actions")
 
     def screen_commands(self):
         """Command palette entries for this screen (the app adds them)."""
@@ -368,5 +353,8 @@ class QueuesScreen(Screen):
         yield SystemCommand("Create a queue", "a new named queue (N)", self.action_new_queue)
 
 
-def _count(value: int, state: str) -> Text:
-    return Text(str(value), style=ITEM_STYLES.get(state, "") if value else "dim", justify="right")
+def _count(value: int, state: ItemState) -> Text:
+    return Text(str(value), style=formatting.ITEM_STYLES.get(state, "") if value else "dim", justify="right")
+
+
+AGENT_STYLES = {AgentState.RUNNING: "bold green", AgentState.STOPPING: "bold yellow"}

@@ -6,30 +6,34 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Sparkline, Static
 
-from launcher.errors import LaunchError
+from launcher.states import RunState
 from tui import formatting
+from tui.engine_calls import in_thread
 
 if TYPE_CHECKING:
     from launcher.api import Api
+    from launcher.records import ItemRecord, RunEvent, RunRecord
 
 #: Points drawn per metric chart (the latest ones); the chart squeezes them into its width.
 CHART_POINTS = 400
 
 
-def details_table(record: dict[str, Any], events: list[dict[str, Any]], tail: list[str] | None = None,
-                  item: Any = None) -> Table:
-    spec = record.get("spec") or {}
+def details_table(record: RunRecord, events: Sequence[RunEvent], tail: list[str] | None = None,
+                  item: ItemRecord | None = None, image: str | None = None) -> Table:
+    """`image`: the image a container run runs (api.runs.image), when it has one."""
+    spec = record.spec
     source = spec.get("source") or {}
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
@@ -39,16 +43,18 @@ def details_table(record: dict[str, Any], events: list[dict[str, Any]], tail: li
         if value not in (None, "", [], {}):
             table.add_row(label, value if isinstance(value, Text) else str(value))
 
-    row("run", record["id"])
-    row("name", record.get("name"))
-    row("state", formatting.state_text(record.get("state") or "?"))
-    if record.get("state") in ("failed", "start_failed", "stopped") and record.get("message"):
-        row("error" if record.get("state") != "stopped" else "message", Text(record["message"], style="bold red"))
-    elif record.get("message"):
-        row("message", record["message"])
+    row("run", record.id)
+    row("name", record.name)
+    row("state", formatting.state_text(record.state))
+    if record.message and (record.state.is_failure() or record.state is RunState.STOPPED):
+        row("error" if record.state.is_failure() else "message", Text(record.message, style="bold red"))
+    elif (setup := formatting.setup_line(record)) is not None:
+        row("set-up", Text(setup, style=formatting.SETUP_STYLE))  # the last line of what it is doing now
+    elif record.message:
+        row("message", record.message)
     row("exit code", formatting.exit_code(record))
-    row("project", f"{record.get('entity')}/{record.get('project')}")
-    row("sweep", record.get("sweep_id"))
+    row("project", f"{record.entity}/{record.project}")
+    row("sweep", record.sweep_id)
     if item is not None:
         row("queue item", f"#{item.id} on queue {item.queue!r} ({item.priority} priority, {item.state})")
     row("job", spec.get("job") or "-")
@@ -57,31 +63,42 @@ def details_table(record: dict[str, Any], events: list[dict[str, Any]], tail: li
     row("commit", source.get("commit"))
     row("git url", source.get("url"))
     row("snapshot", source.get("snapshot"))
-    # The image asked for, or the one built for the run (recorded by the container supervisor).
-    row("image", spec.get("docker_image") or (record.get("handle") or {}).get("image"))
+    # The image asked for, or the one built for the run (recorded by its owner).
+    row("image", spec.get("docker_image") or image)
     row("entry point", spec.get("entry_point_name"))
-    row("argv", json.dumps(spec.get("argv") or []))
-    row("resource", record.get("resource"))
-    row("resource args", json.dumps(spec.get("resource_args") or {}))
-    row("config", json.dumps(spec.get("run_config") or {}, indent=2))
+    row("argv", json.dumps(list(spec.get("argv") or [])))
+    row("resource", record.resource)
+    row("resource args", json.dumps(dict(spec.get("resource_args") or {})))
+    row("config", json.dumps(dict(spec.get("run_config") or {}), indent=2))
     row("requirements", ", ".join(spec.get("requirements") or []))
     row("repository", spec.get("repository"))
-    row("created", formatting.clock(record.get("created_at")))
-    row("started", formatting.clock(record.get("started_at")))
-    row("ended", formatting.clock(record.get("ended_at")))
+    row("created", formatting.clock(record.created_at))
+    row("started", formatting.clock(record.started_at))
+    row("ended", formatting.clock(record.ended_at))
     row("duration", formatting.duration(record))
     history = Text()
     for event in events:
-        history.append(f"{formatting.clock(event['at'])}  ")
-        history.append(event["state"], style=formatting.STATE_STYLES.get(event["state"], ""))
-        if event.get("message"):
-            history.append(f"  {event['message']}")
+        history.append(f"{formatting.clock(event.at)}  ")
+        history.append(str(event.state), style=formatting.STATE_STYLES.get(event.state, ""))
+        if event.message:
+            history.append(f"  {event.message}")
         history.append("\n")
     history.rstrip()
     row("history", history if history.plain else None)
     if tail:
         row("last output", Text("\n".join(tail), style="dim"))
     return table
+
+
+@dataclass(frozen=True)
+class DetailsView:
+    """One refresh of the details, read in a worker."""
+
+    table: Table
+    #: The metric series to draw, or None when they did not change.
+    series: dict[str, list] | None
+    #: The run's metrics cannot change any more.
+    final: bool
 
 
 class RunDetailsScreen(Screen):
@@ -104,8 +121,9 @@ class RunDetailsScreen(Screen):
         #: Refreshes done (each one asks the engine what changed), and refreshes drawn on the screen.
         self.loads = 0
         self.shown = 0
-        self._item: Any = None
+        self._item: ItemRecord | None = None
         self._item_looked_up = False
+        self._image: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -121,39 +139,40 @@ class RunDetailsScreen(Screen):
         self._load()
         self.set_interval(1.0, self._load)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="details")
     def _load(self) -> None:
+        in_thread(self, self._read, then=self._show, group="details", exclusive=True)
+
+    def _read(self) -> DetailsView:
+        """In a worker: the run's record, history and metrics."""
         from tui.live_metrics import SETTLE_SECONDS
 
-        try:
-            run = self.api.run(self.run_id)
-            record = run.record
-            events = run.events()
-            tail = run.tail(8) if record["state"] in ("failed", "start_failed") else None
-            if not self._item_looked_up:  # which queue item launched the run does not change: asked once
-                self._item = self._queue_item(record)
-                self._item_looked_up = True
-            ended = record.get("ended_at")
-            final = not formatting.is_active(record) and ended is not None and time.time() - ended > SETTLE_SECONDS
-            series = None
-            if not self._metrics_final:
-                series = self._series.refresh(self.api, self.run_id, final=final)
-        except LaunchError as error:
-            self.app.call_from_thread(self.notify, str(error), severity="error")
-            return
+        run = self.api.runs.get(self.run_id)
+        record = run.record
+        events = run.events()
+        tail = run.tail(8) if record.state.is_failure() else None
+        if not self._item_looked_up:  # which queue item launched the run, and its image, do not change: asked once
+            self._item = self._queue_item(record)
+            self._item_looked_up = True
+        if self._image is None:
+            self._image = self.api.runs.image(record)  # known once its owner has built or found it
+        ended = record.ended_at
+        final = record.done and ended is not None and time.time() - ended > SETTLE_SECONDS
+        series = None
+        if not self._metrics_final:
+            series = self._series.refresh(self.api, self.run_id, final=final)
         self.loads += 1
-        self.app.call_from_thread(self._show, details_table(record, events, tail, self._item), series, final)
+        return DetailsView(details_table(record, events, tail, self._item, self._image), series, final)
 
-    def _queue_item(self, record: dict[str, Any]) -> Any:
-        sweep_id = record.get("sweep_id")
-        items = self.api.queue_items(sweep_id=sweep_id) if sweep_id else self.api.queue_items()
+    def _queue_item(self, record: RunRecord) -> ItemRecord | None:
+        sweep_id = record.sweep_id
+        items = self.api.queues.items(sweep_id=sweep_id) if sweep_id else self.api.queues.items()
         return next((item for item in items if item.run_id == self.run_id), None)
 
-    async def _show(self, table: Table, series: dict[str, list] | None, final: bool) -> None:
-        self.query_one("#details", Static).update(table)
-        if series is not None:
-            await self.show_metrics(series)
-        self._metrics_final = self._metrics_final or final
+    async def _show(self, view: DetailsView) -> None:
+        self.query_one("#details", Static).update(view.table)
+        if view.series is not None:
+            await self.show_metrics(view.series)
+        self._metrics_final = self._metrics_final or view.final
         self.shown += 1
 
     async def show_metrics(self, series: dict[str, list]) -> None:
@@ -224,7 +243,7 @@ class MetricSeries:
         metrics cannot change any more; they are read whole once more if points were only appended."""
         if self.full_reads == 0 or (final and self._appended):
             return self._read_all(api, run_id)
-        latest = api.latest_metrics([run_id]).get(run_id, {})
+        latest = api.runs.latest_metrics([run_id]).get(run_id, {})
         fresh = {name: point for name, point in latest.items()
                  if self.cursor.get(name) != (point.step, point.time)}
         if not fresh:
@@ -238,7 +257,7 @@ class MetricSeries:
 
     def _read_all(self, api: Api, run_id: str) -> dict[str, list]:
         started = time.monotonic()
-        series = api.metrics(run_id)
+        series = api.runs.metrics(run_id)
         for name, points in series.items():
             self._add(name, points, replace=True)
         self.full_reads += 1

@@ -4,29 +4,29 @@ state, run and the sweep's metric), best first. Pause, resume, cancel; create on
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from launcher.errors import LaunchError
+from launcher.states import ItemState, SweepState
 from tui import formatting
 from tui.columns import fit_columns
-from tui.form_model import error_text
-from tui.screens.queues import ITEM_STYLES, no_agent_text, served_queues, with_app_agent
+from tui.engine_calls import in_thread
+from tui.screens.queues import no_agent_text, served_queues
 from tui.widgets.table_sync import cursor_key, sync_rows
 
 if TYPE_CHECKING:
     from launcher.api import Api
+    from launcher.records import SweepRecord, TrialRecord
 
 REFRESH_SECONDS = 1.0
-SWEEP_STYLES = {"running": "bold cyan", "paused": "bold yellow", "cancelled": "magenta", "finished": "green",
-                "failed": "bold red"}
-#: Shown, never stored: every trial ended. Such a sweep is not paused, resumed or cancelled any more.
-ENDED = ("finished", "failed")
 
 #: (column key, header, width) of the sweeps table, in sweep_row's order.
 SWEEP_COLUMNS = (("id", "ID", 10), ("name", "NAME", 14), ("state", "STATE", 9), ("method", "METHOD", 6),
@@ -53,26 +53,26 @@ def table_layout(columns: tuple[tuple[str, str, int], ...], narrowing: tuple[tup
                  for index, shown in fit_columns(columns, narrowing, width, gap=CELL_PADDING, stretch_last=stretch_last))
 
 
-def sweep_row(sweep: dict[str, Any]) -> tuple[Any, ...]:
-    counts = sweep["counts"]
-    metric = sweep.get("metric")
+def sweep_row(sweep: SweepRecord) -> tuple[Any, ...]:
+    counts = sweep.counts
+    metric = sweep.metric
     return (
-        sweep["id"],
-        sweep["name"],
-        Text(sweep["state"], style=SWEEP_STYLES.get(sweep["state"], "")),
-        sweep.get("method") or "-",
+        sweep.id,
+        sweep.name,
+        formatting.sweep_state_text(sweep.state),
+        sweep.method or "-",
         f"{metric['name']} ({metric['goal']})" if metric else "-",
-        sweep["queue"],
-        str(sweep["trials"]),
-        str(counts["finished"]),
-        str(counts["claimed"] + counts["running"]),
-        str(counts["queued"]),
-        str(counts["failed"]),
-        str(counts["cancelled"]),
+        sweep.queue,
+        str(sweep.trials),
+        str(counts.get(ItemState.FINISHED, 0)),
+        str(counts.get(ItemState.CLAIMED, 0) + counts.get(ItemState.RUNNING, 0)),
+        str(counts.get(ItemState.QUEUED, 0)),
+        str(counts.get(ItemState.FAILED, 0)),
+        str(counts.get(ItemState.CANCELLED, 0)),
     )
 
 
-def parameters_text(parameters: dict[str, Any]) -> str:
+def parameters_text(parameters: Mapping[str, Any]) -> str:
     parts = []
     for name, value in parameters.items():
         shown = formatting.number(value) if isinstance(value, float) else json.dumps(value)
@@ -80,17 +80,31 @@ def parameters_text(parameters: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def trial_row(rank: int | None, trial: dict[str, Any], metric: str | None) -> tuple[Any, ...]:
-    others = {k: v for k, v in trial["metrics"].items() if k != metric}
+def trial_row(rank: int | None, trial: TrialRecord, metric: str | None) -> tuple[Any, ...]:
+    others = {k: v for k, v in trial.metrics.items() if k != metric}
     return (
         str(rank) if rank is not None else "-",
-        str(trial["item_id"]),
-        Text(trial["state"], style=ITEM_STYLES.get(trial["state"], "")),
-        trial["run_id"] or "-",
-        formatting.number(trial["metric"]) if trial["metric"] is not None else "-",
-        parameters_text(trial["parameters"]),
-        " ".join(f"{k}={formatting.number(v)}" for k, v in others.items()) or (trial["message"] or ""),
+        str(trial.item_id),
+        formatting.item_state_text(trial.state),
+        trial.run_id or "-",
+        formatting.number(trial.metric) if trial.metric is not None else "-",
+        parameters_text(trial.parameters),
+        " ".join(f"{k}={formatting.number(v)}" for k, v in others.items()) or (trial.message or ""),
     )
+
+
+def metric_name(sweep: SweepRecord | None) -> str | None:
+    return sweep.metric["name"] if sweep is not None and sweep.metric else None
+
+
+@dataclass(frozen=True)
+class SweepsView:
+    """One refresh of the screen, read in a worker."""
+
+    sweeps: list[SweepRecord]
+    chosen: str | None
+    trials: list[TrialRecord]
+    served: set[str]
 
 
 class SweepsScreen(Screen):
@@ -112,8 +126,8 @@ class SweepsScreen(Screen):
         super().__init__()
         self.api = api
         self.selected_sweep: str | None = select
-        self.sweeps: dict[str, dict[str, Any]] = {}
-        self.trials: list[dict[str, Any]] = []
+        self.sweeps: dict[str, SweepRecord] = {}
+        self.trials: list[TrialRecord] = []
         self.loaded = False
         self._refresh_error: str | None = None
         #: Queues a running agent (in this app or elsewhere) takes items from.
@@ -163,79 +177,74 @@ class SweepsScreen(Screen):
     def _fill(self, table_id: str) -> None:
         table = self.query_one(f"#{table_id}", DataTable)
         if table_id == "sweeps":
-            sync_rows(table, [(s["id"], self._shown("sweeps", sweep_row(s))) for s in self.sweeps.values()])
+            sync_rows(table, [(s.id, self._shown("sweeps", sweep_row(s))) for s in self.sweeps.values()])
             return
-        sweep = self.sweeps.get(self.selected_sweep) if self.selected_sweep else None
-        metric = (sweep or {}).get("metric")
-        metric_name = metric["name"] if metric else None
+        metric = metric_name(self.sweeps.get(self.selected_sweep) if self.selected_sweep else None)
         rows = []
         rank = 0
         for trial in self.trials:
             ranked = None
-            if metric_name and trial["metric"] is not None:
+            if metric and trial.metric is not None:
                 rank += 1
                 ranked = rank
-            rows.append((str(trial["item_id"]), self._shown("trials", trial_row(ranked, trial, metric_name))))
+            rows.append((str(trial.item_id), self._shown("trials", trial_row(ranked, trial, metric))))
         sync_rows(table, rows)
 
     # -- data -----------------------------------------------------------------------------------------
-    @work(thread=True, exclusive=True, exit_on_error=False, group="sweeps")
     def refresh_data(self) -> None:
-        from launcher.agent import list_agents
-        from launcher.sweeps import sweep_trials
+        api = self.api
+        selected = self.selected_sweep
 
-        try:
-            sweeps = self.api.sweeps()
-            chosen = self.selected_sweep if self.selected_sweep in {s["id"] for s in sweeps} else None
-            chosen = chosen or (sweeps[0]["id"] if sweeps else None)
-            trials = sweep_trials(self.api, chosen) if chosen else []
-            served = served_queues(list_agents(self.api))
-        except Exception as error:  # noqa: BLE001 - a worker's failure must show, not vanish
-            self.app.call_from_thread(self._refresh_failed, error_text(error))
-            return
+        def read() -> SweepsView:
+            sweeps = api.sweeps()
+            chosen = selected if selected in {s.id for s in sweeps} else None
+            chosen = chosen or (sweeps[0].id if sweeps else None)
+            trials = api.sweeps.trials(chosen) if chosen else []
+            return SweepsView(sweeps, chosen, trials, served_queues(api.queues.agents()))
+
+        in_thread(self, read, then=self._loaded, failed=self._refresh_failed, group="sweeps", exclusive=True)
+
+    def _refresh_failed(self, error: LaunchError) -> None:
+        if str(error) != self._refresh_error:  # once per problem, not once a second
+            self._refresh_error = str(error)
+            self.notify(str(error), severity="error")
+
+    def _loaded(self, view: SweepsView) -> None:
         self._refresh_error = None
-        self.app.call_from_thread(self._loaded, sweeps, chosen, trials, served)
-
-    def _refresh_failed(self, message: str) -> None:
-        if message != self._refresh_error:  # once per problem, not once a second
-            self._refresh_error = message
-            self.notify(message, severity="error")
-
-    def _loaded(self, sweeps: list[dict[str, Any]], chosen: str | None, trials: list[dict[str, Any]],
-                served: set[str] | None = None) -> None:
+        chosen = view.chosen
         if self.selected_sweep is not None and chosen != self.selected_sweep and \
-                self.selected_sweep in {s["id"] for s in sweeps}:
+                self.selected_sweep in {s.id for s in view.sweeps}:
             return  # the choice changed meanwhile
-        self.sweeps = {s["id"]: s for s in sweeps}
+        self.sweeps = {s.id: s for s in view.sweeps}
         self.selected_sweep = chosen
-        self.served = with_app_agent(self.app, served or set())
+        self.served = self.app.agent_control.served(view.served)
         table = self.query_one("#sweeps", DataTable)
         self._fill("sweeps")
         if chosen is not None and cursor_key(table) != chosen:
             table.move_cursor(row=table.get_row_index(chosen), animate=False)
-        self.trials = trials
+        self.trials = view.trials
         self._fill("trials")
         sweep = self.sweeps.get(chosen) if chosen else None
         if sweep is None:
             title = "No sweeps yet: n creates one from a TOML file (job, method, parameters, metric, queue)."
         else:
-            metric = sweep.get("metric")
+            metric = sweep.metric
             order = (f"best first by {metric['name']} ({metric['goal']})" if metric else "in launch order (no metric)")
-            title = f"Trials of sweep {sweep['id']} ({sweep['name']}, {sweep['state']}): {order}"
+            title = f"Trials of sweep {sweep.id} ({sweep.name}, {sweep.state}): {order}"
             if (waiting := self.waiting_hint(sweep)) is not None:
                 title += f". {waiting}"
         self.query_one("#trials-title", Static).update(title)
         self.loaded = True
 
-    def waiting_hint(self, sweep: dict[str, Any]) -> str | None:
+    def waiting_hint(self, sweep: SweepRecord) -> str | None:
         """Why the sweep's queued trials do not start, if they cannot: it is paused, or no agent takes items
         from its queue."""
-        if not sweep["counts"]["queued"]:
+        if not sweep.counts.get(ItemState.QUEUED):
             return None
-        if sweep["state"] == "paused":
+        if sweep.state is SweepState.PAUSED:
             return "Paused: agents skip its trials (u resumes it)"
-        if sweep["state"] == "running" and sweep["queue"] not in self.served:
-            text = no_agent_text(sweep["queue"])
+        if sweep.state is SweepState.RUNNING and sweep.queue not in self.served:
+            text = no_agent_text(sweep.queue)
             return text[0].upper() + text[1:]
         return None
 
@@ -263,55 +272,55 @@ class SweepsScreen(Screen):
             self.notify("no sweep selected", severity="warning", timeout=2)
         return self.selected_sweep
 
-    def _selected_trial(self) -> dict[str, Any] | None:
+    def _selected_trial(self) -> TrialRecord | None:
         key = cursor_key(self.query_one("#trials", DataTable))
-        trial = next((t for t in self.trials if str(t["item_id"]) == key), None)
+        trial = next((t for t in self.trials if str(t.item_id) == key), None)
         if trial is None:
             self.notify("no trial selected", severity="warning", timeout=2)
-        elif trial["run_id"] is None:
-            self.notify(f"trial (item {trial['item_id']}) has no run yet ({trial['state']})", severity="warning", timeout=3)
+        elif trial.run_id is None:
+            self.notify(f"trial (item {trial.item_id}) has no run yet ({trial.state})", severity="warning", timeout=3)
             return None
         return trial
 
-    def _ended(self, sweep_id: str, target: str) -> bool:
-        """True (and says why) when the sweep has ended: its trials all ended, nothing is left to move."""
-        state = self.sweeps.get(sweep_id, {}).get("state")
-        if state in ENDED:
-            self.notify(f"sweep {sweep_id} is {state}: its trials have all ended; it cannot be moved to {target}",
-                        severity="warning", timeout=4)
-            return True
-        return False
+    def _ended(self, sweep_id: str, target: SweepState) -> bool:
+        """True (and says why) when the sweep has ended: nothing is left to move."""
+        sweep = self.sweeps.get(sweep_id)
+        if sweep is None or not sweep.state.is_terminal():
+            return False
+        if sweep.state is SweepState.CANCELLED:
+            text = f"sweep {sweep_id} is {sweep.state}; it cannot be moved to {target}"
+        else:  # shown finished or failed: every trial ended
+            text = f"sweep {sweep_id} is {sweep.state}: its trials have all ended; it cannot be moved to {target}"
+        self.notify(text, severity="warning", timeout=4)
+        return True
 
     # -- actions --------------------------------------------------------------------------------------
     def action_pause(self) -> None:
-        if (sweep_id := self._chosen()) is not None and not self._ended(sweep_id, "paused"):
+        if (sweep_id := self._chosen()) is not None and not self._ended(sweep_id, SweepState.PAUSED):
             self._move("pause", sweep_id)
 
     def action_resume(self) -> None:
-        if (sweep_id := self._chosen()) is not None and not self._ended(sweep_id, "running"):
+        if (sweep_id := self._chosen()) is not None and not self._ended(sweep_id, SweepState.RUNNING):
             self._move("resume", sweep_id)
 
     def action_cancel_sweep(self) -> None:
         from tui.screens.dialogs import ConfirmScreen
 
-        if (sweep_id := self._chosen()) is None or self._ended(sweep_id, "cancelled"):
+        if (sweep_id := self._chosen()) is None or self._ended(sweep_id, SweepState.CANCELLED):
             return
         self.app.push_screen(ConfirmScreen(f"Cancel sweep {sweep_id}? Its waiting trials are cancelled and its "
                                            "running runs stopped.", yes="Cancel sweep"),
                              lambda yes: self._move("cancel", sweep_id) if yes else None)
 
-    @work(thread=True, exit_on_error=False, group="sweep-actions")
     def _move(self, action: str, sweep_id: str) -> None:
-        from launcher.sweeps import cancel_sweep, pause_sweep, resume_sweep
+        sweeps = self.api.sweeps
+        operation = {"pause": sweeps.pause, "resume": sweeps.resume, "cancel": sweeps.cancel}[action]
 
-        operation = {"pause": pause_sweep, "resume": resume_sweep, "cancel": cancel_sweep}[action]
-        try:
-            sweep = operation(self.api, sweep_id)
-        except Exception as error:  # noqa: BLE001 - a worker's failure must show, not vanish
-            self.app.call_from_thread(self.notify, error_text(error), severity="error")
-            return
-        self.app.call_from_thread(self.notify, f"sweep {sweep_id} is {sweep['state']}")
-        self.app.call_from_thread(self.refresh_data)
+        def moved(sweep: SweepRecord) -> None:
+            self.notify(f"sweep {sweep_id} is {sweep.state}")
+            self.refresh_data()
+
+        in_thread(self, lambda: operation(sweep_id), then=moved, group="sweep-actions")
 
     def action_show_runs(self) -> None:
         """The run table, filtered to this sweep's runs (its id is searchable there)."""
@@ -327,18 +336,19 @@ class SweepsScreen(Screen):
         trial = self._selected_trial()
         if trial is not None:
             self.app.show_main()
-            self.app.select_run(trial["run_id"])
+            self.app.select_run(trial.run_id)
 
     def action_run_details(self) -> None:
         trial = self._selected_trial()
         if trial is not None:
-            self.app.action_details(trial["run_id"])
+            self.app.action_details(trial.run_id)
 
     def screen_commands(self):
         """Command palette entries for this screen (the app adds them)."""
         if self.selected_sweep is not None:
             sweep_id = self.selected_sweep
-            if self.sweeps.get(sweep_id, {}).get("state") not in ENDED:  # an ended sweep is not moved any more
+            sweep = self.sweeps.get(sweep_id)
+            if sweep is None or not sweep.state.is_terminal():  # an ended sweep is not moved any more
                 yield SystemCommand(f"Pause sweep {sweep_id}", "agents stop taking its trials (p)", self.action_pause)
                 yield SystemCommand(f"Resume sweep {sweep_id}", "agents take its trials again (u)", self.action_resume)
                 yield SystemCommand(f"Cancel sweep {sweep_id}", "after a confirmation (c)", self.action_cancel_sweep)

@@ -40,6 +40,7 @@ from launcher.logsearch import (
     record_after,
     whole_records,
 )
+from launcher.states import RunState
 from tui.widgets.log_view import NOTE, Entry, LogView, entries_of
 
 if TYPE_CHECKING:
@@ -78,7 +79,6 @@ SEARCH_REPORT_SECONDS = 0.1
 #: A window loaded around a line that is no longer kept: lines before it, and lines in all.
 WINDOW_BEFORE = 2_000
 WINDOW_LINES = 10_000
-ENDED_STATES = ("finished", "failed", "stopped", "start_failed")
 STREAM_MODES = {StreamFilter.STDOUT: "stdout only", StreamFilter.STDERR: "stderr only"}
 
 
@@ -248,7 +248,7 @@ class LogPane(Vertical):
             lines = reader.read(READ_BYTES)
             if lines:
                 line_bytes = (reader.offset - offset) / len(lines)
-            ended = not lines and state in ENDED_STATES
+            ended = not lines and state.is_terminal()
             if ended:  # the file is complete, and its backlog small: what is left is read at once
                 lines = list(reader.read_available()) + reader.flush_pending()
             self._hand_over(worker, token, entries_of(lines, first), state)
@@ -262,7 +262,7 @@ class LogPane(Vertical):
             budget = len(lines) / MAX_LINES_PER_SECOND
             time.sleep(max(YIELD_SECONDS, budget - (time.monotonic() - started)))
 
-    def _count_only(self, worker: Worker, token: object, reader: NumberedReader, state: str) -> bool:
+    def _count_only(self, worker: Worker, token: object, reader: NumberedReader, state: RunState) -> bool:
         """While the view shows a window from elsewhere: count the new lines without parsing them. True
         once the run has ended and every line is counted."""
         try:
@@ -270,7 +270,7 @@ class LogPane(Vertical):
         except FileNotFoundError:
             end = reader.next_record
         counted = reader.skip_to(end) if end > reader.next_record else 0
-        ended = not counted and state in ENDED_STATES
+        ended = not counted and state.is_terminal()
         if ended:
             counted = len(reader.flush_pending())
         if counted or ended:
@@ -373,6 +373,11 @@ class LogPane(Vertical):
         with self._lock:
             pending = bool(self._pending) or bool(self._pending_skipped) or self._pending_reset
         return pending or (self._worker is not None and self._worker.is_running)
+
+    @property
+    def ended(self) -> bool:
+        """Whether the run shown has ended (its log is complete)."""
+        return isinstance(self.state, RunState) and self.state.is_terminal()
 
     @property
     def busy(self) -> bool:
@@ -487,7 +492,7 @@ class LogPane(Vertical):
             view.scroll_to(y=later, animate=False, immediate=True, force=True)
             self.current_match = view.line_at_row(later)
         else:
-            at_the_end = not view.detached and not self.reading and self.state in ENDED_STATES
+            at_the_end = not view.detached and not self.reading and self.ended
             self._find(True, -1 if at_the_end else self._reference_line())
         self._update_status()
 
@@ -553,14 +558,14 @@ class LogPane(Vertical):
                 # thread and to a window being read for the first match, which shows long before the count.
                 time.sleep(max(YIELD_SECONDS, (now - started) * SEARCH_PAUSE_SHARE))
                 continue
-            ended = state in ENDED_STATES
+            ended = state.is_terminal()
             if ended:
                 scan.finish()
             self.post_message(self.SearchProgress(scan, caught_up=True))
             reported, found = time.monotonic(), scan.count
             if ended:
                 return
-            while not worker.is_cancelled and _size(scan.path) <= scan.offset and run.state not in ENDED_STATES:
+            while not worker.is_cancelled and _size(scan.path) <= scan.offset and not run.state.is_terminal():
                 time.sleep(SEARCH_POLL_SECONDS)
 
     def on_log_pane_search_progress(self, event: LogPane.SearchProgress) -> None:

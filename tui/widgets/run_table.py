@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -15,13 +15,17 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
-from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from launcher.states import RunState
 from tui import formatting
 from tui.columns import fit_columns
+from tui.messages import RunChosen, RunHighlighted
+
+if TYPE_CHECKING:
+    from launcher.records import RunRecord
 
 #: (column key, header, width)
 COLUMNS = (
@@ -56,45 +60,46 @@ def column_layout(width: int) -> tuple[tuple[int, int], ...]:
 MIN_ROW_WIDTH = sum(w + GAP for _, w in column_layout(0))
 
 
-#: States in the order a run goes through them, for sorting by state.
-LIFECYCLE = ("starting", "running", "finished", "failed", "stopped", "start_failed")
-_LIFECYCLE_RANK = {state: rank for rank, state in enumerate(LIFECYCLE)}
+#: Sorting by state follows a run's lifecycle: the order RunState declares its states in.
+_STATE_RANK = {state: rank for rank, state in enumerate(RunState)}
 
 
-def _sort_key(column: str) -> Callable[[dict[str, Any]], Any]:
+def _sort_key(column: str) -> Callable[[RunRecord], Any]:
     now = time.time()
-    keys: dict[str, Callable[[dict[str, Any]], Any]] = {
-        "id": lambda r: r["id"],
-        "name": lambda r: (r.get("name") or "").lower(),
-        "job": lambda r: (r.get("job") or "").lower(),
-        "resource": lambda r: r.get("resource") or "",
-        "state": lambda r: _LIFECYCLE_RANK.get(r.get("state") or "", len(LIFECYCLE)),
+    keys: dict[str, Callable[[RunRecord], Any]] = {
+        "id": lambda r: r.id,
+        "name": lambda r: (r.name or "").lower(),
+        "job": lambda r: (r.job or "").lower(),
+        "resource": lambda r: r.resource or "",
+        "state": lambda r: _STATE_RANK.get(r.state, len(_STATE_RANK)),
         # Runs of one sweep together (newest sweep first when descending), each sweep's trials in order.
-        "sweep": lambda r: (r.get("sweep_id") or "", r.get("created_at") or 0.0),
-        "started": lambda r: r.get("started_at") or r.get("created_at") or 0.0,
-        "created": lambda r: r.get("created_at") or 0.0,
-        "duration": lambda r: (r.get("ended_at") or now) - r["started_at"] if r.get("started_at") else -1.0,
-        "exit": lambda r: r["exit_code"] if r.get("exit_code") is not None else -(1 << 31),
+        "sweep": lambda r: (r.sweep_id or "", r.created_at or 0.0),
+        "started": lambda r: r.started_at or r.created_at or 0.0,
+        "created": lambda r: r.created_at or 0.0,
+        "duration": lambda r: (r.ended_at or now) - r.started_at if r.started_at else -1.0,
+        "exit": lambda r: r.exit_code if r.exit_code is not None else -(1 << 31),
     }
     return keys[column]
 
 
-def row_cells(record: dict[str, Any], now: float | None = None, metrics: str = "") -> tuple[Any, ...]:
+def row_cells(record: RunRecord, now: float | None = None, metrics: str = "") -> tuple[Any, ...]:
+    """The row's cells; the last one holds the latest metrics, or a preparing run's last set-up line."""
+    setup = formatting.setup_line(record)
     return (
-        record["id"],
-        record.get("name") or "-",
-        record.get("job") or "-",
-        record.get("sweep_id") or "-",
-        record.get("resource") or "-",
-        formatting.state_text(record.get("state") or "?"),
-        formatting.short_clock(record.get("started_at")),
+        record.id,
+        record.name or "-",
+        record.job or "-",
+        record.sweep_id or "-",
+        record.resource or "-",
+        formatting.state_text(record.state),
+        formatting.short_clock(record.started_at),
         formatting.duration(record, now),
         formatting.exit_code(record),
-        metrics or "-",
+        Text(setup, style=formatting.SETUP_STYLE) if setup else (metrics or "-"),
     )
 
 
-def _search_text(record: dict[str, Any], metrics: str = "") -> str:
+def _search_text(record: RunRecord, metrics: str = "") -> str:
     # The sweep id is a column too: `/` and a sweep's id shows that sweep's runs.
     cells = row_cells(record, metrics=metrics)
     return "\t".join(str(cell) for cell in cells).lower()
@@ -154,25 +159,9 @@ class RunTable(ScrollView, can_focus=True):
 
     cursor: reactive[int] = reactive(0, always_update=True)
 
-    class _RunMessage(Message):
-        def __init__(self, table: RunTable, run_id: str | None) -> None:
-            super().__init__()
-            self.table = table
-            self.run_id = run_id
-
-        @property
-        def control(self) -> RunTable:
-            return self.table
-
-    class Highlighted(_RunMessage):
-        """The cursor moved to a run (run_id None: the table is empty)."""
-
-    class Selected(_RunMessage):
-        """A run was chosen (enter)."""
-
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.records: dict[str, dict[str, Any]] = {}
+        self.records: dict[str, RunRecord] = {}
         #: Run id -> its latest metrics as text (`loss=0.31 acc=0.9`), set by the main screen's poll.
         self.metrics: dict[str, str] = {}
         self._search: dict[str, str] = {}
@@ -233,24 +222,24 @@ class RunTable(ScrollView, can_focus=True):
         return True
 
     # -- filling and updating -------------------------------------------------------------------------
-    def load(self, records: Iterable[dict[str, Any]]) -> None:
+    def load(self, records: Iterable[RunRecord]) -> None:
         for record in records:
-            self.records[record["id"]] = record
-            self._search.pop(record["id"], None)
+            self.records[record.id] = record
+            self._search.pop(record.id, None)
         self._reorder()
 
-    def apply_updates(self, records: Iterable[dict[str, Any]]) -> bool:
+    def apply_updates(self, records: Iterable[RunRecord]) -> bool:
         """Merge changed records in; True when the rows shown changed order or membership."""
         before = self._order
         for record in records:
-            self.records[record["id"]] = record
-            self._search.pop(record["id"], None)
+            self.records[record.id] = record
+            self._search.pop(record.id, None)
         self._reorder()
         return self._order != before
 
     def tick(self) -> None:
         """Redraw while runs are active: their durations advance."""
-        if any(formatting.is_active(r) for r in self.records.values()):
+        if any(r.active for r in self.records.values()):
             self.refresh()
 
     def set_filter(self, text: str) -> None:
@@ -294,7 +283,7 @@ class RunTable(ScrollView, can_focus=True):
         elif row >= self.scroll_y + visible:
             self.scroll_to(y=row - visible + 1, animate=False, force=True)
         self.refresh()
-        self.post_message(self.Highlighted(self, self.selected_run_id))
+        self.post_message(RunHighlighted(self, self.selected_run_id))
 
     def action_cursor(self, step: int) -> None:
         self.cursor += step
@@ -310,7 +299,7 @@ class RunTable(ScrollView, can_focus=True):
 
     def action_select(self) -> None:
         if (run_id := self.selected_run_id) is not None:
-            self.post_message(self.Selected(self, run_id))
+            self.post_message(RunChosen(self, run_id))
 
     def action_sort(self, column: str) -> None:
         if self.sort_column == column:

@@ -1,21 +1,15 @@
-"""Log pane fixes from the UX review: following survives the pruning of old lines, colour codes and progress
-bars show as a terminal shows them, a search says what it found in the whole log, and saving never
-overwrites a file without a yes."""
+"""The log pane shows a run's output as a terminal shows it (colour codes rendered, other escapes dropped,
+progress bars at their last state, a stream column), and a search says what it found in the whole log."""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
-from textual import events
 from textual.app import App, ComposeResult
-from textual.widgets import Input
 
-from launcher.launch import submit
 from launcher.logfile import LogLine
 from launcher.spec import merge_request
 from tests.tui.conftest import until
-from tui.screens.dialogs import ConfirmScreen, SaveLogScreen
 from tui.widgets.log_pane import LogPane
 from tui.widgets.log_view import MATCH_STYLE, LogView
 
@@ -23,10 +17,6 @@ from tui.widgets.log_view import MATCH_STYLE, LogView
 class ViewApp(App):
     def compose(self) -> ComposeResult:
         yield LogView(max_lines=100)
-
-
-def lines(start: int, count: int) -> list[LogLine]:
-    return [LogLine("2026-01-01T00:00:00.000000Z", "stdout", f"line {i:06d}".encode()) for i in range(start, start + count)]
 
 
 def run_view(scenario) -> None:
@@ -56,50 +46,9 @@ def run_pane(workspace, run_id: str, scenario, max_lines: int = 50_000) -> None:
 def finished_run(workspace, make_code_dir, program: str, run_id: str):
     source = make_code_dir({"prog.py": program})
     workspace.create_job("code", str(source), name=run_id, entry_point=["python", "prog.py"])
-    run = submit(workspace, merge_request(job=run_id, entry_point=["python", "prog.py"], run_id=run_id))
+    run = workspace.runs.submit(merge_request(job=run_id, entry_point=["python", "prog.py"], run_id=run_id))
     run.wait(timeout=60)
     return run
-
-
-# -- 1. following survives pruning ------------------------------------------------------------------------
-def test_a_following_view_keeps_following_while_old_lines_are_dropped() -> None:
-    async def scenario(pilot, view: LogView) -> None:
-        view.focus()
-        shrunk = 0
-        # Batches of 7 lines: a prune (past 110 lines) leaves fewer rows than the view had before the batch,
-        # so the end of the view moves up, as it does in a real flood.
-        for start in range(0, 2100, 7):
-            before = view.row_count
-            view.append(lines(start, 7))
-            shrunk += view.row_count < before
-            await pilot.pause()
-            assert view.follow, f"stopped following after {start + 7} lines"
-            assert view.scroll_y == view.max_scroll_y
-        assert shrunk > 10 and view.base > 1900 and view.texts()[-1] == "line 002099"
-
-    run_view(scenario)
-
-
-def test_the_reader_scrolling_up_still_pauses_and_end_resumes() -> None:
-    async def scenario(pilot, view: LogView) -> None:
-        view.focus()
-        view.append(lines(0, 95))
-        await pilot.pause()
-        for pause in ("pageup", "k", "up", "mouse"):
-            assert view.follow and view.scroll_y == view.max_scroll_y
-            if pause == "mouse":
-                view.post_message(events.MouseScrollUp(view, 1, 1, 0, -1, 0, False, False, False))
-                await until(pilot, lambda: not view.follow, what="the mouse wheel to pause")
-            else:
-                await pilot.press(pause)
-            assert not view.follow, pause
-            view.append(lines(95, 30))  # pruned while paused: the reader keeps their place
-            await pilot.pause()
-            assert not view.follow and view.unseen == 30, pause
-            await pilot.press("end")
-            assert view.follow and view.unseen == 0 and view.scroll_y == view.max_scroll_y
-
-    run_view(scenario)
 
 
 # -- 2. colours and progress bars -------------------------------------------------------------------------
@@ -202,52 +151,3 @@ def test_a_search_of_a_whole_log_does_not_warn_about_dropped_lines(workspace, ma
                     what="the search summary")
 
     run_pane(workspace, "whole", scenario)
-
-
-# -- 4. saving does not overwrite silently ----------------------------------------------------------------
-async def save_as(pilot, app, path: Path) -> None:
-    await pilot.press("ctrl+s")
-    await until(pilot, lambda: isinstance(app.screen, SaveLogScreen), what="the save dialog")
-    app.screen.query_one(Input).value = str(path)
-    await pilot.press("enter")
-
-
-def test_saving_over_an_existing_file_asks_first(workspace, make_code_dir, tmp_path: Path) -> None:
-    finished_run(workspace, make_code_dir, MANY_PY, "saved")
-    target = tmp_path / "kept.log"
-    target.write_text("precious")
-    fresh = tmp_path / "new" / "fresh.log"
-
-    async def scenario(pilot, app, pane: LogPane) -> None:
-        pane.view.focus()
-        await save_as(pilot, app, target)
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the overwrite question")
-        assert str(target) in str(app.screen.question)
-        await pilot.press("n")
-        await until(pilot, lambda: any(n.message == f"not saved: {target} already exists" for n in app._notifications),
-                    what="the refusal")
-        assert target.read_text() == "precious"
-
-        await save_as(pilot, app, target)
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the overwrite question")
-        await pilot.press("y")
-        await until(pilot, lambda: "line 2999" in target.read_text(), what="the log to be saved")
-        assert "precious" not in target.read_text()
-
-        await save_as(pilot, app, fresh)  # a new file: no question
-        await until(pilot, lambda: fresh.exists() and "line 2999" in fresh.read_text(), what="the new file")
-        assert not isinstance(app.screen, ConfirmScreen)
-
-    run_pane(workspace, "saved", scenario)
-
-
-def test_a_save_path_that_cannot_be_resolved_is_an_error_not_a_crash(workspace, make_code_dir) -> None:
-    finished_run(workspace, make_code_dir, "print('one line')\n", "unsaved")
-
-    async def scenario(pilot, app, pane) -> None:
-        pane.save_or_confirm("unsaved", "~no-such-user-here/run.log")  # no such home directory
-        await until(pilot, lambda: any("cannot save the log to '~no-such-user-here/run.log'" in n.message
-                                       for n in app._notifications), what="the error")
-        assert app.is_running
-
-    run_pane(workspace, "unsaved", scenario)

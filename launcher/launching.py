@@ -40,16 +40,21 @@ def launch(
     repository: str | None = None,
     *,
     parameters: Mapping[str, Any] | None = None,
+    refresh: bool | None = None,
 ) -> Run:
     """Launch a run and return it. `api` is an `Api` (launcher.api), as in W&B Launch.
 
     synchronous=True waits and raises ExecutionError unless the run finishes successfully (Ctrl-C stops
     the run). synchronous=False returns at once; this process then waits for its unfinished runs when it
-    exits, and stops them if it is interrupted by SIGINT or SIGTERM."""
+    exits, and stops them if it is interrupted by SIGINT or SIGTERM.
+
+    A code job launched at its latest version (by name alone or `:latest`) runs its folder as it is now: an
+    edited folder is snapshotted as a new version first (refresh=False skips that; refresh=True makes a
+    folder that is gone an error instead of running the recorded snapshot)."""
     request = merge_request(config=config, parameters=parameters, job=job, entry_point=entry_point,
                             version=version, name=name, resource=resource, resource_args=resource_args,
                             project=project, entity=entity, docker_image=docker_image, run_id=run_id,
-                            repository=repository)
+                            repository=repository, refresh=refresh)
     run = submit(workspace_of(api), request)
     if not synchronous:
         lifecycle.track(run)
@@ -85,6 +90,8 @@ def submit(workspace: Workspace, request: LaunchRequest, *, sweep_id: str | None
             (staging / SOURCE_DIR).mkdir()
         if resolved.owner_source is not None:
             (staging / OWNER_SOURCE_FILE).write_text(json.dumps(resolved.owner_source))
+        for note in resolved.notes:
+            RunFolder(staging).note(note)
         (staging / OUTPUTS_DIR).mkdir()
         spec_dict = spec.to_dict()
         (staging / CONFIG_FILE).write_text(json.dumps(spec_dict["run_config"], indent=2))
@@ -118,7 +125,9 @@ def submit(workspace: Workspace, request: LaunchRequest, *, sweep_id: str | None
         raise
     finally:
         os.close(lock)  # the owner holds its own copy from here on
-    return Run(workspace, spec.run_id, owner)
+    run = Run(workspace, spec.run_id, owner)
+    run.launch_notes = resolved.notes
+    return run
 
 
 def _fail_start(workspace: Workspace, folder: RunFolder, message: str) -> None:
