@@ -238,11 +238,11 @@ def _index_channel(workspace: Workspace, run_id: str, channel: Channel, places: 
         position, version = (row.position, row.version) if row is not None else ("", 0)
         problems = list(row.problems) if row is not None else []
         told: list[str] = []
-        if row is None and channel is Channel.MLFLOW:
-            said = tie_problem(places)  # the owner noted it in the log already
-            if said:
-                problems.append(said)
         reader, result = _read(key, channel, places, position, version, settled)
+        if reader is None and channel is Channel.MLFLOW:
+            said = tie_problem(places)  # why no MLflow run was tied; its owner noted it in the log already
+            if said and said not in problems:
+                problems.append(said)
         new_position = reader.position.to_json() if reader is not None else position
         if result.problem and result.problem not in problems:
             problems.append(result.problem)

@@ -16,6 +16,7 @@ from launcher.spec import merge_request
 from launcher.states import RunState
 from launcher.tracking.model import MetricSource
 from tests.metrics.conftest import cli
+from tests.waiting import wait_for
 
 WANDB_DAMAGED = """
 import pathlib, wandb
@@ -43,7 +44,12 @@ os.truncate(events, events.stat().st_size - 5)  # the last event written halfway
 """
 
 NO_MLFLOW = """
-print('@metrics {"loss": 0.5}')
+import json, os, time
+print('@metrics {"loss": 0.5}', flush=True)
+go = json.loads(os.environ["LAUNCHER_CONFIG"])["go"]
+deadline = time.time() + 120
+while not os.path.exists(go) and time.time() < deadline:
+    time.sleep(0.05)
 """
 
 
@@ -53,12 +59,17 @@ def settle_at_once(monkeypatch) -> None:
     monkeypatch.setattr(indexer, "SETTLE_SECONDS", 0.0)
 
 
-def run_script(api, make_code_dir, source: str, env: dict[str, str] | None = None):
+def start_script(api, make_code_dir, source: str, env: dict[str, str] | None = None, **config):
     folder = make_code_dir({"main.py": source})
     name = f"job{len(api.list_jobs())}"
     api.create_job("code", str(folder), name=name, entry_point=["python", "main.py"])
-    run = api.runs.submit(merge_request(job=name, resource_args={"local-process": {
-        "env": {"WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env or {})}}}))
+    return api.runs.submit(merge_request(job=name, config={"overrides": {"run_config": config}},
+                                         resource_args={"local-process": {
+                                             "env": {"WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env or {})}}}))
+
+
+def run_script(api, make_code_dir, source: str, env: dict[str, str] | None = None, **config):
+    run = start_script(api, make_code_dir, source, env, **config)
     assert run.wait(timeout=180), run.get_logs()
     assert run.get_status().state is RunState.FINISHED, run.get_logs()
     return run
@@ -107,14 +118,23 @@ def test_a_half_written_event_file_keeps_the_scalars_before_the_cut(api, home, m
     assert f"metrics    tensorboard: {problem.text}" in status.stdout.splitlines()
 
 
-def test_a_tracking_uri_pointing_nowhere_leaves_the_run_going_and_says_why(api, home, make_code_dir) -> None:
+def test_a_tracking_uri_pointing_nowhere_leaves_the_run_going_and_says_why(api, home, make_code_dir,
+                                                                            tmp_path) -> None:
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]  # nothing listens there once the socket is closed
     uri = f"http://127.0.0.1:{port}"
-    run = run_script(api, make_code_dir, NO_MLFLOW, {"MLFLOW_TRACKING_URI": uri, "LAUNCHER_MLFLOW": "1"})
+    go = tmp_path / "go"
+    run = start_script(api, make_code_dir, NO_MLFLOW, {"MLFLOW_TRACKING_URI": uri, "LAUNCHER_MLFLOW": "1"},
+                       go=str(go))
+    index_run(api.workspace, run.id)  # most likely before the owner tried the store: the channel is known
+    wait_for(lambda: run.get_status().state is RunState.RUNNING, timeout=60, what="the run going on untied")
+    wait_for(lambda: api.metrics(run.id), timeout=30, what="its @metrics line")
+    [problem] = api.runs.metric_problems(run.id)  # said while the run still runs
+    go.touch()
+    assert run.wait(timeout=60) and run.get_status().state is RunState.FINISHED
     assert [p.value for p in api.metrics(run.id)["loss"]] == [0.5]  # the run's other metrics are read
-    [problem] = api.runs.metric_problems(run.id)
+    assert api.runs.metric_problems(run.id) == [problem]
     assert problem.source is MetricSource.MLFLOW
     assert problem.text.startswith(f"no MLflow run tied (MLflow store {uri}: cannot connect to 127.0.0.1:{port}")
     assert launcher_notes(run, "no MLflow run tied") == [problem.text]  # the owner's note, once
