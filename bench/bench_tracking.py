@@ -8,9 +8,14 @@
    reader's client path (used for tracking servers) is timed too;
 3. TensorBoard: the launcher's reader (tensorboard's RawEventFileLoader, launcher/tracking/
    tensorboard_reader.py) versus tensorboard's EventAccumulator, keeping every scalar (target: >= 1x);
-4. `@metrics` lines: launcher/metrics.py's parser (`_parse_chunk`, stepped over the log as `index_run`
-   does) over a run log written with launcher/logfile.py's LogWriter, in points/s (target: >= 500k/s),
-   and the whole index path (`index_run`: parse and store in SQLite) of a real run.
+4. `@metrics` lines: launcher/metrics/markers.py's parser (`parse_chunk`, stepped over the log as
+   `index_run` does) over a run log written with launcher/logfile.py's LogWriter, in points/s (target:
+   >= 500k/s), against json.loads line by line; and the whole index path (`index_run`: parse and store in
+   SQLite) of a real run.
+
+Each of 1-3 is measured twice: the source's reader alone, and `index_run` of a run whose folder holds the
+file (finding the source, reading it and storing the points in the workspace's SQLite store): the
+indexing the launcher does, against the library's own reader.
 
 Each source's data is written first by the real library (100,000 points: 25,000 steps x 4 metrics).
 Times are the median of --repeat reads; both sides have their modules imported before timing.
@@ -22,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -62,6 +68,45 @@ def report(source: str, ours: tuple[float, int], baseline: tuple[float, int], ba
         print(f"  warning: the launcher read {our_count} points, the baseline {base_count}")
 
 
+class IndexedRun:
+    """A run of a real workspace, ended a minute ago, whose folder holds a library's files: `index()` is
+    the launcher's whole index path (find the source, read it, store the points in SQLite), from scratch."""
+
+    def __init__(self, workdir: Path) -> None:
+        from launcher import Api
+
+        self.api = Api(workdir / "indexed-workspace", reattach=False)
+        store = self.api.workspace.store
+        self.run_id = "bench-run"
+        store.insert_run(run_id=self.run_id, name="bench", project="bench", entity="bench", job="bench",
+                         resource="local-container", spec={"run_config": {}})
+        store.transition(self.run_id, "running")
+        store.transition(self.run_id, "finished", exit_code=0)
+        store.execute("UPDATE runs SET ended_at = ended_at - 60 WHERE id=?", (self.run_id,))
+        self.folder = self.api.workspace.run_dir(self.run_id)
+        (self.folder / "outputs").mkdir(parents=True)
+
+    def index(self) -> int:
+        from launcher.metrics import index_run, indexer
+
+        store = self.api.workspace.store
+        for table in ("metrics", "metrics_latest", "metric_sources", "metric_index"):
+            store.execute(f"DELETE FROM {table} WHERE run_id=?", (self.run_id,))
+        indexer._state.forget(str(self.api.home), self.run_id)
+        return index_run(self.api.workspace, self.run_id)
+
+
+def report_index(source: str, indexed: IndexedRun, baseline: tuple[float, int], baseline_name: str,
+                 repeat: int) -> None:
+    our_time, our_count = median_seconds(indexed.index, repeat)
+    base_time, base_count = baseline
+    print(f"{source}: launcher index_run (find, read, store in SQLite) {our_time * 1000:.0f} ms "
+          f"({our_count / our_time / 1000:.0f}k points/s), ratio {base_time / our_time:.2f}x against "
+          f"{baseline_name} (target >= 1x)")
+    if our_count != base_count:
+        print(f"  warning: the launcher indexed {our_count} points, the baseline read {base_count}")
+
+
 def bench_wandb(workdir: Path, repeat: int) -> None:
     from launcher.tracking.wandb_reader import WandbLogReader, find_wandb_logs
 
@@ -89,8 +134,13 @@ def bench_wandb(workdir: Path, repeat: int) -> None:
         return len(points)
 
     print(f"wandb: {log.stat().st_size / 1e6:.1f} MB transaction log")
-    report("wandb", median_seconds(ours, repeat), median_seconds(wandb_own_reader, repeat),
-           "`wandb leet inspect --json` + JSON")
+    baseline = median_seconds(wandb_own_reader, repeat)
+    report("wandb", median_seconds(ours, repeat), baseline, "`wandb leet inspect --json` + JSON")
+    indexed = IndexedRun(workdir)
+    placed = indexed.folder / "outputs" / "wandb" / "offline-run-20250101_000000-bench"
+    placed.mkdir(parents=True)
+    shutil.copy(log, placed / log.name)
+    report_index("wandb", indexed, baseline, "`wandb leet inspect --json` + JSON", repeat)
 
 
 def bench_mlflow(workdir: Path, repeat: int) -> None:
@@ -99,6 +149,7 @@ def bench_mlflow(workdir: Path, repeat: int) -> None:
     from mlflow import MlflowClient
     from mlflow.entities import Metric
 
+    from launcher.tracking import tie
     from launcher.tracking.mlflow_reader import MlflowReader, _unreachable_server  # noqa: F401 (warm)
     from launcher.tracking.mlflow_run import ensure_mlflow_run
     from launcher.tracking.targets import MlflowStore, TrackedRun
@@ -132,7 +183,13 @@ def bench_mlflow(workdir: Path, repeat: int) -> None:
 
     print(f"mlflow: {store.database.stat().st_size / 1e6:.1f} MB SQLite store")
     mine = median_seconds(ours, repeat)
-    report("mlflow", mine, median_seconds(mlflow_client, repeat), "MlflowClient.get_metric_history")
+    baseline = median_seconds(mlflow_client, repeat)
+    report("mlflow", mine, baseline, "MlflowClient.get_metric_history")
+    indexed = IndexedRun(workdir)
+    tie.write(indexed.folder / tie.TIE_FILE, tie.MlflowTie(
+        tracking_uri=store.tracking_uri, experiment="bench", workspace_store=True, run_id=indexed.run_id,
+        run_name="bench", project="bench", job="bench", mlflow_run_id=run_id))
+    report_index("mlflow", indexed, baseline, "MlflowClient.get_metric_history", repeat)
     through_client = median_seconds(ours_through_the_client, repeat)
     print(f"  launcher reader through MLflow's client (its path for tracking servers): "
           f"{through_client[0] * 1000:.0f} ms, {through_client[0] / mine[0]:.1f}x the SQL path's time")
@@ -165,13 +222,16 @@ def bench_tensorboard(workdir: Path, repeat: int) -> None:
         return sum(len(reader.Scalars(tag)) for tag in reader.Tags()["scalars"])
 
     print(f"tensorboard: {events.stat().st_size / 1e6:.1f} MB event file")
-    report("tensorboard", median_seconds(ours, repeat), median_seconds(accumulator, repeat),
-           "EventAccumulator (all scalars kept)")
+    baseline = median_seconds(accumulator, repeat)
+    report("tensorboard", median_seconds(ours, repeat), baseline, "EventAccumulator (all scalars kept)")
+    indexed = IndexedRun(workdir)
+    shutil.copy(events, indexed.folder / "outputs" / events.name)
+    report_index("tensorboard", indexed, baseline, "EventAccumulator (all scalars kept)", repeat)
 
 
 def bench_marker(workdir: Path, repeat: int) -> None:
-    from launcher import metrics
     from launcher.logfile import LogWriter
+    from launcher.metrics import markers
 
     log = workdir / "output.log"
     writer = LogWriter(log)
@@ -182,17 +242,32 @@ def bench_marker(workdir: Path, repeat: int) -> None:
     size = log.stat().st_size
 
     def parse() -> int:
-        state = metrics._Parse(0, 0, False)
+        state = markers.MarkerParse(0, 0, False)
         with open(log, "rb") as file:
             while state.offset < size:
                 file.seek(state.offset)
-                chunk = file.read(metrics.CHUNK_BYTES)
-                metrics._parse_chunk(state, chunk, state.offset, final=len(chunk) < metrics.CHUNK_BYTES)
+                chunk = file.read(markers.CHUNK_BYTES)
+                markers.parse_chunk(state, chunk, state.offset, final=len(chunk) < markers.CHUNK_BYTES)
         return len(state.points)
 
+    def parse_line_by_line() -> int:
+        """The baseline: the indexer before this one, json.loads and a timestamp parse for each line."""
+        from datetime import datetime
+
+        points = []
+        with open(log, "rb") as file:
+            for record in file:
+                parsed = markers.parse_marker(record[30:].rstrip(b"\n"))
+                if parsed is not None:
+                    at = datetime.fromisoformat(record[:27].decode()).timestamp()
+                    points.extend((name, parsed[0], value, at) for name, value in parsed[1].items())
+        return len(points)
+
     seconds, count = median_seconds(parse, repeat)
+    baseline, _ = median_seconds(parse_line_by_line, repeat)
     print(f"@metrics lines: parser {seconds * 1000:.0f} ms for {count} points, {count / seconds / 1000:.0f}k "
-          f"points/s (target >= 500k points/s)")
+          f"points/s (target >= 500k points/s); line by line with json.loads {count / baseline / 1000:.0f}k "
+          f"points/s, ratio {baseline / seconds:.2f}x")
     bench_marker_index(workdir, lines, repeat)
 
 
@@ -211,7 +286,7 @@ def bench_marker_index(workdir: Path, lines: list[bytes], repeat: int) -> None:
             api.create_job("code", str(source), name="printer", entry_point=["python", "main.py"])
             run = launch(api, job="printer")
             start = time.perf_counter()
-            count = metrics.index_run(api, run.id)
+            count = metrics.index_run(api.workspace, run.id)
             samples.append((time.perf_counter() - start, count))
         finally:
             api.close()

@@ -30,7 +30,10 @@ PUBLIC_MODULES = (
     "launcher.presets",   # saved launch settings (TOML files)
     "launcher.queue",     # launch_add() and QueuedItem
     "launcher.agent",     # Agent (made by api.queues.agent)
-    "launcher.metrics",   # MetricPoint
+    "launcher.metrics",   # MetricPoint, MetricProblem, MetricSummary: the one metrics model's records
+    "launcher.runtable",  # RunRow, Column, sort_rows, cells: the run table's data (config and metric columns)
+    "launcher.runfilter",  # parse_filter: the run filter language (loss<0.1 state:failed tag:best text)
+    "launcher.compare",   # Comparison: runs side by side (configs, final and best metric values)
 )
 
 _EXPORTS = {

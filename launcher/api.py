@@ -21,7 +21,8 @@ from launcher.workspace import Workspace, default_home
 if TYPE_CHECKING:
     from launcher.agent import Agent
     from launcher.cleanup import CleanupReport
-    from launcher.metrics import MetricPoint
+    from launcher.compare import Comparison, Goal
+    from launcher.metrics import MetricPoint, MetricProblem, MetricSummary
     from launcher.options import Option
     from launcher.queue import QueuedItem
     from launcher.records import (
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
         TrialRecord,
     )
     from launcher.resources import ResourceStatus
+    from launcher.runtable import RunRow
     from launcher.spec import LaunchRequest
 
 __all__ = ["Api", "default_home"]
@@ -189,6 +191,33 @@ class Runs:
         from launcher.metrics import points_since
 
         return points_since(self._workspace, run_id, after)
+
+    def metric_problems(self, run_id: str) -> list[MetricProblem]:
+        """Why some of the run's metrics could not be read (a damaged file, a tracking store that cannot be
+        reached), one entry per problem with its source (wandb, mlflow, tensorboard)."""
+        from launcher.metrics import index_run, problems
+
+        index_run(self._workspace, run_id)
+        return problems(self._workspace, run_id)
+
+    def metric_summaries(self, run_ids: Iterable[str]) -> dict[str, dict[str, MetricSummary]]:
+        """{run_id: {name: MetricSummary(last, low, high, count)}}: each metric's final and extreme values."""
+        from launcher.metrics import summaries
+
+        return summaries(self._workspace, run_ids)
+
+    def table_rows(self, records: Iterable[RunRecord], *, refresh: bool = True) -> list[RunRow]:
+        """Rows for a run table: each run with its flattened config and latest metric values (sort and
+        filter them with launcher.runtable and launcher.runfilter)."""
+        from launcher.runtable import load_rows
+
+        return load_rows(self._workspace, list(records), refresh=refresh)
+
+    def compare(self, run_ids: Iterable[str], goals: Mapping[str, Goal] | None = None) -> Comparison:
+        """Runs side by side: configs (differing keys first) and each metric's final and best values."""
+        from launcher.compare import compare_runs
+
+        return compare_runs(self._workspace, run_ids, goals)
 
 
 class Queues:

@@ -78,3 +78,7 @@ class TrackingError(LaunchError):
 
 class MissingExtraError(TrackingError):
     """An optional tracking library (an extra such as launcher[wandb]) is needed but not installed."""
+
+
+class FilterError(SpecError):
+    """A run filter (`loss<0.1 state:failed ...`) has a term that is not understood."""

@@ -91,6 +91,19 @@ MIGRATIONS: list[str] = [
     ALTER TABLE queue_items ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX runs_by_archived ON runs (archived, created_at);
     """,
+    # Metrics from every source (launcher/metrics/): each point and latest value names its source; each
+    # run's tracking channels (wandb, MLflow, TensorBoard) keep a reading position, a version to claim it
+    # by, and the problems their readers reported. Older runs had no tracking channels to read.
+    """
+    ALTER TABLE metrics ADD COLUMN source TEXT NOT NULL DEFAULT 'marker';
+    ALTER TABLE metrics_latest ADD COLUMN source TEXT NOT NULL DEFAULT 'marker';
+    ALTER TABLE metric_index ADD COLUMN sources_done INTEGER NOT NULL DEFAULT 0;
+    UPDATE metric_index SET sources_done = done;
+    CREATE TABLE metric_sources (
+        run_id TEXT NOT NULL, channel TEXT NOT NULL, position TEXT NOT NULL DEFAULT '',
+        version INTEGER NOT NULL DEFAULT 0, done INTEGER NOT NULL DEFAULT 0, problems TEXT NOT NULL DEFAULT '[]',
+        PRIMARY KEY (run_id, channel));
+    """,
 ]
 #: The first schema version whose runs are looked after by the owners of launcher/runners/ownership.py.
 #: Runs still active in an older workspace have owners of an older launcher, which this one cannot tell
@@ -355,7 +368,7 @@ class Store:
                                  (run_id, *active)).fetchone()
             if not ended:
                 return False
-            for table in ("run_events", "metrics", "metrics_latest", "metric_index"):
+            for table in ("run_events", "metrics", "metrics_latest", "metric_index", "metric_sources"):
                 conn.execute(f"DELETE FROM {table} WHERE run_id=?", (run_id,))
             conn.execute("DELETE FROM queue_items WHERE run_id=? AND state IN ('finished', 'failed', 'cancelled')",
                          (run_id,))

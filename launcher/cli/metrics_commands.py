@@ -1,4 +1,5 @@
-"""`launcher metrics RUN`: the metrics a run reported with `@metrics {...}` lines."""
+"""`launcher metrics RUN`: a run's metrics, whatever reported them: `@metrics {...}` lines, wandb, the tied
+MLflow run or TensorBoard event files (one model: name, step, value, time). Live while the run runs."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ FOLLOW_SECONDS = 0.5
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "metrics", help="print the metrics a run reported",
-        description="A run reports metrics by printing lines like: @metrics {\"loss\": 0.31, \"step\": 120}")
+        description="A run reports metrics by printing lines like @metrics {\"loss\": 0.31, \"step\": 120}, or "
+                    "with wandb (wandb.log), MLflow (log_metric) or TensorBoard (add_scalar): all of them show "
+                    "here, live while the run runs. What could not be read is said at the end.")
     parser.add_argument("run", help="run id (or an unambiguous prefix)")
     parser.add_argument("--all", action="store_true", help="print every point, not a summary per metric")
     parser.add_argument("-f", "--follow", action="store_true", help="print points as they arrive until the run ends")
@@ -31,6 +34,9 @@ def metrics_command(args: argparse.Namespace, open_api) -> int:
     if args.follow:
         return _follow(api, run)
     series = api.metrics(run.id)
+    problems = api.runs.metric_problems(run.id)
+    for problem in problems:
+        print(f"{problem.source} metrics: {problem.text}", file=sys.stderr)
     if args.json:
         print(json.dumps({name: [list(point) for point in points] for name, points in series.items()}, indent=2))
     elif args.all:
@@ -38,8 +44,8 @@ def metrics_command(args: argparse.Namespace, open_api) -> int:
                        for p in points), key=lambda row: row[0])
         print(table(("STEP", "METRIC", "VALUE", "TIME"), rows))
     elif not series:
-        print(f"run {run.id} has reported no metrics (a run reports them by printing '@metrics {{\"loss\": 0.3}}')",
-              file=sys.stderr)
+        print(f"run {run.id} has reported no metrics (a run reports them by printing '@metrics {{\"loss\": 0.3}}', "
+              "or with wandb, MLflow or TensorBoard)", file=sys.stderr)
     else:
         rows = [(name, f"{points[-1].value:.6g}", points[-1].step, len(points), f"{min(p.value for p in points):.6g}",
                  f"{max(p.value for p in points):.6g}", sparkline([p.value for p in points]))
@@ -50,11 +56,16 @@ def metrics_command(args: argparse.Namespace, open_api) -> int:
 
 def _follow(api, run) -> int:
     after = 0
+    told: set[tuple[str, str]] = set()
     while True:
         done = run.get_status().done
         points, after = api.runs.new_metric_points(run.id, after)
         for name, point in points:
             print(f"{_clock(point.time)}  step {point.step:>6}  {name} = {point.value:.6g}", flush=True)
+        for problem in api.runs.metric_problems(run.id):
+            if (problem.source, problem.text) not in told:
+                told.add((problem.source, problem.text))
+                print(f"{problem.source} metrics: {problem.text}", file=sys.stderr, flush=True)
         if done and not points:
             return EXIT_OK
         if not points:

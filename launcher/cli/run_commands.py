@@ -11,11 +11,19 @@ from launcher.cli.output import duration, table, when
 
 
 def register(subparsers) -> None:
-    runs = subparsers.add_parser("runs", help="list runs, newest first; delete, archive, tag them")
-    runs.add_argument("--json", action="store_true", help="print JSON records")
+    runs = subparsers.add_parser(
+        "runs", help="list runs, newest first; delete, archive, tag them",
+        description="List runs. --where takes the filter language: loss<0.1 lr=0.1 state:failed job:hello "
+                    "tag:best and free text; --columns and --sort take run fields, config keys and metric "
+                    "names (config.KEY or metric.NAME when both exist).")
+    runs.add_argument("--json", action="store_true", help="print JSON records (with each metric's latest value)")
     runs.add_argument("--limit", type=int, default=50, help="at most this many runs (0: all)")
     runs.add_argument("--active", action="store_true", help="only starting, preparing and running runs")
     runs.add_argument("--archived", action="store_true", help="archived runs too")
+    runs.add_argument("--columns", default="", help="extra columns, comma-separated: config keys, metrics, fields")
+    runs.add_argument("--sort", help="sort on a column (runs without a value last)")
+    runs.add_argument("--desc", action="store_true", help="sort in descending order")
+    runs.add_argument("--where", default="", help="only runs matching this filter, e.g. 'loss<0.1 state:finished'")
     runs.set_defaults(handler=runs_command)
     actions = runs.add_subparsers(title="run commands", metavar="COMMAND")
     remove = actions.add_parser("rm", help="delete ended runs with everything kept for them (asks nothing: "
@@ -63,15 +71,32 @@ def register(subparsers) -> None:
 
 
 def runs_command(args: argparse.Namespace, open_api) -> int:
+    from launcher.errors import SpecError
+    from launcher.runfilter import parse_filter
+    from launcher.runtable import cells, resolve_column, sort_rows
+
+    if args.limit < 0:
+        raise SpecError(f"--limit {args.limit} is not valid; expected a number of runs >= 0 (0: all)")
+    run_filter = parse_filter(args.where)  # a bad filter is refused before the workspace is opened
     api = open_api()
-    records = api.runs(limit=args.limit or None, active_only=args.active, include_archived=args.archived)
+    ranked = bool(args.where or args.sort)  # filtering or sorting looks at every run, then limits
+    records = api.runs(limit=None if ranked else args.limit or None, active_only=args.active,
+                       include_archived=args.archived)
+    rows = run_filter.apply(api.runs.table_rows(records))
+    if args.sort:
+        rows = sort_rows(rows, resolve_column(args.sort, rows), descending=args.desc)
+    if args.limit:
+        rows = rows[:args.limit]
     if args.json:
-        print(json.dumps([r.public() for r in records], indent=2))
+        print(json.dumps([{**row.record.public(), "metrics": dict(row.metrics)} for row in rows], indent=2))
         return EXIT_OK
-    rows = [(r.id, r.name, r.job, r.resource, r.state, when(r.started_at or r.created_at),
-             duration(r.started_at, r.ended_at), "" if r.exit_code is None else r.exit_code)
-            for r in records]
-    print(table(("ID", "NAME", "JOB", "RESOURCE", "STATE", "STARTED", "DURATION", "EXIT"), rows))
+    extra = [resolve_column(name, rows) for name in args.columns.split(",") if name.strip()]
+    values = cells(rows, extra)
+    lines = [(r.id, r.name, r.job, r.resource, r.state, when(r.started_at or r.created_at),
+              duration(r.started_at, r.ended_at), "" if r.exit_code is None else r.exit_code, *shown)
+             for r, shown in zip((row.record for row in rows), values, strict=True)]
+    print(table(("ID", "NAME", "JOB", "RESOURCE", "STATE", "STARTED", "DURATION", "EXIT",
+                 *(column.label for column in extra)), lines))
     return EXIT_OK
 
 
@@ -94,10 +119,13 @@ def logs_command(args: argparse.Namespace, open_api) -> int:
 
 
 def status_command(args: argparse.Namespace, open_api) -> int:
-    run = open_api().find_run(args.run)
+    api = open_api()
+    run = api.find_run(args.run)
     status = run.record
     record = status.public()
     record["events"] = [{"state": str(e.state), "at": e.at, "message": e.message} for e in run.events()]
+    problems = api.runs.metric_problems(run.id)
+    record["metric_problems"] = [{"source": str(p.source), "problem": p.text} for p in problems]
     if args.json:
         print(json.dumps(record, indent=2))
     else:
@@ -115,6 +143,7 @@ def status_command(args: argparse.Namespace, open_api) -> int:
             f"started    {when(record['started_at'])}",
             f"ended      {when(record['ended_at'])}   ({duration(record['started_at'], record['ended_at'])})",
         ]
+        lines += [f"metrics    {problem.source}: {problem.text}" for problem in problems]
         print("\n".join(lines))
     return EXIT_RUN_FAILED if status.state.is_failure() else EXIT_OK
 

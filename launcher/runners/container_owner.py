@@ -153,6 +153,9 @@ class ContainerPart(OwnerPart):
         if self.attached is not None:  # started by the launching process, which recorded it running
             return {}
         assert self.image is not None
+        if self.context.program_env:  # set-up's additions (a tied MLflow run's id)
+            settings = self.plan["container"]
+            settings["Env"] = [*settings["Env"], *(f"{k}={v}" for k, v in self.context.program_env.items())]
         try:
             self.container, self.attached, self.first = start_container(self.engine, self.plan, self.image)
         except LaunchError as error:

@@ -39,6 +39,9 @@ BASE_IMAGE_ENV = "LAUNCHER_BASE_IMAGE"
 BASE_IMAGE_SETTING = "base_image"
 #: Where the run's config file appears inside the container (LAUNCHER_CONFIG_FILE points here).
 CONFIG_PATH = "/launcher/config.json"
+#: Where the run folder's outputs/ is bind-mounted (LAUNCHER_OUTPUT_DIR, WANDB_DIR): what the program
+#: writes there survives the container.
+OUTPUTS_PATH = "/launcher/outputs"
 PING_SECONDS = 1.0
 PART = "launcher.runners.container_owner:ContainerPart"
 
@@ -164,6 +167,10 @@ class LocalContainerRunner(Runner):
 
         if "build" in plan["image"] and plan["image"]["build"] is None:
             return None  # the source is checked out by the owner: the image is known only then
+        from launcher.runners.owner_tracking import tie_pending
+
+        if tie_pending(folder):
+            return None  # the owner makes the tied MLflow run first: its id goes into the container
         image = ready_image(client, plan["image"])
         if image is None:
             return None
@@ -197,11 +204,24 @@ class LocalContainerRunner(Runner):
         return {"inputs": inputs, "build": build_plan(inputs, source) if ready else None}
 
     def _container_config(self, workspace: Workspace, spec: LaunchSpec, folder: RunFolder) -> dict[str, Any]:
+        import os
+
+        from launcher.tracking.launching import run_tracking
+
         args = spec.resource_args
+        user_env = container_settings.environment(args)
+        tracking = run_tracking(workspace, spec, folder.path, OUTPUTS_PATH, user_env)
         env = run_environment(spec, CONFIG_PATH)
-        env.update(container_settings.environment(args))
+        env.update(tracking.variables)
+        env.update(user_env)
         host = container_settings.host_settings(args)
-        host["Binds"] = [f"{folder.config}:{CONFIG_PATH}:ro", *host.get("Binds", [])]
+        os.chmod(folder.outputs, 0o777)  # the container's user (uid 1000 in a generated image) writes there
+        binds = [f"{folder.config}:{CONFIG_PATH}:ro", f"{folder.outputs}:{OUTPUTS_PATH}:rw"]
+        if tracking.store is not None:
+            # The workspace's MLflow store, at the same absolute path: its URI and artifact paths hold.
+            tracking.store.share_with_containers()
+            binds.append(f"{tracking.store.folder}:{tracking.store.folder}:rw")
+        host["Binds"] = [*binds, *host.get("Binds", [])]
         labels = {str(k): str(v) for k, v in args.get("labels", {}).items()}
         labels.update({LABEL_RUN: spec.run_id, LABEL_JOB: spec.job_label, LABEL_WORKSPACE: workspace_label(workspace)})
         config: dict[str, Any] = {

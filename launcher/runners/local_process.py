@@ -84,9 +84,14 @@ class LocalProcessRunner(Runner):
             from launcher.runners.process_environment import write_plan
 
             write_plan(folder.path, str(workspace.envs_dir), dependencies.to_data())
+        from launcher.tracking.launching import run_tracking
+
+        user_env = {k: str(v) for k, v in args.get("env", {}).items()}
         env = dict(os.environ)
         env.update(run_environment(spec, folder.config))
-        env.update({k: str(v) for k, v in args.get("env", {}).items()})
+        # The launching shell's variables reach the program too: they count as the user's.
+        env.update(run_tracking(workspace, spec, folder.path, folder.outputs, {**os.environ, **user_env}).variables)
+        env.update(user_env)
         env[cgroups.BASE_ENV] = cgroups.base() or ""
         arguments = process_owner.owner_arguments(sys.executable, self.grace_period(args), list(spec.argv))
         # An owner that builds an environment needs uv, from site-packages; others start without them.

@@ -54,6 +54,13 @@ class OwnerContext:
         #: While set, a cancel signal interrupts the blocking call in progress (an image build, an upload).
         self._interrupt_on_cancel = False
         self.wake_r, self.wake_w = os.pipe()
+        #: Variables set-up adds to the program's environment (MLFLOW_RUN_ID of a tied MLflow run); each
+        #: part passes them to the program it starts.
+        self.program_env: dict[str, str] = {}
+
+    def program_environ(self):
+        """This owner's environment (the program's, as the runner made it) with set-up's additions."""
+        return {**os.environ, **self.program_env} if self.program_env else os.environ
 
     # -- the store, opened late: a local process starts before sqlite3 is imported -----------------
     @property
@@ -249,6 +256,10 @@ class SetupLog:
 class OwnerPart:
     """What a resource supplies to the owner. Subclasses live in launcher/runners/*_owner.py."""
 
+    #: The program's working directory when it runs on this machine (its TensorBoard event files are moved
+    #: into the outputs folder at the end), else None.
+    working_dir: str | None = None
+
     def __init__(self, context: OwnerContext, arguments: list[str]) -> None:
         self.context = context
         self.arguments = arguments
@@ -306,6 +317,7 @@ class Owner:
 
             ending = Ending(RunState.FAILED, None, f"the run's owner failed: {error!r}")
         if ending is not None:
+            self._collect_outputs()
             context.record(ending)
         try:
             self.part.cleanup()  # after the ending is recorded: whoever waits on the run sees it sooner
@@ -313,20 +325,43 @@ class Owner:
             import traceback
 
             traceback.print_exc()
+        if ending is not None:
+            self._end_mlflow_run(ending)
         return 0
 
+    def _collect_outputs(self) -> None:
+        """Before the ending is recorded: the program's TensorBoard event files into the run's outputs."""
+        from launcher.runners import owner_tracking
+
+        try:
+            owner_tracking.collect_event_files(self.context, self.part.working_dir)
+        except Exception as error:  # noqa: BLE001 - the ending is recorded whatever happens here
+            self.context._safe_note(f"TensorBoard event files were not moved into the run's outputs: {error!r}")
+
+    def _end_mlflow_run(self, ending: Ending) -> None:
+        """After the ending is recorded (it takes seconds): a tied MLflow run ended with the run's state."""
+        from launcher.runners import owner_tracking
+
+        try:
+            owner_tracking.end_mlflow_run(self.context, ending.state)
+        except Exception as error:  # noqa: BLE001 - the run has ended; this only tidies its MLflow run
+            self.context._safe_note(f"the tied MLflow run could not be ended: {error!r}")
+
     def _start(self) -> Ending | None:
-        from launcher.runners import owner_source
+        from launcher.runners import owner_source, owner_tracking
 
         context, part = self.context, self.part
         try:
             source_pending = owner_source.pending(context.folder)
-            if source_pending or part.needs_setup():
+            tie_pending = owner_tracking.tie_pending(context.folder)
+            if source_pending or tie_pending or part.needs_setup():
                 if context.check_cancel():
                     raise Cancelled()
                 context.mark_preparing()
             if source_pending:
                 owner_source.prepare_source(context)
+            if tie_pending:
+                owner_tracking.tie_mlflow_run(context)
             part.prepare()
             context.raise_if_cancelled()
             handle = part.start()

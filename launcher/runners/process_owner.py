@@ -73,9 +73,11 @@ class ProcessPart(OwnerPart):
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         devnull = os.open(os.devnull, os.O_RDONLY)
-        os.chdir(self.context.folder.source)  # posix_spawn has no cwd argument
+        self.working_dir = self.context.folder.source
+        os.chdir(self.working_dir)  # posix_spawn has no cwd argument
         try:
-            self.pid = os.posix_spawnp(self.argv[0], self.argv, os.environ, setpgroup=0, setsigdef=SIGNALS_RESET,
+            self.pid = os.posix_spawnp(self.argv[0], self.argv, self.context.program_environ(), setpgroup=0,
+                                       setsigdef=SIGNALS_RESET,
                                        file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 0),
                                                      (os.POSIX_SPAWN_DUP2, out_w, 1),
                                                      (os.POSIX_SPAWN_DUP2, err_w, 2)])

@@ -173,10 +173,19 @@ class RayRunner(Runner):
         args = spec.resource_args
         address, origin = cluster_address(workspace, args)
         ray_version = check_cluster(RayJobsApi(address), origin)["ray_version"]
+        from launcher.tracking.launching import run_tracking
+
         entrypoint = build_entrypoint(spec.argv)
+        user_env = {k: str(v) for k, v in (args.get("env_vars") or {}).items()}
         env = run_environment(spec, CONFIG_RELATIVE)
         env["RAY_JOB_STOP_WAIT_TIME_S"] = STOP_WAIT_SECONDS
-        env.update({k: str(v) for k, v in (args.get("env_vars") or {}).items()})
+        tracking = run_tracking(workspace, spec, folder.path, OUTPUTS_RELATIVE, user_env).variables
+        # The outputs folder is in the job's working directory on its node: the entry point makes it and
+        # names it (absolute) in LAUNCHER_OUTPUT_DIR, and in WANDB_DIR unless the user chose one.
+        tracking.pop("LAUNCHER_OUTPUT_DIR", None)
+        tracking.pop("WANDB_DIR", None)
+        env.update(tracking)
+        env.update(user_env)
         plan = {
             "run_id": spec.run_id, "address": address, "ray_version": ray_version, "entrypoint": entrypoint,
             "env_vars": env, "pip": [*spec.requirements, *(args.get("pip") or [])],
@@ -250,8 +259,15 @@ def check_cluster(jobs: RayJobsApi, origin: str) -> dict[str, Any]:
                             f"{ADDRESS_HELP}") from None
 
 
+#: The run's outputs folder, in the job's working directory on the node that runs it (LAUNCHER_OUTPUT_DIR).
+OUTPUTS_RELATIVE = "outputs"
+
+
 def build_entrypoint(argv: tuple[str, ...] | list[str]) -> str:
     """Ray runs the entrypoint with /bin/sh: every argument is quoted, and `exec` lets Ray's stop signal
-    reach the program itself. The config file's path is made absolute on the node that runs the job."""
+    reach the program itself. The config file's and outputs folder's paths are made absolute on the node
+    that runs the job."""
     return (f'export LAUNCHER_CONFIG_FILE="$PWD/{CONFIG_RELATIVE}"; '
+            f'mkdir -p "$PWD/{OUTPUTS_RELATIVE}"; export LAUNCHER_OUTPUT_DIR="$PWD/{OUTPUTS_RELATIVE}"; '
+            f'export WANDB_DIR="${{WANDB_DIR:-$LAUNCHER_OUTPUT_DIR}}"; '
             f"exec {shlex.join(argv)}")

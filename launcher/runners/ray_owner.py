@@ -363,6 +363,7 @@ class RayPart(OwnerPart):
 
         context = self.context
         folder = context.folder
+        self.plan["env_vars"].update(context.program_env)  # set-up's additions (a tied MLflow run's id)
         try:
             with context.interruptible():
                 stage_and_submit(self.plan, Path(folder.path), Path(folder.file(STAGING_DIR)), context.step)

@@ -276,3 +276,20 @@ def _non_finite(value: Any) -> Any:
         if bad is not None:
             return bad
     return None
+
+
+def trial_name(parameters: Mapping[str, Any]) -> str:
+    """A trial's run name from its parameters, as tables show it: `lr=0.1 bs=64` (numbers to 4 significant
+    digits, control characters as spaces, cut to the longest run name)."""
+    from launcher.spec import MAX_NAME_LENGTH
+
+    def shown(value: Any) -> str:
+        if isinstance(value, bool) or value is None:
+            return json.dumps(value)
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        return "".join(" " if ord(c) < 32 or ord(c) == 127 else c for c in text)
+
+    name = " ".join(f"{key}={shown(value)}" for key, value in parameters.items()).strip()
+    return name if len(name) <= MAX_NAME_LENGTH else name[:MAX_NAME_LENGTH - 1] + "…"

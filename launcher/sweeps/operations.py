@@ -21,7 +21,7 @@ from launcher.queue.rows import SHOWN_ITEMS, SHOWN_ITEMS_PARAMS, WITHOUT_RUN, it
 from launcher.records import SweepRecord, TrialRecord
 from launcher.schema import validate_config
 from launcher.states import ItemState, RunState, SweepState
-from launcher.sweeps.definition import SweepConfig, SweepError, load_sweep_file, parse_sweep
+from launcher.sweeps.definition import SweepConfig, SweepError, load_sweep_file, parse_sweep, trial_name
 
 if TYPE_CHECKING:
     from launcher.records import JobVersion
@@ -42,8 +42,8 @@ def create_sweep(workspace: Workspace, definition: Mapping[str, Any] | str | os.
     check_trials(workspace, config, trials)
     sweep_id = _new_id(workspace)
     name = config.name or f"sweep-{sweep_id}"
-    settings = [{"job": config.job, **config.launch, "name": f"{name}-{number}",
-                 "config": {"overrides": {"run_config": trial}}} for number, trial in enumerate(trials, start=1)]
+    settings = [{"job": config.job, **config.launch, "name": trial_name(trial),
+                 "config": {"overrides": {"run_config": trial}}} for trial in trials]
     prepared = prepare_items(workspace, settings, queue_name=config.queue, priority=config.priority)
     now = time.time()
     with workspace.store.transaction() as conn:

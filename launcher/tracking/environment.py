@@ -40,9 +40,10 @@ def tied_experiment(run: TrackedRun, user_env: Mapping[str, str]) -> str | None:
     return user_env.get("MLFLOW_EXPERIMENT_NAME") or run.project
 
 
-def tracking_environment(run: TrackedRun, store: MlflowStore, user_env: Mapping[str, str],
+def tracking_environment(run: TrackedRun, store: MlflowStore | None, user_env: Mapping[str, str],
                          mlflow_run_id: str | None = None) -> dict[str, str]:
-    """The variables to add to the run's environment (the user's own variables are not repeated)."""
+    """The variables to add to the run's environment (the user's own variables are not repeated). Without
+    a workspace store (a workspace path MLflow cannot use), MLflow keeps its own default store."""
     values: dict[str, str] = {"LAUNCHER_OUTPUT_DIR": str(run.outputs_dir)}
 
     def default(name: str, value: str) -> None:
@@ -53,7 +54,7 @@ def tracking_environment(run: TrackedRun, store: MlflowStore, user_env: Mapping[
     default("WANDB_RUN_ID", run.run_id)
     if not any(name in user_env for name in _WANDB_FLUSH_NAMES):
         values[_WANDB_FLUSH_NAMES[0]] = str(WANDB_FLUSH_SECONDS)
-    if uses_workspace_store(user_env):
+    if uses_workspace_store(user_env) and store is not None:
         values["MLFLOW_TRACKING_URI"] = store.tracking_uri
         if mlflow_run_id and tied_experiment(run, user_env) is not None:
             default("MLFLOW_RUN_ID", mlflow_run_id)

@@ -33,34 +33,51 @@ class MlflowRunEnd(StrEnum):
 def ensure_mlflow_run(store: MlflowStore, run: TrackedRun, experiment: str) -> str:
     """The id of the MLflow run tied to `run` in `experiment` of `store`, creating the store, experiment
     and run if they do not exist yet; calling it again returns the same id."""
-    mlflow = require("mlflow", "mlflow")
+    require("mlflow", "mlflow")
     store.folder.mkdir(parents=True, exist_ok=True)
     store.artifact_root.mkdir(exist_ok=True)
-    with _store_lock(store), _as_tracking_error(store):
-        client = mlflow.MlflowClient(tracking_uri=store.tracking_uri)
-        found = client.get_experiment_by_name(experiment)
-        if found is None:
-            # The artifact root is shared by the experiments: each run's artifacts go to ROOT/<run id>/.
-            experiment_id = client.create_experiment(experiment, artifact_location=store.artifact_root.as_uri())
-        else:
-            experiment_id = found.experiment_id
-            if found.lifecycle_stage == "deleted":
-                client.restore_experiment(experiment_id)
-        quoted = run.run_id.replace("\\", "\\\\").replace("'", "\\'")
-        existing = client.search_runs([experiment_id], filter_string=f"tags.`{RUN_ID_TAG}` = '{quoted}'",
-                                      max_results=1)
-        if existing:
-            return existing[0].info.run_id
-        created = client.create_run(experiment_id, run_name=run.name,
-                                    tags={RUN_ID_TAG: run.run_id, JOB_TAG: run.job, PROJECT_TAG: run.project})
-        return created.info.run_id
+    with _store_lock(store), _as_tracking_error(store.tracking_uri):
+        # The artifact root is shared by the experiments: each run's artifacts go to ROOT/<run id>/.
+        return _ensure(store.tracking_uri, run, experiment, store.artifact_root.as_uri())
+
+
+def ensure_mlflow_run_at(tracking_uri: str, run: TrackedRun, experiment: str) -> str:
+    """The same in a store of the user's (a tracking server, their own database): the store decides where
+    artifacts go."""
+    require("mlflow", "mlflow")
+    with _as_tracking_error(tracking_uri):
+        return _ensure(tracking_uri, run, experiment, None)
+
+
+def _ensure(tracking_uri: str, run: TrackedRun, experiment: str, artifact_location: str | None) -> str:
+    mlflow = require("mlflow", "mlflow")
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        experiment_id = client.create_experiment(experiment, artifact_location=artifact_location)
+    else:
+        experiment_id = found.experiment_id
+        if found.lifecycle_stage == "deleted":
+            client.restore_experiment(experiment_id)
+    quoted = run.run_id.replace("\\", "\\\\").replace("'", "\\'")
+    existing = client.search_runs([experiment_id], filter_string=f"tags.`{RUN_ID_TAG}` = '{quoted}'",
+                                  max_results=1)
+    if existing:
+        return existing[0].info.run_id
+    created = client.create_run(experiment_id, run_name=run.name,
+                                tags={RUN_ID_TAG: run.run_id, JOB_TAG: run.job, PROJECT_TAG: run.project})
+    return created.info.run_id
 
 
 def finish_mlflow_run(store: MlflowStore, mlflow_run_id: str, end: MlflowRunEnd) -> None:
     """Mark the tied MLflow run ended, if the program left it running (it never called mlflow, or died)."""
+    finish_mlflow_run_at(store.tracking_uri, mlflow_run_id, end)
+
+
+def finish_mlflow_run_at(tracking_uri: str, mlflow_run_id: str, end: MlflowRunEnd) -> None:
     mlflow = require("mlflow", "mlflow")
-    with _as_tracking_error(store):
-        client = mlflow.MlflowClient(tracking_uri=store.tracking_uri)
+    with _as_tracking_error(tracking_uri):
+        client = mlflow.MlflowClient(tracking_uri=tracking_uri)
         if client.get_run(mlflow_run_id).info.status == "RUNNING":
             client.set_terminated(mlflow_run_id, status=end.value)
 
@@ -77,10 +94,10 @@ def _store_lock(store: MlflowStore) -> Iterator[None]:
 
 
 @contextmanager
-def _as_tracking_error(store: MlflowStore) -> Iterator[None]:
+def _as_tracking_error(tracking_uri: str) -> Iterator[None]:
     exceptions = require("mlflow.exceptions", "mlflow")
     try:
         yield
     except exceptions.MlflowException as error:
         first_line = (str(error).strip().splitlines() or ["unknown error"])[0]
-        raise TrackingError(f"MLflow store {store.tracking_uri}: {first_line}") from None
+        raise TrackingError(f"MLflow store {tracking_uri}: {first_line}") from None

@@ -12,6 +12,7 @@ creates its journal beside the database. The container's mlflow must be able to 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,3 +60,16 @@ class MlflowStore:
     def tracking_uri(self) -> str:
         """`sqlite:////ABS/PATH/mlflow.db`: SQLAlchemy's form for an absolute path (four slashes)."""
         return f"sqlite:///{self.database}"
+
+    def share_with_containers(self) -> None:
+        """Make the store's folder (and its database, once it exists) writable by a container's user, whose
+        uid may differ from this process's (a generated image runs as uid 1000): SQLite writes its journal
+        beside the database. Created when missing, so that a container can bind-mount it."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.artifact_root.mkdir(exist_ok=True)
+        for path, mode in ((self.folder, 0o777), (self.artifact_root, 0o777), (self.database, 0o666)):
+            try:
+                if path.exists() and path.stat().st_mode & 0o777 != mode:
+                    os.chmod(path, mode)
+            except PermissionError:
+                pass  # another user's files: the program's own writes will say so

@@ -71,6 +71,7 @@ class EventFileReader:
     def __init__(self, path: Path, prefix: str = "", position: EventFilePosition | None = None) -> None:
         loaders = require("tensorboard.backend.event_processing.event_file_loader", "tensorboard")
         self._event_class = require("tensorboard.compat.proto.event_pb2", "tensorboard").Event
+        self._decode_error = require("google.protobuf.message", "tensorboard").DecodeError
         self.path = Path(path)
         self._prefix = prefix
         self._loader = loaders.RawEventFileLoader(str(self.path))
@@ -87,18 +88,35 @@ class EventFileReader:
 
     def read(self, final: bool = False) -> ReadResult:
         points: list[MetricPoint] = []
-        event_class, prefix = self._event_class, self._prefix
-        for record in self._loader.Load():
-            self._offset += len(record) + _RECORD_FRAMING_BYTES
-            self._events += 1
-            event = event_class.FromString(record)
-            if event.step < 0 or not event.HasField("summary"):
-                continue
-            for value in event.summary.value:
-                number = self._scalar(value)
-                if number is not None and math.isfinite(number):
-                    points.append(MetricPoint(prefix + value.tag, event.step, number, event.wall_time))
+        append, from_string, prefix, isfinite = points.append, self._event_class.FromString, self._prefix, math.isfinite
+        try:
+            for record in self._loader.Load():
+                self._offset += len(record) + _RECORD_FRAMING_BYTES
+                self._events += 1
+                event = from_string(record)
+                if not event.HasField("summary") or event.step < 0:
+                    continue
+                step, at = event.step, event.wall_time
+                for value in event.summary.value:
+                    if value.WhichOneof("value") == "simple_value":  # add_scalar's own form, by far the most
+                        number = value.simple_value
+                    else:
+                        number = self._scalar(value)
+                        if number is None:
+                            continue
+                    if isfinite(number):
+                        append(MetricPoint(prefix + value.tag, step, number, at))
+        except self._decode_error:
+            # A record whose checksums hold but which is no event: reported once, what was read is kept.
+            return ReadResult(tuple(points), self._damage_problem())
         return ReadResult(tuple(points), self._unread_problem() if final else None)
+
+    def _damage_problem(self) -> str | None:
+        if self._problem_told:
+            return None
+        self._problem_told = True
+        return (f"{self.path.name}: event {self._events} at byte {self._offset} is not a TensorBoard event; "
+                f"scalars read so far are kept")
 
     def _scalar(self, value: Any) -> float | None:
         kind = value.WhichOneof("value")
@@ -135,9 +153,12 @@ class EventFileReader:
                 return
 
 
-def find_event_files(directory: Path) -> list[Path]:
-    """Event files under `directory`, at any depth, in path order."""
-    return sorted(path for path in Path(directory).rglob(EVENT_FILE_PATTERN) if path.is_file())
+def find_event_files(directory: Path, exclude: str | None = None) -> list[Path]:
+    """Event files under `directory`, at any depth, in path order; `exclude` names a subfolder left out."""
+    root = Path(directory)
+    skipped = root / exclude if exclude else None
+    return sorted(path for path in root.rglob(EVENT_FILE_PATTERN)
+                  if path.is_file() and (skipped is None or not path.is_relative_to(skipped)))
 
 
 class TensorboardReader:
@@ -145,9 +166,12 @@ class TensorboardReader:
 
     source = MetricSource.TENSORBOARD
 
-    def __init__(self, directory: Path, position: TensorboardPosition | None = None) -> None:
+    def __init__(self, directory: Path, position: TensorboardPosition | None = None,
+                 exclude: str | None = None) -> None:
         require("tensorboard.backend.event_processing.event_file_loader", "tensorboard")
         self.directory = Path(directory)
+        #: A subfolder of `directory` whose files another reader follows.
+        self.exclude = exclude
         self._saved = dict((position or TensorboardPosition()).files)
         self._files: dict[str, EventFileReader] = {}
 
@@ -158,7 +182,7 @@ class TensorboardReader:
         return TensorboardPosition(files)
 
     def read(self, final: bool = False) -> ReadResult:
-        for path in find_event_files(self.directory):
+        for path in find_event_files(self.directory, self.exclude):
             relative = path.relative_to(self.directory)
             key = str(relative)
             if key not in self._files:

@@ -51,7 +51,9 @@ SHOW_CONFIG = ("import json, os\n"
                "env = {k: v for k, v in os.environ.items() if k.startswith(('LAUNCHER_', 'WANDB_', 'PYTHONUNBUF'))}\n"
                "print(json.dumps({'env': env, 'file': json.load(open(os.environ['LAUNCHER_CONFIG_FILE']))}))\n")
 #: What legitimately differs between two runs of one job on two resources.
-PER_RUN = {"LAUNCHER_RUN_ID", "WANDB_RUN_ID", "LAUNCHER_RESOURCE", "LAUNCHER_CONFIG_FILE"}
+PER_RUN = {"LAUNCHER_RUN_ID", "WANDB_RUN_ID", "LAUNCHER_RESOURCE", "LAUNCHER_CONFIG_FILE",
+           # the run's outputs folder: its run folder's outputs/ here, a bind mount of it in a container
+           "LAUNCHER_OUTPUT_DIR", "WANDB_DIR"}
 #: Only on local-process: the run's folder, which marks the run's processes on the machine for cancel.
 LOCAL_ONLY = {"LAUNCHER_RUN_DIR"}
 

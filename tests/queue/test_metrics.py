@@ -9,8 +9,8 @@ import threading
 import pytest
 
 from launcher import Api
-from launcher import metrics as metrics_module
 from launcher.metrics import index_run, latest_metrics, parse_marker
+from launcher.metrics import indexer as metrics_indexer
 from launcher.spec import merge_request
 from launcher.states import RunState
 from tests.waiting import wait_for
@@ -100,7 +100,7 @@ out.write("y" * 300 + '@metrics {"loss": 99}\n@metrics {"loss": 3.0}\n@metrics {
 
 
 def test_lines_arriving_in_pieces_are_indexed_exactly_once(api, start_program, tmp_path, monkeypatch):
-    monkeypatch.setattr(metrics_module, "SETTLE_SECONDS", 0.0)
+    monkeypatch.setattr(metrics_indexer, "SETTLE_SECONDS", 0.0)
     gate1, gate2 = tmp_path / "gate1", tmp_path / "gate2"
     run = start_program(SPLIT_WRITER, gate1=str(gate1), gate2=str(gate2))
     log = run.log_path
