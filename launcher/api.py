@@ -192,7 +192,7 @@ class Runs:
 
         return points_since(self._workspace, run_id, after)
 
-    def metric_problems(self, run_id: str) -> list[MetricProblem]:
+    def metric_problems(self, run_id: str) -> builtins.list[MetricProblem]:
         """Why some of the run's metrics could not be read (a damaged file, a tracking store that cannot be
         reached), one entry per problem with its source (wandb, mlflow, tensorboard)."""
         from launcher.metrics import index_run, problems
@@ -206,7 +206,7 @@ class Runs:
 
         return summaries(self._workspace, run_ids)
 
-    def table_rows(self, records: Iterable[RunRecord], *, refresh: bool = True) -> list[RunRow]:
+    def table_rows(self, records: Iterable[RunRecord], *, refresh: bool = True) -> builtins.list[RunRow]:
         """Rows for a run table: each run with its flattened config and latest metric values (sort and
         filter them with launcher.runtable and launcher.runfilter)."""
         from launcher.runtable import load_rows

@@ -40,9 +40,9 @@ def metrics_command(args: argparse.Namespace, open_api) -> int:
     if args.json:
         print(json.dumps({name: [list(point) for point in points] for name, points in series.items()}, indent=2))
     elif args.all:
-        rows = sorted(((p.step, name, f"{p.value:.6g}", _clock(p.time)) for name, points in series.items()
+        point_rows = sorted(((p.step, name, f"{p.value:.6g}", _clock(p.time)) for name, points in series.items()
                        for p in points), key=lambda row: row[0])
-        print(table(("STEP", "METRIC", "VALUE", "TIME"), rows))
+        print(table(("STEP", "METRIC", "VALUE", "TIME"), point_rows))
     elif not series:
         print(f"run {run.id} has reported no metrics (a run reports them by printing '@metrics {{\"loss\": 0.3}}', "
               "or with wandb, MLflow or TensorBoard)", file=sys.stderr)

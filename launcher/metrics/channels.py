@@ -116,16 +116,16 @@ def open_reader(channel: Channel, places: RunPlaces, position: str) -> tuple[Met
     if channel is Channel.WANDB:
         from launcher.tracking.wandb_reader import WandbDirectoryPosition, WandbDirectoryReader
 
-        saved = WandbDirectoryPosition.from_json(position) if position else None
-        return WandbDirectoryReader(places.outputs, saved), str(places.outputs)
+        wandb_at = WandbDirectoryPosition.from_json(position) if position else None
+        return WandbDirectoryReader(places.outputs, wandb_at), str(places.outputs)
     if channel is Channel.MLFLOW:
         from launcher.tracking.mlflow_reader import MlflowPosition, MlflowReader
 
         found = tie.read(places.tie_file)
         if found is None or not found.mlflow_run_id:
             return None, ""
-        saved = MlflowPosition.from_json(position) if position else None
-        return (MlflowReader(found.tracking_uri, found.mlflow_run_id, saved, base_dir=places.workdir),
+        mlflow_at = MlflowPosition.from_json(position) if position else None
+        return (MlflowReader(found.tracking_uri, found.mlflow_run_id, mlflow_at, base_dir=places.workdir),
                 found.tracking_uri)
     from launcher.tracking.tensorboard_reader import TensorboardPosition, TensorboardReader
 

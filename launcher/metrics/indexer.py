@@ -345,7 +345,7 @@ def _owners(conn: sqlite3.Connection, run_id: str, names: set[str]) -> dict[str,
 
 def problems(workspace: Workspace, run_id: str) -> list[MetricProblem]:
     """What the run's sources could not read, oldest first within each source."""
-    found = []
+    found: list[MetricProblem] = []
     for channel, row in sorted(_channel_rows(workspace, run_id).items()):
         found.extend(MetricProblem(channel.source, text) for text in row.problems)
     return found

@@ -34,7 +34,7 @@ _STDOUT_LINE, _STDOUT_FRAGMENT = ord("O"), ord("o")
 _MARKER_RECORD = re.compile(rb"^(.{27}) O @metrics (.*)$", re.M)
 _STDOUT_FRAGMENT_RECORD = re.compile(rb"^.{27} o ", re.M)
 #: The JSON scanner json.loads itself uses (C): scan(text, index) -> (value, end).
-_scan = json.decoder.JSONDecoder().scan_once
+_scan = json.decoder.JSONDecoder().scan_once  # type: ignore[attr-defined]  # public, but not in typeshed
 _JSON_SPACE = " \t\r\n"
 
 

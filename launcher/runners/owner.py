@@ -21,6 +21,7 @@ import _signal as signal  # the C module: `signal` imports enum, milliseconds on
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from launcher.logfile import LAUNCHER, LogWriter
 from launcher.runners.ownership import (
@@ -30,6 +31,9 @@ from launcher.runners.ownership import (
     StartFailed,
     record_owner,
 )
+
+if TYPE_CHECKING:
+    from launcher.states import RunState
 
 #: The set-up line shown with a preparing run is written to the store at most this often.
 SETUP_LINE_SECONDS = 1.0
@@ -71,7 +75,7 @@ class OwnerContext:
             self._store = Store(self.folder.database)
         return self._store
 
-    def state(self) -> str | None:
+    def state(self) -> RunState | None:
         return self.store.run_state(self.run_id)
 
     def mark_preparing(self) -> None:

@@ -92,7 +92,7 @@ class MlflowReader:
 
     def read(self, final: bool = False) -> ReadResult:
         if self._database is not None:
-            return self._read_sqlite(final)
+            return self._read_sqlite(self._database, final)
         return self._read_with_client()
 
     def close(self) -> None:
@@ -100,13 +100,13 @@ class MlflowReader:
             self._connection.close()
             self._connection = None
 
-    def _read_sqlite(self, final: bool) -> ReadResult:
+    def _read_sqlite(self, database: Path, final: bool) -> ReadResult:
         where = f"MLflow store {self.tracking_uri}"
         if self._connection is None:
-            if not self._database.is_file():
+            if not database.is_file():
                 return ReadResult(problem=f"{where}: no such file; no MLflow metrics" if final else None)
             # Read-only: the reader never takes a write lock on the program's store.
-            self._connection = sqlite3.connect(f"file:{quote(str(self._database))}?mode=ro", uri=True,
+            self._connection = sqlite3.connect(f"file:{quote(str(database))}?mode=ro", uri=True,
                                                timeout=10, check_same_thread=False)
         try:
             rows = self._connection.execute(_NEW_ROWS, (self.mlflow_run_id, self._last_rowid)).fetchall()

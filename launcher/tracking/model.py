@@ -40,6 +40,12 @@ class ReadResult:
     problem: str | None = None
 
 
+class ReaderPosition(Protocol):
+    """Where a reader is in its source, as text another process can resume from."""
+
+    def to_json(self) -> str: ...
+
+
 class MetricReader(Protocol):
     """What every source's reader offers (WandbDirectoryReader, WandbLogReader, MlflowReader,
     TensorboardReader): read() returns what is new since the previous call; `final=True` once the writer
@@ -47,6 +53,9 @@ class MetricReader(Protocol):
     `position` with to_json()/from_json() to resume in another process."""
 
     source: MetricSource
+
+    @property
+    def position(self) -> ReaderPosition: ...
 
     def read(self, final: bool = False) -> ReadResult: ...
 

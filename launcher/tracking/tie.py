@@ -89,7 +89,8 @@ def plan(run: TrackedRun, store: MlflowStore | None, user_env: Mapping[str, str]
     user_uri = user_env.get("MLFLOW_TRACKING_URI")
     if not user_uri and store is None:
         return None
-    return MlflowTie(tracking_uri=user_uri or store.tracking_uri,
+    tracking_uri = user_uri or (store.tracking_uri if store is not None else "")
+    return MlflowTie(tracking_uri=tracking_uri,
                      experiment=user_env.get("MLFLOW_EXPERIMENT_NAME") or run.project,
                      workspace_store=not user_uri, run_id=run.run_id, run_name=run.name, project=run.project,
                      job=run.job)
