@@ -95,3 +95,17 @@ def make_git_repo(tmp_path: Path):
     bare = tmp_path / "repo.git"
     git(tmp_path, "clone", "-q", "--bare", str(work), str(bare))
     return SimpleNamespace(bare=bare, work=work, first=first, second=second, feature=feature)
+
+
+#: Test folders whose tests share one expensive session resource (a Ray cluster; the test engines,
+#: registries and SSH server): under pytest-xdist (`--dist loadgroup`) each such folder runs on one worker,
+#: so the resource starts once, while the rest spread over the other workers.
+_ONE_WORKER_FOLDERS = ("ray", "container")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests_root = Path(__file__).parent
+    for item in items:
+        relative = Path(item.path).relative_to(tests_root)
+        if relative.parts and relative.parts[0] in _ONE_WORKER_FOLDERS:
+            item.add_marker(pytest.mark.xdist_group(relative.parts[0]))

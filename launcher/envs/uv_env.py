@@ -308,9 +308,18 @@ def failure_line(output: str, requirements: tuple[str, ...], step: str) -> str:
     """uv's failure as one line: the line that names one of the requirements (`Because nosuch was not
     found in the package registry ...`), else its last error line."""
     lines = [line.strip() for line in output.splitlines()]
-    # uv marks its error lines with a label (`error:`, `cause:`) or, on a terminal, with tree drawing
-    errors = [_without_label(line.lstrip(_TREE).strip()) for line in lines
-              if line.lower().startswith(_ERROR_LABELS) or line.startswith(tuple(_TREE.strip()))]
+    # uv marks its error lines with a label (`error:`, `cause:`) or, on a terminal, with tree drawing;
+    # it wraps them at the width COLUMNS gives, the rest of a message on indented lines of its own
+    errors: list[str] = []
+    continues = False
+    for raw, line in zip(output.splitlines(), lines, strict=True):
+        if line.lower().startswith(_ERROR_LABELS) or line.startswith(tuple(_TREE.strip())):
+            errors.append(_without_label(line.lstrip(_TREE).strip()))
+            continues = True
+        elif continues and line and raw[:1].isspace():
+            errors[-1] = f"{errors[-1]} {line.lstrip(_TREE).strip()}"
+        else:
+            continues = False
     names = {_name(requirement) for requirement in requirements} - {""}
     for line in errors:
         lowered = line.lower().replace("_", "-")

@@ -14,7 +14,13 @@ from tests.envs.conftest import leftovers
 MISSING = "launcher-h2-no-such-package-7f3k"
 
 
-def test_a_requirement_the_index_lacks_is_uvs_line_naming_it(tmp_path):
+# uv wraps its message at the width COLUMNS gives (80 under pytest-xdist's workers): unwrapped, it is one line
+@pytest.mark.parametrize("columns", [None, "60"])
+def test_a_requirement_the_index_lacks_is_uvs_line_naming_it(tmp_path, monkeypatch, columns):
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
     declared = DeclaredDependencies(DependencySource.REQUIREMENTS, "requirements.txt", requirements=("six", MISSING))
     chunks: list[bytes] = []
     with pytest.raises(DependencyError) as raised:

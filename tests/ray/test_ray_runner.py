@@ -98,8 +98,9 @@ def test_successful_run_gets_its_config_and_quoted_args(ray_api, code_job, ray_c
     lines = program_lines(run)
     assert lines[:5] == [f"file {json.dumps(config, sort_keys=True)}", f"env {json.dumps(config, sort_keys=True)}",
                          "abs True", f"args {json.dumps(args)}", "run ray-ok-1 ray-ok-1 x y"]
-    # .gitignore and .rayignore are respected; the config travels although .gitignore matches it.
-    assert lines[5] == "files ['.launcher', 'bytes.py', 'fail.py', 'sleep.py', 'train.py', 'wait.py']"
+    # .gitignore and .rayignore are respected; the config travels although .gitignore matches it; the
+    # entry point makes the run's outputs folder (LAUNCHER_OUTPUT_DIR) in the working directory.
+    assert lines[5] == "files ['.launcher', 'bytes.py', 'fail.py', 'outputs', 'sleep.py', 'train.py', 'wait.py']"
     assert "to stderr" in lines  # Ray merges stderr into the job's one log
     notes = [line.text for line in run.log_lines() if line.stream == LAUNCHER]
     assert any(n.startswith("ray: Running entrypoint for job ray-ok-1") for n in notes)
